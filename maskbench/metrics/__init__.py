@@ -1,0 +1,1 @@
+"""Metrics engine: streaming accumulators with ``update`` / ``merge`` / ``compute`` (no torch imports)."""
