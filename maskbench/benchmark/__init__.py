@@ -1,0 +1,1 @@
+"""Benchmark layer: evaluation of saved maps, runner, results, tables and plots."""
