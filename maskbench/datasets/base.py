@@ -151,7 +151,7 @@ class Dataset:
 
     # -- discovery helpers -------------------------------------------------------------------------------
     def _resolve_root(self, root):
-        source = "root"
+        source = "given root"
         if root is None:
             root, source = _root_from_env(self.name)
             if root is None:

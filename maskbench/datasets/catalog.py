@@ -95,3 +95,23 @@ def check_dataset(name, root=None, *, read=True, **options):
 def describe_datasets():
     """``[(name, summary, layout, env vars)]`` for every registered dataset, sorted by name."""
     return [(name, DATASETS.get(name).summary, DATASETS.get(name).layout, env_roots(name)) for name in DATASETS.names()]
+
+
+def format_dataset_list():
+    """The text of ``bench datasets``: each name, a one-line description, the layout it expects, its env vars."""
+    blocks = []
+    for name, summary, layout, (per_dataset, shared) in describe_datasets():
+        tree = "\n".join(f"    {line}" for line in layout.splitlines())
+        blocks.append(f"{name}: {summary}\n{tree}\n    root: --root DIR, ${per_dataset} or ${shared}/{name}")
+    return "\n\n".join(blocks)
+
+
+def parse_options(pairs):
+    """``["key=value", ...]`` -> ``{key: value}`` (values stay strings); a pair without ``=`` is an error."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise DatasetError(f"--option {pair!r}: expected KEY=VALUE, e.g. subset=testNoKnown")
+        options[key] = value
+    return options

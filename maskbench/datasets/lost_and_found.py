@@ -61,6 +61,7 @@ class LostAndFound(Dataset):
     name = "lost-and-found"
     summary = "Lost & Found test split, labelIds (0 void, 1 road, 2..200 obstacle); subset test|testValid|testNoKnown"
     track = "obstacle"
+    official_count = TEST_COUNT
     label_convention = "gtCoarse labelIds: 0 -> 255 void, 1 -> 0 inlier, 2..200 -> 1 anomaly (SMIYC LAF_CLASSES)"
     layout = """<LostAndFound root>/
   leftImg8bit/test/<NN_scene>/<NN_scene>_<seq:06d>_<frame:06d>_leftImg8bit.png   (1203 frames; webp/jpg accepted)

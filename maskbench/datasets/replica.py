@@ -214,6 +214,9 @@ def _streethazards_semantic(raw):
 
 def _streethazards(out, n, rng, h, w):
     root = out / "streethazards"
+    for kind in ("images", "annotations"):  # both towns' folders exist even when no frame falls in t6
+        for town in ("t5", "t6"):
+            (root / "test" / kind / "test" / town).mkdir(parents=True, exist_ok=True)
     samples, files = [], {}
     for i in range(n):
         town = "t5" if i < (n + 1) // 2 else "t6"
