@@ -117,12 +117,19 @@ class Dataset:
         self.problems = []
         self.root = self._resolve_root(root)
         self.frames = self._discover() if self.root.is_dir() else []
+        seen = set()
+        for frame in self.frames:
+            if frame.id in seen:
+                self._problem(next(iter(frame.paths.values())), f"second file for frame {frame.id}")
+            seen.add(frame.id)
 
     # -- public API ----------------------------------------------------------------------------------
     def __len__(self):
         return len(self.frames)
 
     def __getitem__(self, index):
+        if not isinstance(index, (int, np.integer)):
+            raise TypeError(f"{self.name}: index with an int, got {type(index).__name__}")
         return self._load(self.frames[index])
 
     def __iter__(self):

@@ -2,7 +2,8 @@
 
 Label files as shipped by hermannsblum/bdl-benchmark ``bdlb/fishyscapes/fishyscapes_tfds.py``:
 ``NNNN_<base id>_labels.png`` with 0 in-distribution, 1 anomaly, 255 void, used as stored (the official
-metric keeps ``label in {0, 1}``). Frame id = the label name minus ``_labels.png`` (``NNNN_<base id>``).
+metric keeps ``label in {0, 1}``). Frame id = the label name minus ``_labels.png``, i.e. ``NNNN_<base id>``
+(the TFDS ``image_id`` NNNN and ``basedata_id``), so frames come in Fishyscapes order.
 Images are not shipped: FS Lost & Found uses the Lost & Found left images (train and test splits); FS Static
 builds each image as ``clip(cityscapes_val_leftImg8bit + npz['rgb'], 0, 255)`` from ``NNNN_<id>_rgb.npz``.
 """

@@ -191,3 +191,18 @@ def test_registry_errors(replica):
     rep = replica("smiyc-ra21", frames=1)
     with pytest.raises(DatasetError, match=r"smiyc-ra21: unknown option\(s\) \['subset'\]; accepted: none"):
         load_dataset("smiyc-ra21", rep.root, subset="x")
+
+
+def test_duplicate_frames_and_integer_indexing(replica):
+    rep = replica("lost-and-found", frames=2)
+    fid = rep.samples[0].id
+    png = rep.files[fid]["image"]
+    webp = png.with_name(f"{fid}_leftImg8bit.webp")
+    Image.open(png).save(webp, lossless=True)
+    report = check_dataset("lost-and-found", rep.root)
+    assert _problems(report) == [(webp.name, f"second file for frame {fid}")]
+    webp.unlink()
+    ds = load_dataset("lost-and-found", rep.root)
+    assert ds[-1].id == rep.samples[-1].id
+    with pytest.raises(TypeError, match="index with an int"):
+        ds[0:1]
