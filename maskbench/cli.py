@@ -54,12 +54,13 @@ def datasets(ctx):
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
               help="Dataset option, e.g. -o subset=testNoKnown, -o version=2, -o split=K10.")
 @click.option("--quick", is_flag=True, help="Only walk the file names; do not read and validate every frame.")
+@click.option("--partial", is_flag=True, help="Accept a frame count other than the official one (replicas, subsets).")
 @user_errors
-def datasets_check(name, root, options, quick):
+def datasets_check(name, root, options, quick, partial):
     """Report what is under the root of dataset NAME: frame count vs official, every missing or malformed path."""
     from maskbench.datasets import check_dataset, parse_options
 
-    report = check_dataset(name, root, read=not quick, **parse_options(options))
+    report = check_dataset(name, root, read=not quick, partial=partial, **parse_options(options))
     click.echo(report.format())
     if not report.ok:
         raise SystemExit(1)

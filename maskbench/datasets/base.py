@@ -100,8 +100,9 @@ def _root_from_env(name):
 class Dataset:
     """Base class: lazy, ordered frames of one benchmark read from its official on-disk layout.
 
-    Subclasses set the class attributes below, implement ``_discover()`` (returns frames sorted by id,
-    recording problems with ``self._problem``) and ``_load(frame) -> Sample``, and extend ``info``.
+    Subclasses set the class attributes below, implement ``_discover()`` (returns the frames, recording
+    problems with ``self._problem``) and ``_load(frame) -> Sample``, and extend ``info``. Frames are yielded
+    sorted by ``_order`` (the frame id unless a subclass says otherwise).
     """
 
     name = ""
@@ -116,12 +117,16 @@ class Dataset:
     def __init__(self, root=None):
         self.problems = []
         self.root = self._resolve_root(root)
-        self.frames = self._discover() if self.root.is_dir() else []
+        self.frames = sorted(self._discover(), key=self._order)
         seen = set()
         for frame in self.frames:
             if frame.id in seen:
                 self._problem(next(iter(frame.paths.values())), f"second file for frame {frame.id}")
             seen.add(frame.id)
+
+    @staticmethod
+    def _order(frame):
+        return frame.id
 
     # -- public API ----------------------------------------------------------------------------------
     def __len__(self):

@@ -40,7 +40,11 @@ def load_dataset(name, root=None, **options):
 
 @dataclass
 class CheckReport:
-    """What ``bench datasets check`` found: frame count against the official one, and every problem."""
+    """What ``bench datasets check`` found: frame count against the official one, and every problem.
+
+    ``ok`` needs no problem and, unless ``partial``, exactly the official frame count (a benchmark number on
+    a subset is not comparable with published ones).
+    """
 
     name: str
     root: Path | None
@@ -48,32 +52,44 @@ class CheckReport:
     official_count: int | None = None
     layout: str = ""
     problems: list = field(default_factory=list)
+    partial: bool = False
+
+    @property
+    def count_ok(self):
+        return self.partial or self.official_count is None or self.frames == self.official_count
 
     @property
     def ok(self):
-        return not self.problems
+        return not self.problems and self.count_ok
 
     def format(self):
         lines = [f"dataset: {self.name}", f"root: {self.root}"]
         count = f"frames found: {self.frames}"
         if self.official_count is not None:
-            count += f" (official: {self.official_count}"
             diff = self.official_count - self.frames
-            count += ")" if diff == 0 else f"; {abs(diff)} {'short of' if diff > 0 else 'more than'} the official count)"
+            gap = f"; {abs(diff)} {'short of' if diff > 0 else 'more than'} the official count" if diff else ""
+            count += f" (official: {self.official_count}{gap}{', accepted with --partial' if gap and self.partial else ''})"
         lines.append(count)
         if self.problems:
             lines.append(f"problems ({len(self.problems)}):")
             lines += [f"  - {p}" for p in self.problems]
+        if not self.ok:
             lines += ["expected layout:", self.layout]
-        lines.append("OK" if self.ok else f"FAILED: {len(self.problems)} missing or malformed path(s)")
+        failures = [f"{len(self.problems)} missing or malformed path(s)"] if self.problems else []
+        if not self.count_ok:
+            failures.append("frame count differs from the official one (--partial accepts fewer frames)")
+        lines.append("FAILED: " + "; ".join(failures) if failures else "OK")
         return "\n".join(lines)
 
 
-def check_dataset(name, root=None, *, read=True, **options):
-    """Walk ``root`` and, with ``read``, load every frame; collect every problem instead of stopping at one."""
+def check_dataset(name, root=None, *, read=True, partial=False, **options):
+    """Walk ``root`` and, with ``read``, load every frame; collect every problem instead of stopping at one.
+
+    ``partial`` accepts a frame count other than the official one (replicas, partial downloads).
+    """
     cls = DATASETS.get(name)
     report = CheckReport(name, Path(root) if root is not None else None, official_count=cls.official_count,
-                         layout=cls.layout)
+                         layout=cls.layout, partial=partial)
     try:
         ds = _construct(name, root, options)
     except DatasetError as err:

@@ -61,7 +61,7 @@ class Cityscapes(Dataset):
                 label = gt / city.name / f"{fid}{suffix}"
                 if self._require_file(label, f"{self.labels} of frame {fid}"):
                     frames.append(Frame(fid, {"image": path, "label": label}))
-        return sorted(frames, key=lambda f: f.id)
+        return frames
 
     def _load(self, frame):
         image = self._read_image(frame.paths["image"])

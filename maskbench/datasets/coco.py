@@ -97,7 +97,7 @@ class CocoOpenPanoptic(Dataset):
             png = self.root / "panoptic_val2017" / png_name
             if self._require_file(image, f"image of annotation {png_name}") & self._require_file(png, "panoptic PNG"):
                 frames.append(Frame(image.name.rsplit(".", 1)[0], {"image": image, "panoptic": png, "segments": segments}))
-        return sorted(frames, key=lambda f: f.id)
+        return frames
 
     def _segments(self, info, path):
         try:

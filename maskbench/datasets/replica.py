@@ -113,7 +113,6 @@ def _ro21(out, n, rng, h, w):
 
 LAF_TEST_SCENES = ("02_Hanns_Klemm_Str_44", "04_Maurener_Weg_8", "05_Schafgasse_1", "07_Festplatz_Flugfeld",
                    "15_Rechbergstr_Deckenpfronn")
-LAF_INVALID = (17, 37, 55, 72, 91, 110, 129, 153, 174, 197, 218, 353, 490, 618, 686, 792, 793)
 
 
 def _laf_ids(n, scenes):
@@ -130,13 +129,11 @@ def _laf_label(rng, ood):
 def _lost_and_found(out, n, rng, h, w):
     root = out / "LostAndFound"
     samples, files = [], {}
-    ids = _laf_ids(n, LAF_TEST_SCENES)
-    blank = set(LAF_INVALID) if n == 1203 else set()  # the official invalid frames have all-zero labels
-    for i, fid in enumerate(ids + ["01_Hanns_Klemm_Str_45_000000_000020"]):
+    for fid in _laf_ids(n, LAF_TEST_SCENES) + ["01_Hanns_Klemm_Str_45_000000_000020"]:  # + one train frame
         split = "train" if fid.startswith("01_") else "test"
         scene = fid[:-14]
         image = _image(rng, h, w, lossy=False)
-        ood = np.full((h, w), 255, np.uint8) if i in blank else _ood(rng, h, w)
+        ood = _ood(rng, h, w)
         label = _laf_label(rng, ood)
         ipath = _save(root / "leftImg8bit" / split / scene / f"{fid}_leftImg8bit.png", image)
         lpath = _save(root / "gtCoarse" / split / scene / f"{fid}_gtCoarse_labelIds.png", label)

@@ -51,7 +51,7 @@ class RoadAnomaly(Dataset):
             label = self.root / "frames" / f"{fid}.labels" / "labels_semantic.png"
             if self._require_file(image, f"image listed in {listing.name}") & self._require_file(label, f"label of frame {fid}"):
                 frames.append(Frame(fid, {"image": image, "label": label}))
-        return sorted(frames, key=lambda f: f.id)
+        return frames
 
     def _load(self, frame):
         image = self._read_image(frame.paths["image"])

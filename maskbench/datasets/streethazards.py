@@ -70,12 +70,17 @@ class StreetHazards(Dataset):
         for town in TOWNS:
             if self._require_dir(images / town) is None:
                 continue
-            stems = [p.name[:-4] for p in (images / town).iterdir() if p.name.endswith(".png")]
-            for stem in sorted(stems, key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s)):
+            for stem in sorted(p.name[:-4] for p in (images / town).iterdir() if p.name.endswith(".png")):
                 label = labels / town / f"{stem}.png"
                 if self._require_file(label, f"annotation of frame {town}/{stem}"):
                     frames.append(Frame(f"{town}_{stem}", {"image": images / town / f"{stem}.png", "label": label}))
         return frames
+
+    @staticmethod
+    def _order(frame):
+        """Town, then the file number (``t5_2`` before ``t5_10``)."""
+        town, _, stem = frame.id.partition("_")
+        return town, not stem.isdigit(), int(stem) if stem.isdigit() else 0, stem
 
     def _load(self, frame):
         image = self._read_image(frame.paths["image"])

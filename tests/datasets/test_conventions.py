@@ -131,3 +131,9 @@ def test_fs_static_versions(replica):
         load_dataset("fs-static", rep.root, version=2)
     with pytest.raises(DatasetError, match="expected a Fishyscapes Static version"):
         load_dataset("fs-static", rep.root, version="latest")
+
+
+def test_streethazards_order_is_town_then_number(replica):
+    rep = replica("streethazards", frames=20, size=(16, 16))
+    ids = load_dataset("streethazards", rep.root).ids
+    assert ids == [f"t5_{i}" for i in range(1, 11)] + [f"t6_{i}" for i in range(11, 21)]
