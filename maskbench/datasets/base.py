@@ -213,7 +213,7 @@ class Dataset:
                 return np.asarray(img.convert("RGB"))
         except FileNotFoundError:
             raise self._error(path, "image file is missing") from None
-        except (OSError, SyntaxError, ValueError) as err:
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
             raise self._error(path, f"unreadable or truncated image ({err})") from None
 
     def _read_label(self, path, shape=None):
@@ -224,7 +224,7 @@ class Dataset:
                 label = np.asarray(img)
         except FileNotFoundError:
             raise self._error(path, "label file is missing") from None
-        except (OSError, SyntaxError, ValueError) as err:
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
             raise self._error(path, f"unreadable or truncated label ({err})") from None
         if label.ndim == 3:
             label = label[..., 0]

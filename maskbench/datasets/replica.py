@@ -269,6 +269,13 @@ COCO_CATEGORIES = [(1, "person", 1), (2, "bicycle", 1), (3, "car", 1), (9, "boat
 K20_UNKNOWN = {2, 3, 9, 13, 17, 21, 23, 24, 32, 52, 59, 61, 67, 70, 76, 81}
 
 
+def _bbox_area(mask):
+    """COCO ``bbox`` ([x, y, width, height]) and ``area`` of a boolean mask."""
+    ys, xs = np.nonzero(mask)
+    x0, y0 = int(xs.min()), int(ys.min())
+    return {"bbox": [x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1], "area": int(mask.sum())}
+
+
 def _coco(out, n, rng, h, w):
     root = out / "coco"
     isthing = {cid: t for cid, _, t in COCO_CATEGORIES}
@@ -302,8 +309,8 @@ def _coco(out, n, rng, h, w):
         ppath = _save(root / "panoptic_val2017" / f"{stem}.png", rgb)
         images.append({"id": image_id, "file_name": f"{stem}.jpg", "height": h, "width": w})
         annotations.append({"image_id": image_id, "file_name": f"{stem}.png", "segments_info": [
-            {"id": s["id"], "category_id": s["category_id"], "iscrowd": s["iscrowd"], "bbox": [0, 0, 1, 1],
-             "area": int((panoptic == s["id"]).sum())} for s in segments]})
+            {"id": s["id"], "category_id": s["category_id"], "iscrowd": s["iscrowd"], **_bbox_area(panoptic == s["id"])}
+            for s in segments]})
         samples.append(Sample(stem, image, ood, semantic=semantic, panoptic=panoptic, segments=segments))
         files[stem] = {"image": ipath, "panoptic": ppath}
     categories = [{"id": c, "name": nm, "isthing": t, "supercategory": "replica"} for c, nm, t in COCO_CATEGORIES]

@@ -209,3 +209,13 @@ def test_duplicate_frames_and_integer_indexing(replica):
     assert ds[-1].id == rep.samples[-1].id
     with pytest.raises(TypeError, match="index with an int"):
         ds[0:1]
+
+
+def test_truncated_label(replica):
+    rep = replica("road-anomaly", frames=2)
+    fid = rep.samples[0].id
+    path = rep.files[fid]["label"]
+    path.write_bytes(path.read_bytes()[:40])
+    report = check_dataset("road-anomaly", rep.root, partial=True)
+    assert [p.path for p in report.problems] == [path]
+    assert report.problems[0].what.startswith("unreadable or truncated label")

@@ -137,3 +137,10 @@ def test_streethazards_order_is_town_then_number(replica):
     rep = replica("streethazards", frames=20, size=(16, 16))
     ids = load_dataset("streethazards", rep.root).ids
     assert ids == [f"t5_{i}" for i in range(1, 11)] + [f"t6_{i}" for i in range(11, 21)]
+
+
+def test_panoptic_rgb_to_id_worked_example():
+    from maskbench.datasets.coco import rgb_to_id
+
+    rgb = np.array([[[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [12, 34, 56]]], np.uint8)
+    assert rgb_to_id(rgb).tolist() == [[0, 1, 256, 65536, 12 + 34 * 256 + 56 * 65536]]
