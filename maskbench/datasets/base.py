@@ -236,7 +236,12 @@ class Dataset:
 
     def _check_values(self, label, path, allowed):
         """Raise naming the file if ``label`` holds values outside ``allowed`` (a set or an inclusive (lo, hi))."""
-        values = np.unique(label)
+        if label.dtype == np.uint8:  # a histogram is ~10x faster than np.unique on a 2048x1024 label
+            counts = np.bincount(label.ravel(), minlength=256)
+            values = np.flatnonzero(counts)
+        else:
+            values, counts = np.unique(label, return_counts=True)
+            counts = dict(zip(values.tolist(), counts.tolist()))
         if isinstance(allowed, tuple):
             bad = values[(values < allowed[0]) | (values > allowed[1])]
             expected = f"{allowed[0]}..{allowed[1]}"
@@ -244,7 +249,7 @@ class Dataset:
             bad = values[~np.isin(values, sorted(allowed))]
             expected = "{" + ", ".join(str(v) for v in sorted(allowed)) + "}"
         if bad.size:
-            count = int(np.isin(label, bad).sum())
+            count = sum(int(counts[v]) for v in bad.tolist())
             raise self._error(
                 path, f"unexpected label value(s) {bad.tolist()} in {count} pixel(s); expected values in {expected}"
             )

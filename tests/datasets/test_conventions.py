@@ -144,3 +144,19 @@ def test_panoptic_rgb_to_id_worked_example():
 
     rgb = np.array([[[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [12, 34, 56]]], np.uint8)
     assert rgb_to_id(rgb).tolist() == [[0, 1, 256, 65536, 12 + 34 * 256 + 56 * 65536]]
+
+
+def test_sixteen_bit_label_values_are_checked(replica):
+    from PIL import Image
+
+    rep = replica("smiyc-ra21", frames=1)
+    path = rep.files[rep.samples[0].id]["label"]
+    label = rep.samples[0].ood.astype(np.uint16)  # a 16-bit PNG
+    label[0, :3] = [300, 300, 2]
+    Image.fromarray(label).save(path)
+    with pytest.raises(DatasetError, match=r"unexpected label value\(s\) \[2, 300\] in 3 pixel\(s\)"):
+        load_dataset("smiyc-ra21", rep.root)[0]
+    label[0, :3] = 1
+    Image.fromarray(label).save(path)
+    ood = load_dataset("smiyc-ra21", rep.root)[0].ood
+    assert ood.dtype == np.uint8 and ood[0, :3].tolist() == [1, 1, 1]
