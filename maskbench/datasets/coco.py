@@ -66,6 +66,7 @@ class CocoOpenPanoptic(Dataset):
         try:
             data = json.loads(path.read_text())
             categories = {c["id"]: c for c in data["categories"]}
+            by_name = {c["name"]: c["id"] for c in data["categories"]}
             images = {im["id"]: im["file_name"] for im in data["images"]}
             annotations = [(a["image_id"], a["file_name"], a["segments_info"]) for a in data["annotations"]]
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -74,7 +75,7 @@ class CocoOpenPanoptic(Dataset):
         except (KeyError, TypeError) as err:
             self._problem(path, f"not a COCO panoptic annotation file (missing or malformed {err})")
             return None
-        return categories, images, annotations
+        return categories, by_name, images, annotations
 
     def _discover(self):
         path = self.root / ANNOTATIONS
@@ -83,20 +84,20 @@ class CocoOpenPanoptic(Dataset):
         parsed = self._read_annotations(path)
         if parsed is None:
             return []
-        categories, images, annotations = parsed
-        self.categories = categories
-        by_name = {c["name"]: cid for cid, c in categories.items()}
+        self.categories, by_name, images, annotations = parsed
         missing = [n for n in UNKNOWN_SPLITS[self.split] if n not in by_name]
         if missing:
             self._problem(path, f"categories lack the {self.split} unknown classes {missing}")
             return []
         self.unknown_ids = tuple(sorted(by_name[n] for n in UNKNOWN_SPLITS[self.split]))
-        frames = []
+        frames, self.segments_info = [], {}
         for image_id, png_name, segments in annotations:
             image = self.root / "val2017" / images.get(image_id, f"<image id {image_id} not in images[]>")
             png = self.root / "panoptic_val2017" / png_name
             if self._require_file(image, f"image of annotation {png_name}") & self._require_file(png, "panoptic PNG"):
-                frames.append(Frame(image.name.rsplit(".", 1)[0], {"image": image, "panoptic": png, "segments": segments}))
+                fid = image.name.rsplit(".", 1)[0]
+                frames.append(Frame(fid, {"image": image, "panoptic": png}))
+                self.segments_info[fid] = segments
         return frames
 
     def _segments(self, info, path):
@@ -117,7 +118,7 @@ class CocoOpenPanoptic(Dataset):
         if panoptic.shape != image.shape[:2]:
             raise self._error(png, f"panoptic size {panoptic.shape[1]}x{panoptic.shape[0]} differs from image "
                                    f"size {image.shape[1]}x{image.shape[0]}")
-        segments = self._segments(frame.paths["segments"], png)
+        segments = self._segments(self.segments_info[frame.id], png)
         listed = {s["id"] for s in segments}
         present = set(np.unique(panoptic).tolist()) - {0}
         if present - listed:

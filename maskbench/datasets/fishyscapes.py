@@ -137,14 +137,14 @@ class FishyscapesStatic(Dataset):
             raise self._error(path, "overlay has no 'rgb' array") from None
         except (OSError, ValueError) as err:
             raise self._error(path, f"unreadable overlay ({err})") from None
-        if rgb.shape != shape or not np.issubdtype(rgb.dtype, np.integer):
-            raise self._error(path, f"overlay 'rgb' is {rgb.dtype} {rgb.shape}, expected integers of shape {shape}")
-        return rgb
+        if rgb.shape != shape or not (np.issubdtype(rgb.dtype, np.integer) or np.issubdtype(rgb.dtype, np.floating)):
+            raise self._error(path, f"overlay 'rgb' is {rgb.dtype} {rgb.shape}, expected numbers of shape {shape}")
+        return rgb.astype(np.int64)  # bdl-benchmark: np.load(...)['rgb'].astype(int)
 
     def _load(self, frame):
         base = self._read_image(frame.paths["base"])
         rgb = self._read_overlay(frame.paths["overlay"], base.shape)
-        image = np.clip(base.astype(np.int32) + rgb, 0, 255).astype(np.uint8)
+        image = np.clip(base.astype(np.int64) + rgb, 0, 255).astype(np.uint8)
         label = self._read_label(frame.paths["label"], image.shape)
         self._check_values(label, frame.paths["label"], {0, 1, 255})
         return Sample(frame.id, image, label.astype(np.uint8, copy=False))

@@ -219,3 +219,12 @@ def test_truncated_label(replica):
     report = check_dataset("road-anomaly", rep.root, partial=True)
     assert [p.path for p in report.problems] == [path]
     assert report.problems[0].what.startswith("unreadable or truncated label")
+
+
+def test_overlay_shape_is_checked(replica):
+    rep = replica("fs-static", frames=1)
+    fid = rep.samples[0].id
+    np.savez(rep.files[fid]["overlay"], rgb=np.zeros((4, 4, 3), np.int16))
+    h, w = rep.samples[0].ood.shape
+    assert _problems(check_dataset("fs-static", rep.root, partial=True)) == [
+        (f"{fid}_rgb.npz", f"overlay 'rgb' is int16 (4, 4, 3), expected numbers of shape ({h}, {w}, 3)")]
