@@ -18,6 +18,7 @@ from maskbench.datasets.lost_and_found import find_laf_image
 LABEL_SUFFIX = "_labels.png"
 FISHY_ID = re.compile(r"([0-9]+)_(.+)")
 LAF_LABEL_DIR = "fishyscapes_lostandfound"
+STATIC_DIR = re.compile(r"fs_val_v([0-9]+)")
 LABEL_CONVENTION = "Fishyscapes labels.png used as stored: 0 inlier, 1 anomaly, 255 void"
 
 
@@ -107,9 +108,8 @@ class FishyscapesStatic(Dataset):
         super().__init__(root)
 
     def _discover(self):
-        present = sorted(
-            int(p.name[len("fs_val_v"):]) for p in self.root.glob("fs_val_v*") if p.is_dir() and p.name[8:].isdigit()
-        )
+        versions = (STATIC_DIR.fullmatch(p.name) for p in self.root.iterdir() if p.is_dir())
+        present = sorted(int(m.group(1)) for m in versions if m)
         wanted = self.requested_version
         if wanted is not None:
             wanted = int(str(wanted).lstrip("v"))
