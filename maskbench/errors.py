@@ -12,3 +12,7 @@ class MaskbenchError(Exception):
 
 class InputError(MaskbenchError, ValueError):
     """An input (array, file, option) is malformed: wrong shape, dtype, value range, or missing."""
+
+
+class DatasetError(InputError):
+    """A dataset on disk is missing, incomplete or malformed; the message names the dataset, file and problem."""

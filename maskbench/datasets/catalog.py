@@ -1,0 +1,133 @@
+"""Entry points over the registry: load a dataset, check a root, describe every dataset."""
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from maskbench.datasets.base import DATASETS, Problem, env_roots
+from maskbench.errors import DatasetError
+
+MAX_LISTED = 10
+
+
+def _construct(name, root, options):
+    cls = DATASETS.get(name)
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "root")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise DatasetError(f"{name}: unknown option(s) {unknown}; accepted: {accepted or 'none'}")
+    return cls(root, **options)
+
+
+def load_dataset(name, root=None, **options):
+    """The dataset ``name`` read from ``root`` (or its environment variable), refusing missing files.
+
+    Returns a lazy sequence of :class:`~maskbench.datasets.base.Sample` in a deterministic order, with
+    ``.info`` (name, version, label convention, official count, protocol track) for every result.
+    """
+    ds = _construct(name, root, options)
+    if ds.problems:
+        listed = "\n".join(f"  - {p}" for p in ds.problems[:MAX_LISTED])
+        more = f"\n  ... and {len(ds.problems) - MAX_LISTED} more" if len(ds.problems) > MAX_LISTED else ""
+        raise DatasetError(
+            f"{name}: {len(ds.problems)} problem(s) under {ds.root}:\n{listed}{more}\n"
+            f"run `bench datasets check {name} --root {ds.root}` for the full report"
+        )
+    if not ds.frames:
+        raise DatasetError(f"{name}: no frames found under {ds.root}\nexpected layout:\n{ds.layout}")
+    return ds
+
+
+@dataclass
+class CheckReport:
+    """What ``bench datasets check`` found: frame count against the official one, and every problem.
+
+    ``ok`` needs no problem and, unless ``partial``, exactly the official frame count (a benchmark number on
+    a subset is not comparable with published ones).
+    """
+
+    name: str
+    root: Path | None
+    frames: int = 0
+    official_count: int | None = None
+    layout: str = ""
+    problems: list = field(default_factory=list)
+    partial: bool = False
+
+    @property
+    def count_ok(self):
+        return self.partial or self.official_count is None or self.frames == self.official_count
+
+    @property
+    def ok(self):
+        return not self.problems and self.count_ok
+
+    def format(self):
+        lines = [f"dataset: {self.name}", f"root: {self.root}"]
+        count = f"frames found: {self.frames}"
+        if self.official_count is not None:
+            diff = self.official_count - self.frames
+            gap = f"; {abs(diff)} {'short of' if diff > 0 else 'more than'} the official count" if diff else ""
+            count += f" (official: {self.official_count}{gap}{', accepted with --partial' if gap and self.partial else ''})"
+        lines.append(count)
+        if self.problems:
+            lines.append(f"problems ({len(self.problems)}):")
+            lines += [f"  - {p}" for p in self.problems]
+        if not self.ok:
+            lines += ["expected layout:", self.layout]
+        failures = [f"{len(self.problems)} missing or malformed path(s)"] if self.problems else []
+        if not self.count_ok:
+            failures.append("frame count differs from the official one (--partial accepts fewer frames)")
+        lines.append("FAILED: " + "; ".join(failures) if failures else "OK")
+        return "\n".join(lines)
+
+
+def check_dataset(name, root=None, *, read=True, partial=False, **options):
+    """Walk ``root`` and, with ``read``, load every frame; collect every problem instead of stopping at one.
+
+    ``partial`` accepts a frame count other than the official one (replicas, partial downloads).
+    """
+    cls = DATASETS.get(name)
+    report = CheckReport(name, Path(root) if root is not None else None, official_count=cls.official_count,
+                         layout=cls.layout, partial=partial)
+    try:
+        ds = _construct(name, root, options)
+    except DatasetError as err:
+        report.problems.append(getattr(err, "problem", None) or Problem(report.root or Path("."), str(err)))
+        return report
+    report.root, report.official_count, report.frames = ds.root, ds.official_count, len(ds)
+    report.problems.extend(ds.problems)
+    if not ds.frames and not ds.problems:
+        report.problems.append(Problem(ds.root, "no frames found"))
+    if read:
+        for frame in ds.frames:
+            try:
+                ds._load(frame)
+            except DatasetError as err:
+                report.problems.append(err.problem)
+    return report
+
+
+def describe_datasets():
+    """``[(name, summary, layout, env vars)]`` for every registered dataset, sorted by name."""
+    return [(name, DATASETS.get(name).summary, DATASETS.get(name).layout, env_roots(name)) for name in DATASETS.names()]
+
+
+def format_dataset_list():
+    """The text of ``bench datasets``: each name, a one-line description, the layout it expects, its env vars."""
+    blocks = []
+    for name, summary, layout, (per_dataset, shared) in describe_datasets():
+        tree = "\n".join(f"    {line}" for line in layout.splitlines())
+        blocks.append(f"{name}: {summary}\n{tree}\n    root: --root DIR, ${per_dataset} or ${shared}/{name}")
+    return "\n\n".join(blocks)
+
+
+def parse_options(pairs):
+    """``["key=value", ...]`` -> ``{key: value}`` (values stay strings); a pair without ``=`` is an error."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise DatasetError(f"--option {pair!r}: expected KEY=VALUE, e.g. subset=testNoKnown")
+        options[key] = value
+    return options
