@@ -33,6 +33,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from operator import index as _as_index
 
+import numba
 import numpy as np
 from PIL import Image
 
@@ -194,28 +195,72 @@ def _segment_table(segments, *, name, is_gt, cats):
     return seg_ids, cat_idx, orig_idx, crowd, area
 
 
-def _dense_index(id_map, seg_ids, *, name):
-    """Map each pixel id to 1 + its position in ``seg_ids`` (0 for VOID); error on ids not in ``seg_ids``."""
-    flat = np.asarray(id_map).reshape(-1)
-    if flat.size and int(flat.min()) < 0:
-        raise InputError(f"{name}: segment ids must be non-negative, found {int(flat.min())}")
-    if seg_ids.size == 0:
-        stray = flat != 0
-        positions = None
-    else:
-        order = np.argsort(seg_ids, kind="stable")
-        sorted_ids = seg_ids[order]
-        pos = np.minimum(np.searchsorted(sorted_ids, flat), sorted_ids.size - 1)
-        found = sorted_ids[pos] == flat
-        stray = ~found & (flat != 0)
-        positions = np.where(found, order[pos] + 1, 0)
-    if stray.any():
-        bad = np.unique(flat[stray])
-        shown = ", ".join(str(int(v)) for v in bad[:5]) + (" ..." if bad.size > 5 else "")
-        raise InputError(f"{name}: segment id(s) {shown} present in the PNG but not in the JSON segments_info")
-    if positions is None:
-        return np.zeros(flat.size, np.int64)
-    return positions
+@numba.njit(cache=True, nogil=True)
+def _segment_position(sorted_ids, rank, value):
+    """1 + JSON position of segment ``value`` (binary search in ``sorted_ids``), 0 for VOID, -1 if absent."""
+    if value == 0:
+        return 0
+    low, high = 0, sorted_ids.size
+    while low < high:
+        mid = (low + high) // 2
+        if sorted_ids[mid] < value:
+            low = mid + 1
+        else:
+            high = mid
+    if low < sorted_ids.size and sorted_ids[low] == value:
+        return rank[low] + 1
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_intersections(gt, pred, gt_sorted, gt_rank, pred_sorted, pred_rank, inter):
+    """``inter[1 + gt segment, 1 + pred segment] += 1`` over all pixels (row / column 0 = VOID).
+
+    One pass, no temporaries; the last looked-up id is cached (runs of equal ids are the norm). Returns the
+    number of pixels whose GT / predicted id is not in the JSON (counted as VOID here; the caller raises).
+    """
+    stray_gt, stray_pred = 0, 0
+    last_g, last_p = gt[0] if gt.size else 0, pred[0] if pred.size else 0
+    gi = _segment_position(gt_sorted, gt_rank, last_g)
+    pj = _segment_position(pred_sorted, pred_rank, last_p)
+    for k in range(gt.size):
+        g, p = gt[k], pred[k]
+        if g != last_g:
+            last_g = g
+            gi = _segment_position(gt_sorted, gt_rank, g)
+        if p != last_p:
+            last_p = p
+            pj = _segment_position(pred_sorted, pred_rank, p)
+        if gi < 0 or pj < 0:
+            stray_gt += gi < 0
+            stray_pred += pj < 0
+            inter[max(gi, 0), max(pj, 0)] += 1
+        else:
+            inter[gi, pj] += 1
+    return stray_gt, stray_pred
+
+
+def _raise_stray(id_map, seg_ids, name):
+    """Error naming the ids of ``id_map`` that are neither VOID nor in ``seg_ids``."""
+    values = np.unique(id_map)
+    stray = values[(values != 0) & ~np.isin(values, seg_ids)]
+    shown = ", ".join(str(int(v)) for v in stray[:5]) + (" ..." if stray.size > 5 else "")
+    raise InputError(f"{name}: segment id(s) {shown} present in the PNG but not in the JSON segments_info")
+
+
+def _intersections(gt_ids, g_sid, pred_ids, p_sid, *, gt_name, pred_name):
+    """(1 + #GT, 1 + #pred) pixel-count matrix of all (GT segment, predicted segment) overlaps, VOID first."""
+    gt_flat = np.ascontiguousarray(gt_ids).reshape(-1)
+    pred_flat = np.ascontiguousarray(pred_ids).reshape(-1)
+    g_rank, p_rank = np.argsort(g_sid, kind="stable"), np.argsort(p_sid, kind="stable")
+    inter = np.zeros((g_sid.size + 1, p_sid.size + 1), np.int64)
+    stray_gt, stray_pred = _count_intersections(gt_flat, pred_flat, g_sid[g_rank], g_rank, p_sid[p_rank], p_rank,
+                                                inter)
+    if stray_gt:
+        _raise_stray(gt_flat, g_sid, gt_name)
+    if stray_pred:
+        _raise_stray(pred_flat, p_sid, pred_name)
+    return inter
 
 
 class PanopticQuality:
@@ -253,11 +298,7 @@ class PanopticQuality:
             raise InputError(f"{pred_name}: shape {pred_ids.shape} differs from {gt_name} shape {gt_ids.shape}")
         g_sid, g_cat, g_orig, g_crowd, g_area = _segment_table(gt_segments, name=gt_name, is_gt=True, cats=cats)
         p_sid, p_cat, _, _, _ = _segment_table(pred_segments, name=pred_name, is_gt=False, cats=cats)
-        g_pix = _dense_index(gt_ids, g_sid, name=gt_name)
-        p_pix = _dense_index(pred_ids, p_sid, name=pred_name)
-
-        n_g, n_p = g_sid.size + 1, p_sid.size + 1
-        inter = np.bincount(g_pix * n_p + p_pix, minlength=n_g * n_p).reshape(n_g, n_p)
+        inter = _intersections(gt_ids, g_sid, pred_ids, p_sid, gt_name=gt_name, pred_name=pred_name)
         p_area = inter.sum(axis=0)[1:]
         missing = np.flatnonzero(p_area == 0)
         if missing.size:

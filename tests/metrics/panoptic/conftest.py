@@ -185,7 +185,8 @@ def random_panoptic_image(rng, categories, shape=(24, 32), n_gt=8, crowd_p=0.2, 
             canvas[y0:y1, x0:x1] = seg_id
         return canvas
 
-    id_pool = rng.choice(np.arange(1, 2**24), size=4 * n_gt, replace=False)
+    id_pool = np.unique(rng.integers(1, 2**24, size=8 * n_gt))
+    id_pool = rng.permutation(id_pool)[:4 * n_gt]  # distinct ids over the whole 24-bit range
     gt = paint(n_gt, id_pool)
     gt[rng.random(shape) < void_p] = 0
     gt_segments = []

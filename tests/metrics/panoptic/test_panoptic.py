@@ -215,7 +215,7 @@ def _compare(result, reference):
         assert per_cat[cid]["iou_sum"] == pytest.approx(stats["iou"], rel=1e-12, abs=1e-15)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(20))
 def test_random_images_match_literal_panopticapi(seed, helpers):
     rng = np.random.default_rng(seed)
     images = [helpers.random_panoptic_image(rng, CATEGORIES, area_jitter=seed % 2 == 1) for _ in range(12)]
@@ -225,7 +225,7 @@ def test_random_images_match_literal_panopticapi(seed, helpers):
     _compare(quality.compute(), helpers.literal_pq(CATEGORIES, images))
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(10))
 def test_random_images_match_literal_eopsn_k5(seed, helpers):
     rng = np.random.default_rng(100 + seed)
     unknown_ids = tuple(UNKNOWN_SPLITS["K5"])
