@@ -129,7 +129,6 @@ class _Categories:
         self.index = {cid: i for i, cid in enumerate(self.ids)}
         self.gt_ids = set(given)
         self.pred_ids = {cid for cid in given if cid not in split} | ({UNKNOWN_ID} if unknown else set())
-        self.source = categories
 
     def groups(self):
         """Group name -> boolean mask over the evaluation categories (panopticapi / EOPSN ``pq_average``)."""
@@ -318,13 +317,12 @@ class PanopticQuality:
         is_tp = iou > 0.5
         gi, pj, iou = gi[is_tp], pj[is_tp], iou[is_tp]
         n_cats = len(cats.ids)
-        self.tp += np.bincount(g_cat[gi], minlength=n_cats)
-        self._iou_cats.append(g_cat[gi])
-        self._ious.append(iou)
-        credited = g_orig[gi] >= 0
-        self.tp += np.bincount(g_orig[gi][credited], minlength=n_cats)
-        self._iou_cats.append(g_orig[gi][credited])
-        self._ious.append(iou[credited])
+        credited = g_orig[gi] >= 0  # EOPSN: a TP of the merged unknown class also counts for its original class
+        tp_cats = np.concatenate([g_cat[gi], g_orig[gi][credited]])
+        self.tp += np.bincount(tp_cats, minlength=n_cats)
+        if tp_cats.size:
+            self._iou_cats.append(tp_cats)
+            self._ious.append(np.concatenate([iou, iou[credited]]))
 
         gt_matched = np.zeros(g_sid.size, bool)
         gt_matched[gi] = True

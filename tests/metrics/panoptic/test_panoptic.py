@@ -289,6 +289,8 @@ def test_missing_files_and_prediction(tmp_path, helpers):
     (tmp_path / "pred" / "000002.png").unlink()
     with pytest.raises(InputError, match=r"000002\.png: PNG file not found"):
         pq_compute_files(*paths)
+    with pytest.raises(InputError, match=r"000002\.png: PNG file not found"):  # raised inside a worker process
+        pq_compute_files(*paths, workers=2)
     with pytest.raises(InputError, match="nope.json: GT JSON file not found"):
         pq_compute_files(str(tmp_path / "nope.json"), *paths[1:])
     pred = json.loads((tmp_path / "pred.json").read_text())
