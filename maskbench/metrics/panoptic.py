@@ -483,7 +483,10 @@ def pq_compute_files(gt_json, gt_dir, pred_json, pred_dir, unknown=None, *, work
                      pred_png, pred_ann["segments_info"], f"{pred_png} (image_id {image_id!r}, {pred_json})"))
 
     # validate the categories (and the unknown split) once, before any PNG is read
-    quality = PanopticQuality(gt["categories"], unknown=unknown)
+    try:
+        quality = PanopticQuality(gt["categories"], unknown=unknown)
+    except InputError as err:
+        raise InputError(f"{gt_json}: {err}") from None
     if workers == 1 or len(jobs) < 2:
         return quality.merge(_evaluate_images(gt["categories"], unknown, jobs)).compute()
     n_chunks = min(workers, len(jobs))

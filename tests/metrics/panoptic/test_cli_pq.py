@@ -80,3 +80,10 @@ def test_pq_command_png_id_not_in_json(tmp_path, helpers):
     assert result.exit_code == 1
     assert "4242 present in the PNG but not in the JSON" in result.output and "000001.png" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_pq_command_unknown_split_absent_from_categories(tmp_path, helpers):
+    categories = [c for c in CATEGORIES if c["name"] != "pizza"]
+    paths = helpers.write_dataset(tmp_path, categories, tiny_images())
+    result = CliRunner().invoke(main, args(paths, tmp_path / "out.json") + ["--unknown", "K5"])
+    assert result.exit_code == 1 and "gt.json: categories: EOPSN-K5 needs COCO category 59 'pizza'" in result.output and "Traceback" not in result.output

@@ -298,3 +298,22 @@ def test_missing_files_and_prediction(tmp_path, helpers):
     (tmp_path / "pred.json").write_text(json.dumps(pred))
     with pytest.raises(InputError, match="no prediction for image_id 2"):
         pq_compute_files(*paths)
+
+
+def test_png_must_be_rgb_and_decodes_24_bit_ids(tmp_path, helpers):
+    from PIL import Image
+
+    from maskbench.metrics.panoptic import read_panoptic_png
+
+    ids = np.array([[0, 1, 255, 256], [65535, 65536, 2**24 - 1, 12345678]])
+    Image.fromarray(helpers.ids_to_rgb(ids), "RGB").save(tmp_path / "rgb.png")
+    rgba = np.concatenate([helpers.ids_to_rgb(ids), np.full((2, 4, 1), 7, np.uint8)], axis=-1)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")  # alpha ignored, as panopticapi's rgb2id does
+    assert np.array_equal(read_panoptic_png(tmp_path / "rgb.png"), ids)
+    assert np.array_equal(read_panoptic_png(tmp_path / "rgba.png"), ids)
+    Image.fromarray(np.zeros((2, 4), np.uint8), "L").save(tmp_path / "gray.png")
+    with pytest.raises(InputError, match=r"gray\.png: expected an RGB panoptic PNG.*mode L"):
+        read_panoptic_png(tmp_path / "gray.png")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match=r"broken\.png: cannot read the PNG"):
+        read_panoptic_png(tmp_path / "broken.png")
