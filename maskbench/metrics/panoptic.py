@@ -19,12 +19,20 @@ TP and FN of a merged GT segment are also credited to its original class, re-key
 (``unknown_<name>``), for per-class analysis. Groups: "All" = known things + stuff, "Things" = known things,
 "Stuff", "Unknown" = the merged class ``-1``.
 
-Deliberate differences from panopticapi (same numbers on valid input): every malformed input is an
-:class:`InputError` naming the file / image and segment (also a GT PNG id missing from the GT JSON, which
-panopticapi silently treats as neither void nor a segment); a group with no category counted reports null
-instead of dividing by zero; per-category IoU sums are exact (``math.fsum``), so results do not depend on
-image order or on how the images were split across processes (panopticapi's float sums differ in the last
-bits with the core count).
+Deliberate differences from panopticapi (same numbers on valid input):
+
+* every malformed input is an :class:`InputError` naming the file / image and segment: panopticapi's checks
+  on predictions (PNG id not in JSON, JSON id not in PNG, unknown category), and also a GT PNG id missing
+  from the GT JSON (panopticapi silently treats it as neither VOID nor a segment), segment id 0 or duplicate
+  ids in ``segments_info``, duplicate ``image_id``s, non-RGB PNGs, GT/prediction shape mismatch;
+* a GT JSON segment absent from its PNG is accepted, as in panopticapi (an FN with its JSON area);
+* EOPSN: the split's (COCO id, name) pairs must be GT categories; a prediction with an original unknown id
+  (EOPSN raises a ``KeyError``) or with a re-keyed ``-c-1`` id (EOPSN accepts it; it can never match) is
+  an error;
+* a group with no category counted reports null instead of dividing by zero; an uncounted category has null
+  PQ/SQ/RQ (panopticapi lists 0.0);
+* per-category IoU sums are exact (``math.fsum``), so results do not depend on image order or on how the
+  images were split across processes (panopticapi's float sums differ in the last bits with the core count).
 """
 
 import json
