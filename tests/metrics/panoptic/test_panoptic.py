@@ -317,3 +317,13 @@ def test_png_must_be_rgb_and_decodes_24_bit_ids(tmp_path, helpers):
     (tmp_path / "broken.png").write_bytes(b"not a png")
     with pytest.raises(InputError, match=r"broken\.png: cannot read the PNG"):
         read_panoptic_png(tmp_path / "broken.png")
+
+
+def test_gt_json_segment_absent_from_png_is_a_false_negative():
+    # as in panopticapi: GT segment 2 (road, area 5 in the JSON) has no pixel; it is an FN of road.
+    quality = PanopticQuality(CATEGORIES)
+    quality.update(row(4, {1: [(0, 3)]}), [gt_seg(1, 1, 4), gt_seg(2, 149, 5)], row(4, {9: [(0, 3)]}),
+                   [pred_seg(9, 1)])
+    result = quality.compute()
+    assert result["Stuff"] == {"pq": 0.0, "sq": 0.0, "rq": 0.0, "n": 1}
+    assert result["Things"] == {"pq": 1.0, "sq": 1.0, "rq": 1.0, "n": 1}
