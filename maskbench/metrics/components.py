@@ -1,0 +1,355 @@
+"""Component-level sIoU, PPV and mean F1* exactly as SegmentMeIfYouCan's ``SegEval`` (Chan et al., NeurIPS'21 D&B).
+
+Protocol (road-anomaly-benchmark ``metrics/instance_segmentation.py``; details in metrics.md §1.3, §8, §9):
+
+* prediction = ``scores > t`` (strict), compared in the score dtype: ``t`` is first rounded to float16 for
+  float16 maps (numpy-1 semantics, which produced the official numbers) or to float32 for float32 maps;
+* void (every label other than 0 / 1) is zeroed in the prediction *before* labelling; GT components are the
+  8-connected components of ``label == 1``, predicted components those of the binarised map;
+* predicted components smaller than ``min_pred_size`` px, counted on the full image, are dropped; then GT
+  components smaller than ``min_gt_size`` px become void, and so does the background if it is smaller (the
+  official ``for comp in range(nG + 1)`` loop tests label 0 too); all counts are taken inside the remaining ROI;
+* for a GT component k with touching predictions K̂(k) and other GT pixels A(k) (paper Eq. 1)
+  ``sIoU(k) = |k ∩ K̂(k)| / |(k ∪ K̂(k)) \\ A(k)|``; for a predicted component j, ``PPV(j) = |j ∩ GT| / |j|``
+  (and ``sIoU_pred(j)``, the same formula with the roles swapped, computed but not on the leaderboard);
+* per τ in ``np.linspace(0.25, 0.75, 11)``: TP = #(sIoU ≥ τ), FN = #(sIoU < τ), FP = #(PPV < τ), summed over
+  frames; ``F1_τ = 2TP / (2TP + FN + FP)``; F1* = mean of the 11 F1_τ; reported sIoU / PPV = means over all
+  GT / predicted components of the dataset (pooled, not per image).
+
+Speed: every quantity is read off the per-frame ROI contingency table ``C[g, q] = #px(G = g, Q = q)``
+(metrics.md §1.3 "Verified fast equivalent") instead of the official O(#components x #pixels) loops:
+``sIoU(i) = ΣC[i, q>0] / (|i| + Σ_{q ∈ K̂(i)} C[0, q])`` and ``sIoU_pred(j) = ΣC[g>0, j] / (|j| + Σ_{g ∈ G(j)} C[g, 0])``
+hold as integer identities, so the floats are bit-identical to the official ones. Components are labelled by
+``scipy.ndimage.label`` on the bounding box of each mask only (same ids as on the full frame).
+"""
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from numbers import Real
+
+import numpy as np
+from scipy.ndimage import label
+
+from maskbench.errors import InputError
+from maskbench.metrics._validate import check_label_map, check_score_map
+
+TRACKS = {"anomaly": (500, 100), "obstacle": (50, 10)}
+"""Per track: (min predicted component size, min GT component size) in pixels (SegEval-AnomalyTrack / -ObstacleTrack)."""
+
+TAUS = np.linspace(0.25, 0.75, 11, endpoint=True)
+"""The 11 sIoU / PPV thresholds τ, float64 as in the official code (TAUS[7] == 0.6000000000000001)."""
+TAUS.flags.writeable = False
+
+_EIGHT = np.ones((3, 3), dtype=bool)
+_SCORE_DTYPES = {np.dtype(np.float16): "float16", np.dtype(np.float32): "float32"}
+_EXACT_SHIFT = 1074  # every float64 is an integer multiple of 2**-1074
+
+
+@dataclass(frozen=True)
+class FrameComponentStats:
+    """Per-frame component statistics; component arrays are in ascending label-id order, like the official lists."""
+
+    gt_ids: np.ndarray     # int64, scipy label ids of the evaluated GT components
+    siou_gt: np.ndarray    # float64, sIoU of each GT component
+    pred_ids: np.ndarray   # int64, scipy label ids of the evaluated predicted components
+    siou_pred: np.ndarray  # float64
+    ppv: np.ndarray        # float64, PPV (precision) of each predicted component
+    tp: np.ndarray         # int64 (11,), per τ in TAUS
+    fn: np.ndarray
+    fp: np.ndarray
+    skipped: bool          # True for an entirely void frame (no pixel labelled 0 or 1); all arrays empty
+
+
+@dataclass(frozen=True)
+class ComponentResult:
+    """Dataset-level component metrics; ``None`` (with a reason in ``notes``) where a metric is undefined."""
+
+    siou: float | None       # mean sIoU over all GT components (leaderboard "sIoU gt")
+    ppv: float | None        # mean PPV over all predicted components (leaderboard "PPV")
+    f1: float | None         # F1*: mean of the 11 F1_τ (leaderboard "mean F1")
+    f1_per_tau: list         # 11 floats (or None), one per τ in TAUS
+    tp: list                 # 11 ints per τ, summed over frames
+    fn: list
+    fp: list
+    n_gt_components: int
+    n_pred_components: int
+    n_images: int            # frames evaluated
+    n_skipped: int           # entirely void frames skipped
+    threshold: float         # the threshold as given
+    track: str
+    notes: dict = field(default_factory=dict)
+    siou_pred: float | None = None  # mean sIoU of predicted components (computed officially, not on the leaderboard)
+    protocol: str = ""
+
+
+def _check_score_dtype(score_dtype):
+    try:
+        dtype = np.dtype(score_dtype)
+    except TypeError as err:
+        raise InputError(f"score_dtype: expected float16 or float32, got {score_dtype!r}") from err
+    if dtype not in _SCORE_DTYPES:
+        raise InputError(f"score_dtype: expected float16 or float32, got {dtype}")
+    return dtype
+
+
+def _check_sizes(track, min_pred_size, min_gt_size):
+    if track not in TRACKS:
+        raise InputError(f"track: expected one of {sorted(TRACKS)}, got {track!r}")
+    sizes = []
+    for name, value, default in (("min_pred_size", min_pred_size, TRACKS[track][0]),
+                                 ("min_gt_size", min_gt_size, TRACKS[track][1])):
+        if value is None:
+            value = default
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise InputError(f"{name}: expected a non-negative integer number of pixels, got {value!r}")
+        sizes.append(int(value))
+    return tuple(sizes)
+
+
+def _check_threshold(threshold, dtype):
+    """Return the threshold rounded to the score dtype (numpy-1 value-based casting, metrics.md §9.2)."""
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, Real):
+        raise InputError(f"threshold: expected a real number, got {threshold!r}")
+    if not np.isfinite(float(threshold)):
+        raise InputError(f"threshold: expected a finite number, got {threshold!r}")
+    with np.errstate(over="ignore"):  # beyond the float16 range -> +-inf, as numpy 1.x compared it
+        return np.asarray(threshold, dtype=np.float64).astype(dtype)[()]
+
+
+def _label_in_box(mask):
+    """8-connected labels of ``mask`` computed on its bounding box: (labels, n, (row slice, col slice)).
+
+    scipy numbers components in raster order of their first pixel, which cropping preserves.
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return np.zeros((0, 0), dtype=np.int32), 0, (slice(0, 0), slice(0, 0))
+    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    ids, n = label(mask[box], _EIGHT)
+    return ids, n, box
+
+
+def _ids_on(box_ids, box, target):
+    """The label ids of ``box_ids`` (placed at ``box``) on the sub-grid ``target``; 0 outside ``box``."""
+    out = np.zeros((target[0].stop - target[0].start, target[1].stop - target[1].start), dtype=np.int64)
+    r0, r1 = max(box[0].start, target[0].start), min(box[0].stop, target[0].stop)
+    c0, c1 = max(box[1].start, target[1].start), min(box[1].stop, target[1].stop)
+    if r0 < r1 and c0 < c1:
+        out[r0 - target[0].start:r1 - target[0].start, c0 - target[1].start:c1 - target[1].start] = \
+            box_ids[r0 - box[0].start:r1 - box[0].start, c0 - box[1].start:c1 - box[1].start]
+    return out
+
+
+def _union_box(a, b):
+    if a[0].stop == 0:
+        return b
+    if b[0].stop == 0:
+        return a
+    return (slice(min(a[0].start, b[0].start), max(a[0].stop, b[0].stop)),
+            slice(min(a[1].start, b[1].start), max(a[1].stop, b[1].stop)))
+
+
+def _empty_stats(skipped):
+    zeros = np.zeros(len(TAUS), dtype=np.int64)
+    empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    return FrameComponentStats(empty_i, empty_f, empty_i, empty_f, empty_f, zeros, zeros.copy(), zeros.copy(), skipped)
+
+
+def _frame_stats(scores, gt, thr, min_pred_size, min_gt_size):
+    """Component statistics of one validated frame; ``thr`` is already in ``scores.dtype``."""
+    valid = gt <= 1
+    if not valid.any():
+        return _empty_stats(skipped=True)
+    n_pixels = gt.size
+    pred_mask = (scores > thr) & valid
+    pred_box_ids, n_pred, pred_box = _label_in_box(pred_mask)
+    gt_box_ids, n_gt, gt_box = _label_in_box(gt == 1)
+
+    # Predicted components < min_pred_size px on the full grid are dropped; survivors keep their order.
+    pred_size = np.bincount(pred_box_ids.ravel(), minlength=n_pred + 1)
+    pred_keep = pred_size >= min_pred_size
+    pred_keep[0] = False
+    pred_ids = np.flatnonzero(pred_keep)
+    pred_dense = np.zeros(n_pred + 1, dtype=np.int64)
+    pred_dense[pred_ids] = np.arange(1, pred_ids.size + 1)
+
+    # GT components < min_gt_size px become void (-1); label 0 is tested too (official range(nG + 1)).
+    gt_size = np.bincount(gt_box_ids.ravel(), minlength=n_gt + 1)
+    gt_size[0] = n_pixels - gt_size[1:].sum()
+    gt_keep = gt_size >= min_gt_size
+    gt_ids = np.flatnonzero(gt_keep[1:]) + 1
+    gt_dense = np.full(n_gt + 1, -1, dtype=np.int64)
+    gt_dense[gt_ids] = np.arange(1, gt_ids.size + 1)
+    if gt_keep[0]:
+        gt_dense[0] = 0
+
+    # Contingency table over the ROI. Only cells with g > 0 or q > 0 matter, and they all lie in the union of
+    # the two boxes; a pixel with q > 0 is never original void (zeroed before labelling), one with g > 0 is
+    # label 1, so the ROI test reduces to "its GT component (or the background) was not voided".
+    box = _union_box(pred_box, gt_box)
+    g = gt_dense[_ids_on(gt_box_ids, gt_box, box)]
+    q = pred_dense[_ids_on(pred_box_ids, pred_box, box)]
+    n_g, n_q = gt_ids.size + 1, pred_ids.size + 1
+    counted = (g >= 0) & ((g > 0) | (q > 0))
+    table = np.bincount(g[counted] * n_q + q[counted], minlength=n_g * n_q).reshape(n_g, n_q)
+
+    inner = table[1:, 1:]
+    touches = inner > 0
+    gt_px = table[1:].sum(axis=1)                      # |k| inside the ROI
+    pred_px = table[:, 1:].sum(axis=0)                 # |j| inside the ROI
+    gt_inter = inner.sum(axis=1)                       # |k ∩ K̂(k)|
+    gt_union = gt_px + touches @ table[0, 1:]          # |(k ∪ K̂(k)) \ A(k)|
+    pred_inter = inner.sum(axis=0)                     # |j ∩ (all GT)|
+    pred_union = pred_px + table[1:, 0] @ touches      # |(j ∪ G(j)) \ A(j)|
+
+    present = pred_px > 0                              # a kept prediction may lie entirely in void
+    pred_ids, pred_inter, pred_union, pred_px = (a[present] for a in (pred_ids, pred_inter, pred_union, pred_px))
+    siou_gt = gt_inter.astype(np.float64) / gt_union.astype(np.float64)
+    siou_pred = pred_inter.astype(np.float64) / pred_union.astype(np.float64)
+    ppv = pred_inter.astype(np.float64) / pred_px.astype(np.float64)
+    taus = TAUS[:, None]
+    return FrameComponentStats(
+        gt_ids=gt_ids.astype(np.int64), siou_gt=siou_gt, pred_ids=pred_ids.astype(np.int64), siou_pred=siou_pred,
+        ppv=ppv, tp=(siou_gt >= taus).sum(axis=1), fn=(siou_gt < taus).sum(axis=1), fp=(ppv < taus).sum(axis=1),
+        skipped=False)
+
+
+def _prepare(scores, gt, dtype):
+    """Validate one frame and cast the scores to ``dtype`` (float32 beyond the float16 range becomes +-inf,
+    exactly as the official ``astype(np.float16)`` before saving)."""
+    scores = check_score_map(scores)
+    with np.errstate(over="ignore"):
+        scores = scores.astype(dtype, copy=False)
+    return scores, check_label_map(gt, scores.shape, name="gt")
+
+
+def frame_component_stats(scores, gt, threshold, *, track="anomaly", score_dtype=np.float16,
+                          min_pred_size=None, min_gt_size=None):
+    """Per-component sIoU / PPV and per-τ TP / FN / FP of one frame (official ``default_instancer`` + ``segment_metrics``).
+
+    ``scores``: 2-D float16/float32 map (cast to ``score_dtype``); ``gt``: uint8 labels (0 inlier, 1 anomaly,
+    any other value void); ``threshold``: the pixel-level best-F1 threshold, applied as ``scores > threshold``
+    in ``score_dtype``. ``min_pred_size`` / ``min_gt_size`` override the track's sizes (see ``TRACKS``).
+    """
+    dtype = _check_score_dtype(score_dtype)
+    sizes = _check_sizes(track, min_pred_size, min_gt_size)
+    thr = _check_threshold(threshold, dtype)
+    scores, gt = _prepare(scores, gt, dtype)
+    return _frame_stats(scores, gt, thr, *sizes)
+
+
+def _exact_sum(values):
+    """Exact sum of non-negative float64 values as an integer multiple of 2**-1074 (order-independent)."""
+    total = 0
+    for value in values.tolist():
+        num, den = value.as_integer_ratio()
+        total += num << (_EXACT_SHIFT - den.bit_length() + 1)
+    return total
+
+
+def _exact_mean(total, count):
+    """Correctly rounded ``total * 2**-1074 / count`` (Python int division rounds correctly)."""
+    return total / (count << _EXACT_SHIFT)
+
+
+class ComponentAccumulator:
+    """Streaming SMIYC component metrics: ``update`` per frame, ``merge`` partial accumulators, ``compute``.
+
+    The state is integer counts and exact integer sums (no per-component lists), so it pickles cheaply and
+    ``merge`` is exact and order-independent: the pooled means are the correctly rounded exact means. The
+    official code sums per-frame ``np.sum`` results sequentially in frame order, which can differ from the
+    exact mean in the last bits (relative difference ~1e-16); per-component values and TP/FN/FP/F1 are identical.
+    """
+
+    def __init__(self, threshold, *, track="anomaly", score_dtype=np.float16, min_pred_size=None, min_gt_size=None):
+        self.score_dtype = _check_score_dtype(score_dtype)
+        self.track = track
+        self.min_pred_size, self.min_gt_size = _check_sizes(track, min_pred_size, min_gt_size)
+        self._thr = _check_threshold(threshold, self.score_dtype)
+        self.threshold = float(threshold)
+        self.n_images = 0
+        self.n_skipped = 0
+        self.n_gt = 0
+        self.n_pred = 0
+        self.siou_gt_sum = 0
+        self.siou_pred_sum = 0
+        self.ppv_sum = 0
+        self.tp = np.zeros(len(TAUS), dtype=np.int64)
+        self.fn = np.zeros(len(TAUS), dtype=np.int64)
+        self.fp = np.zeros(len(TAUS), dtype=np.int64)
+
+    def _config(self):
+        return (self.score_dtype, self.min_pred_size, self.min_gt_size, self._thr.item(), self.track)
+
+    def update(self, scores, gt):
+        """Add one frame: ``scores`` 2-D float16/float32 (cast to ``score_dtype``), ``gt`` uint8 of the same shape."""
+        scores, gt = _prepare(scores, gt, self.score_dtype)
+        self.add(_frame_stats(scores, gt, self._thr, self.min_pred_size, self.min_gt_size))
+
+    def add(self, stats):
+        """Add precomputed :class:`FrameComponentStats` (e.g. from a worker process) with the same settings."""
+        if stats.skipped:
+            self.n_skipped += 1
+            return
+        self.n_images += 1
+        self.n_gt += stats.siou_gt.size
+        self.n_pred += stats.ppv.size
+        self.siou_gt_sum += _exact_sum(stats.siou_gt)
+        self.siou_pred_sum += _exact_sum(stats.siou_pred)
+        self.ppv_sum += _exact_sum(stats.ppv)
+        self.tp += stats.tp
+        self.fn += stats.fn
+        self.fp += stats.fp
+
+    def merge(self, other):
+        """Fold ``other`` (same threshold, track sizes and score dtype) into this accumulator; returns self."""
+        if not isinstance(other, ComponentAccumulator):
+            raise InputError(f"merge: expected a ComponentAccumulator, got {type(other).__name__}")
+        if other._config() != self._config():
+            raise InputError(f"merge: settings differ (score dtype, min sizes, threshold, track): "
+                             f"{self._config()} vs {other._config()}")
+        for name in ("n_images", "n_skipped", "n_gt", "n_pred", "siou_gt_sum", "siou_pred_sum", "ppv_sum"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.tp = self.tp + other.tp
+        self.fn = self.fn + other.fn
+        self.fp = self.fp + other.fp
+        return self
+
+    def protocol(self):
+        return (f"SMIYC SegEval ({self.track} track): components of scores > {self._thr.item()!r} compared in "
+                f"{_SCORE_DTYPES[self.score_dtype]}, 8-connected, predictions < {self.min_pred_size} px dropped, "
+                f"GT components < {self.min_gt_size} px void, tau = linspace(0.25, 0.75, 11), FP by PPV < tau, "
+                f"dataset-pooled means")
+
+    def compute(self):
+        """Return the dataset :class:`ComponentResult` (sIoU / PPV pooled means, F1* = mean F1_τ)."""
+        notes = {}
+        if self.n_skipped:
+            notes["skipped"] = (f"{self.n_skipped} entirely void frame(s) (no pixel labelled 0 or 1) skipped; "
+                                f"the official code crashes on them")
+        if self.n_gt:
+            siou = _exact_mean(self.siou_gt_sum, self.n_gt)
+        else:
+            siou = None
+            notes["siou"] = "no GT component in the evaluated frames (official: NaN)"
+        if self.n_pred:
+            ppv = _exact_mean(self.ppv_sum, self.n_pred)
+            siou_pred = _exact_mean(self.siou_pred_sum, self.n_pred)
+        else:
+            ppv = siou_pred = None
+            notes["ppv"] = "no predicted component in the evaluated frames (official: NaN)"
+        tp, fn, fp = self.tp.tolist(), self.fn.tolist(), self.fp.tolist()
+        if self.n_gt or self.n_pred:
+            f1_per_tau = [(2 * a) / (2 * a + b + c) for a, b, c in zip(tp, fn, fp)]
+            f1 = 0.0
+            for value in f1_per_tau:  # sequential sum in τ order, as the official aggregate
+                f1 += value
+            f1 /= len(TAUS)
+        else:
+            f1_per_tau, f1 = [None] * len(TAUS), None
+            notes["f1"] = "no GT and no predicted component: F1 is 0/0 (official: ZeroDivisionError)"
+        return ComponentResult(
+            siou=siou, ppv=ppv, f1=f1, f1_per_tau=f1_per_tau, tp=tp, fn=fn, fp=fp, n_gt_components=self.n_gt,
+            n_pred_components=self.n_pred, n_images=self.n_images, n_skipped=self.n_skipped,
+            threshold=self.threshold, track=self.track, notes=notes, siou_pred=siou_pred, protocol=self.protocol())
