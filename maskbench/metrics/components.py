@@ -31,6 +31,7 @@ import numpy as np
 from scipy.ndimage import label
 
 from maskbench.errors import InputError
+from maskbench.metrics import _component_kernels as kernels
 from maskbench.metrics._validate import check_label_map, check_score_map
 
 TRACKS = {"anomaly": (500, 100), "obstacle": (50, 10)}
@@ -116,38 +117,13 @@ def _check_threshold(threshold, dtype):
         return np.asarray(threshold, dtype=np.float64).astype(dtype)[()]
 
 
-def _label_in_box(mask):
-    """8-connected labels of ``mask`` computed on its bounding box: (labels, n, (row slice, col slice)).
-
-    scipy numbers components in raster order of their first pixel, which cropping preserves.
-    """
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return np.zeros((0, 0), dtype=np.int32), 0, (slice(0, 0), slice(0, 0))
-    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    ids, n = label(mask[box], _EIGHT)
-    return ids, n, box
-
-
-def _ids_on(box_ids, box, target):
-    """The label ids of ``box_ids`` (placed at ``box``) on the sub-grid ``target``; 0 outside ``box``."""
-    out = np.zeros((target[0].stop - target[0].start, target[1].stop - target[1].start), dtype=np.int64)
-    r0, r1 = max(box[0].start, target[0].start), min(box[0].stop, target[0].stop)
-    c0, c1 = max(box[1].start, target[1].start), min(box[1].stop, target[1].stop)
-    if r0 < r1 and c0 < c1:
-        out[r0 - target[0].start:r1 - target[0].start, c0 - target[1].start:c1 - target[1].start] = \
-            box_ids[r0 - box[0].start:r1 - box[0].start, c0 - box[1].start:c1 - box[1].start]
-    return out
-
-
-def _union_box(a, b):
-    if a[0].stop == 0:
-        return b
-    if b[0].stop == 0:
-        return a
-    return (slice(min(a[0].start, b[0].start), max(a[0].stop, b[0].stop)),
-            slice(min(a[1].start, b[1].start), max(a[1].stop, b[1].stop)))
+def _label_box(mask, box):
+    """8-connected labels of ``mask[box]`` and their number; scipy numbers components in raster order of their
+    first pixel, which cropping to the bounding box of ``mask`` preserves."""
+    r0, r1, c0, c1 = box
+    if r1 == 0:
+        return np.zeros((0, 0), dtype=np.int32), 0
+    return label(mask[r0:r1, c0:c1], _EIGHT)
 
 
 def _empty_stats(skipped):
@@ -156,27 +132,26 @@ def _empty_stats(skipped):
     return FrameComponentStats(empty_i, empty_f, empty_i, empty_f, empty_f, zeros, zeros.copy(), zeros.copy(), skipped)
 
 
-def _frame_stats(scores, gt, thr, min_pred_size, min_gt_size):
-    """Component statistics of one validated frame; ``thr`` is already in ``scores.dtype``."""
-    valid = gt <= 1
-    if not valid.any():
+def _frame_stats(scores, gt, tkey, min_pred_size, min_gt_size):
+    """Component statistics of one validated frame; ``tkey`` is the threshold's key (``threshold_key``)."""
+    bits = scores.view(np.uint16 if scores.dtype == np.float16 else np.uint32)
+    pred_mask, pred_box, gt_box, any_valid = kernels.binarise(bits, gt, tkey)  # void zeroed before labelling
+    if not any_valid:
         return _empty_stats(skipped=True)
-    n_pixels = gt.size
-    pred_mask = (scores > thr) & valid
-    pred_box_ids, n_pred, pred_box = _label_in_box(pred_mask)
-    gt_box_ids, n_gt, gt_box = _label_in_box(gt == 1)
+    pred_box_ids, n_pred = _label_box(pred_mask, pred_box)
+    r0, r1, c0, c1 = gt_box
+    gt_box_ids, n_gt = _label_box(gt[r0:r1, c0:c1] == 1, (0, r1 - r0, 0, c1 - c0))
 
     # Predicted components < min_pred_size px on the full grid are dropped; survivors keep their order.
-    pred_size = np.bincount(pred_box_ids.ravel(), minlength=n_pred + 1)
-    pred_keep = pred_size >= min_pred_size
+    pred_keep = kernels.label_sizes(pred_box_ids, n_pred) >= min_pred_size
     pred_keep[0] = False
     pred_ids = np.flatnonzero(pred_keep)
     pred_dense = np.zeros(n_pred + 1, dtype=np.int64)
     pred_dense[pred_ids] = np.arange(1, pred_ids.size + 1)
 
     # GT components < min_gt_size px become void (-1); label 0 is tested too (official range(nG + 1)).
-    gt_size = np.bincount(gt_box_ids.ravel(), minlength=n_gt + 1)
-    gt_size[0] = n_pixels - gt_size[1:].sum()
+    gt_size = kernels.label_sizes(gt_box_ids, n_gt)
+    gt_size[0] = gt.size - gt_size[1:].sum()
     gt_keep = gt_size >= min_gt_size
     gt_ids = np.flatnonzero(gt_keep[1:]) + 1
     gt_dense = np.full(n_gt + 1, -1, dtype=np.int64)
@@ -184,16 +159,11 @@ def _frame_stats(scores, gt, thr, min_pred_size, min_gt_size):
     if gt_keep[0]:
         gt_dense[0] = 0
 
-    # Contingency table over the ROI. Only cells with g > 0 or q > 0 matter, and they all lie in the union of
-    # the two boxes; a pixel with q > 0 is never original void (zeroed before labelling), one with g > 0 is
-    # label 1, so the ROI test reduces to "its GT component (or the background) was not voided".
-    box = _union_box(pred_box, gt_box)
-    g = gt_dense[_ids_on(gt_box_ids, gt_box, box)]
-    q = pred_dense[_ids_on(pred_box_ids, pred_box, box)]
-    n_g, n_q = gt_ids.size + 1, pred_ids.size + 1
-    counted = (g >= 0) & ((g > 0) | (q > 0))
-    table = np.bincount(g[counted] * n_q + q[counted], minlength=n_g * n_q).reshape(n_g, n_q)
-
+    # Contingency table over the ROI. Only cells with g > 0 or q > 0 matter, and they lie in the two boxes; a
+    # pixel with q > 0 is never original void (zeroed before labelling), one with g > 0 is label 1, so the ROI
+    # test reduces to "its GT component (or the background) was not voided".
+    table = kernels.contingency(pred_box_ids, np.array(pred_box), pred_dense, gt_box_ids, np.array(gt_box),
+                                gt_dense, gt_ids.size + 1, pred_ids.size + 1)
     inner = table[1:, 1:]
     touches = inner > 0
     gt_px = table[1:].sum(axis=1)                      # |k| inside the ROI
@@ -234,9 +204,9 @@ def frame_component_stats(scores, gt, threshold, *, track="anomaly", score_dtype
     """
     dtype = _check_score_dtype(score_dtype)
     sizes = _check_sizes(track, min_pred_size, min_gt_size)
-    thr = _check_threshold(threshold, dtype)
+    tkey = kernels.threshold_key(_check_threshold(threshold, dtype))
     scores, gt = _prepare(scores, gt, dtype)
-    return _frame_stats(scores, gt, thr, *sizes)
+    return _frame_stats(scores, gt, tkey, *sizes)
 
 
 def _exact_sum(values):
@@ -267,6 +237,7 @@ class ComponentAccumulator:
         self.track = track
         self.min_pred_size, self.min_gt_size = _check_sizes(track, min_pred_size, min_gt_size)
         self._thr = _check_threshold(threshold, self.score_dtype)
+        self._tkey = kernels.threshold_key(self._thr)
         self.threshold = float(threshold)
         self.n_images = 0
         self.n_skipped = 0
@@ -285,7 +256,7 @@ class ComponentAccumulator:
     def update(self, scores, gt):
         """Add one frame: ``scores`` 2-D float16/float32 (cast to ``score_dtype``), ``gt`` uint8 of the same shape."""
         scores, gt = _prepare(scores, gt, self.score_dtype)
-        self.add(_frame_stats(scores, gt, self._thr, self.min_pred_size, self.min_gt_size))
+        self.add(_frame_stats(scores, gt, self._tkey, self.min_pred_size, self.min_gt_size))
 
     def add(self, stats):
         """Add precomputed :class:`FrameComponentStats` (e.g. from a worker process) with the same settings."""
