@@ -7,8 +7,9 @@ connected component, O(#components x #pixels). It shares no code with ``maskbenc
 used by ``tests/metrics/components`` (imported by file path) and ``benchmarks/bench_components.py``.
 
 Only two deliberate departures, both documented in metrics.md §9:
-* the threshold is cast to the score dtype before ``>`` (what numpy 1.x, the official numpy, does by
-  value-based casting; numpy 2 would compare a float16 map with an ``np.float64`` threshold in float64);
+* ``>`` runs in the dtype numpy 1.x (the official numpy) picks by value-based casting,
+  ``result_type(map dtype, min_scalar_type(threshold))``: float16 for a float16 map and |t| < 65000; numpy 2
+  would compare a float16 map with an ``np.float64`` threshold in float64;
 * ``label_pixel_gt`` must already be 0 / 1 / 255 (the official loader maps every other PNG value to 255).
 """
 
@@ -20,10 +21,12 @@ OFFICIAL_TAUS = np.linspace(0.25, 0.75, 11, endpoint=True)
 
 def official_instancer(anomaly_p, label_pixel_gt, thresh_p, thresh_segsize, thresh_instsize=0):
     """Return (GT instance ids, predicted instance ids) of the ROI pixels, like ``default_instancer``."""
-    thresh = np.asarray(thresh_p, dtype=np.float64).astype(anomaly_p.dtype)  # numpy-1 value-based casting
+    # numpy 1.x value-based casting: ``anomaly_p > thresh_p`` runs in result_type(map, min_scalar_type(thresh_p))
+    compare_type = np.result_type(anomaly_p.dtype, np.min_scalar_type(thresh_p))
+    scores, thresh = anomaly_p.astype(compare_type), compare_type.type(thresh_p)
     segmentation = np.copy(anomaly_p)
-    segmentation[anomaly_p > thresh] = 1
-    segmentation[anomaly_p <= thresh] = 0
+    segmentation[scores > thresh] = 1
+    segmentation[scores <= thresh] = 0
 
     gt_binary = np.zeros(label_pixel_gt.shape)
     gt_binary[label_pixel_gt == 1] = 1

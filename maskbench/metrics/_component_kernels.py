@@ -24,34 +24,52 @@ def float_keys(bits):
 @njit(cache=True, nogil=True)
 def binarise(bits, gt, tkey):
     """``pred = (score > threshold) & (gt <= 1)`` from the scores' unsigned bit patterns (uint16 for float16,
-    uint32 for float32) and the threshold key; returns (pred, pred box, box of gt == 1, any non-void pixel)."""
+    uint32 for float32) and the threshold key.
+
+    Returns (pred, pred box, box of gt == 1, any non-void pixel, number of NaN/inf scores).
+    """
     h, w = gt.shape
     sign = bits.dtype.type(1) << bits.dtype.type(8 * bits.itemsize - 1)
+    exponent = bits.dtype.type(0x7C00 if bits.itemsize == 2 else 0x7F800000)
     pred = np.empty((h, w), dtype=np.bool_)
     pr0, pr1, pc0, pc1 = h, 0, w, 0
     gr0, gr1, gc0, gc1 = h, 0, w, 0
-    any_valid = False
-    for r in range(h):
+    n_valid = 0
+    n_nonfinite = 0
+    for r in range(h):  # branch-free inner loop; boxes are found per row afterwards
+        n_pred_row = 0
+        n_gt_row = 0
         for c in range(w):
             label = gt[r, c]
-            hit = False
-            if label <= 1:
-                any_valid = True
-                if label == 1:
-                    gr0 = min(gr0, r)
-                    gr1 = r + 1
-                    gc0 = min(gc0, c)
-                    gc1 = max(gc1, c + 1)
-                b = bits[r, c]
-                key = ~b if b & sign else b | sign
-                hit = key > tkey
-                if hit:
-                    pr0 = min(pr0, r)
-                    pr1 = r + 1
-                    pc0 = min(pc0, c)
-                    pc1 = max(pc1, c + 1)
+            b = bits[r, c]
+            key = ~b if b & sign else b | sign
+            hit = (key > tkey) & (label <= 1)
             pred[r, c] = hit
-    return pred, (pr0, pr1, pc0, pc1), (gr0, gr1, gc0, gc1), any_valid
+            n_pred_row += hit
+            n_gt_row += label == 1
+            n_valid += label <= 1
+            n_nonfinite += (b & exponent) == exponent
+        if n_pred_row:
+            pr0, pr1 = min(pr0, r), r + 1
+            c = 0
+            while not pred[r, c]:
+                c += 1
+            pc0 = min(pc0, c)
+            c = w - 1
+            while not pred[r, c]:
+                c -= 1
+            pc1 = max(pc1, c + 1)
+        if n_gt_row:
+            gr0, gr1 = min(gr0, r), r + 1
+            c = 0
+            while gt[r, c] != 1:
+                c += 1
+            gc0 = min(gc0, c)
+            c = w - 1
+            while gt[r, c] != 1:
+                c -= 1
+            gc1 = max(gc1, c + 1)
+    return pred, (pr0, pr1, pc0, pc1), (gr0, gr1, gc0, gc1), n_valid > 0, n_nonfinite
 
 
 @njit(cache=True, nogil=True)
@@ -71,25 +89,35 @@ def contingency(pred_ids, pbox, pred_dense, gt_ids, gbox, gt_dense, n_g, n_q):
     dense id (0: dropped); ``gt_dense`` maps a GT label to its dense id (0: background, -1: void).
     """
     table = np.zeros((n_g, n_q), dtype=np.int64)
-    for r in range(pbox[0], pbox[1]):          # every pixel with q > 0
-        for c in range(pbox[2], pbox[3]):
-            q = pred_dense[pred_ids[r - pbox[0], c - pbox[2]]]
-            if q > 0:
-                g = 0
-                if gbox[0] <= r < gbox[1] and gbox[2] <= c < gbox[3]:
-                    g = gt_ids[r - gbox[0], c - gbox[2]]
-                gd = gt_dense[g]
-                if gd >= 0:
-                    table[gd, q] += 1
-    for r in range(gbox[0], gbox[1]):          # pixels with g > 0 and q == 0
-        for c in range(gbox[2], gbox[3]):
-            g = gt_ids[r - gbox[0], c - gbox[2]]
-            if g > 0:
-                gd = gt_dense[g]
-                if gd > 0:
-                    q = 0
-                    if pbox[0] <= r < pbox[1] and pbox[2] <= c < pbox[3]:
-                        q = pred_dense[pred_ids[r - pbox[0], c - pbox[2]]]
-                    if q == 0:
-                        table[gd, 0] += 1
+    pr0, pr1, pc0, pc1 = pbox[0], pbox[1], pbox[2], pbox[3]
+    gr0, gr1, gc0, gc1 = gbox[0], gbox[1], gbox[2], gbox[3]
+    for r in range(pr0, pr1):                  # every pixel with q > 0
+        in_gt_rows = gr0 <= r < gr1
+        for c in range(pc0, pc1):
+            lab = pred_ids[r - pr0, c - pc0]
+            if lab == 0:
+                continue
+            q = pred_dense[lab]
+            if q == 0:
+                continue
+            g = 0
+            if in_gt_rows and gc0 <= c < gc1:
+                g = gt_ids[r - gr0, c - gc0]
+            d = gt_dense[g]
+            if d >= 0:
+                table[d, q] += 1
+    for r in range(gr0, gr1):                  # pixels with g > 0 and q == 0
+        in_pred_rows = pr0 <= r < pr1
+        for c in range(gc0, gc1):
+            g = gt_ids[r - gr0, c - gc0]
+            if g == 0:
+                continue
+            d = gt_dense[g]
+            if d <= 0:
+                continue
+            q = 0
+            if in_pred_rows and pc0 <= c < pc1:
+                q = pred_dense[pred_ids[r - pr0, c - pc0]]
+            if q == 0:
+                table[d, 0] += 1
     return table

@@ -108,13 +108,28 @@ def _check_sizes(track, min_pred_size, min_gt_size):
 
 
 def _check_threshold(threshold, dtype):
-    """Return the threshold rounded to the score dtype (numpy-1 value-based casting, metrics.md §9.2)."""
+    """The threshold as a ``dtype`` value ``u`` with ``scores > u`` == numpy 1.x's ``scores > threshold``.
+
+    numpy 1.x (the official numpy) compares a float map with a float scalar in
+    ``result_type(map dtype, min_scalar_type(t))`` (metrics.md §9.2): for a float16 map in float16 when
+    |t| < 65000 or t is infinite (t rounded to float16), otherwise in float32 (|t| < 3.4e38, t rounded to float32)
+    or float64; for a float32 map in float32 unless |t| >= 3.4e38. When the comparison runs in a wider type every
+    map value is exact there, and the largest ``dtype`` value <= the rounded t gives the same answer.
+    """
     if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, Real):
         raise InputError(f"threshold: expected a real number, got {threshold!r}")
-    if not np.isfinite(float(threshold)):
-        raise InputError(f"threshold: expected a finite number, got {threshold!r}")
-    with np.errstate(over="ignore"):  # beyond the float16 range -> +-inf, as numpy 1.x compared it
-        return np.asarray(threshold, dtype=np.float64).astype(dtype)[()]
+    t = float(threshold)
+    if np.isnan(t):
+        raise InputError("threshold: got NaN")
+    if dtype == np.float16 and (-65000 < t < 65000 or np.isinf(t)):
+        return np.float16(t)
+    if -3.4e38 < t < 3.4e38:
+        t = float(np.float32(t))
+    with np.errstate(over="ignore"):
+        value = np.asarray(t).astype(dtype)[()]
+    if float(value) > t:
+        value = np.nextafter(value, dtype.type(-np.inf))
+    return value
 
 
 def _label_box(mask, box):
@@ -132,10 +147,12 @@ def _empty_stats(skipped):
     return FrameComponentStats(empty_i, empty_f, empty_i, empty_f, empty_f, zeros, zeros.copy(), zeros.copy(), skipped)
 
 
-def _frame_stats(scores, gt, tkey, min_pred_size, min_gt_size):
-    """Component statistics of one validated frame; ``tkey`` is the threshold's key (``threshold_key``)."""
+def _frame_stats(scores, gt, tkey, min_pred_size, min_gt_size, finite_checked):
+    """Component statistics of one frame from ``_prepare``; ``tkey`` is the threshold's key (``threshold_key``)."""
     bits = scores.view(np.uint16 if scores.dtype == np.float16 else np.uint32)
-    pred_mask, pred_box, gt_box, any_valid = kernels.binarise(bits, gt, tkey)  # void zeroed before labelling
+    pred_mask, pred_box, gt_box, any_valid, n_nonfinite = kernels.binarise(bits, gt, tkey)  # void zeroed first
+    if n_nonfinite and not finite_checked:
+        check_score_map(scores)  # raises the standard InputError on NaN / inf
     if not any_valid:
         return _empty_stats(skipped=True)
     pred_box_ids, n_pred = _label_box(pred_mask, pred_box)
@@ -186,12 +203,19 @@ def _frame_stats(scores, gt, tkey, min_pred_size, min_gt_size):
 
 
 def _prepare(scores, gt, dtype):
-    """Validate one frame and cast the scores to ``dtype`` (float32 beyond the float16 range becomes +-inf,
-    exactly as the official ``astype(np.float16)`` before saving)."""
-    scores = check_score_map(scores)
-    with np.errstate(over="ignore"):
-        scores = scores.astype(dtype, copy=False)
-    return scores, check_label_map(gt, scores.shape, name="gt")
+    """Validate one frame and cast the scores to ``dtype``: (scores, gt, whether NaN/inf were already ruled out).
+
+    A map already in ``dtype`` is checked for NaN/inf by the binarisation kernel (``np.isfinite`` on float16
+    costs more than the whole binarisation). A cast map is checked first: float32 beyond the float16 range then
+    becomes +-inf, exactly as the official ``astype(np.float16)`` before saving.
+    """
+    scores = np.asarray(scores)
+    finite_checked = not (scores.dtype == dtype and scores.ndim == 2)
+    if finite_checked:
+        scores = check_score_map(scores)
+        with np.errstate(over="ignore"):
+            scores = scores.astype(dtype)
+    return scores, check_label_map(gt, scores.shape, name="gt"), finite_checked
 
 
 def frame_component_stats(scores, gt, threshold, *, track="anomaly", score_dtype=np.float16,
@@ -205,8 +229,8 @@ def frame_component_stats(scores, gt, threshold, *, track="anomaly", score_dtype
     dtype = _check_score_dtype(score_dtype)
     sizes = _check_sizes(track, min_pred_size, min_gt_size)
     tkey = kernels.threshold_key(_check_threshold(threshold, dtype))
-    scores, gt = _prepare(scores, gt, dtype)
-    return _frame_stats(scores, gt, tkey, *sizes)
+    scores, gt, finite_checked = _prepare(scores, gt, dtype)
+    return _frame_stats(scores, gt, tkey, *sizes, finite_checked)
 
 
 def _exact_sum(values):
@@ -255,8 +279,8 @@ class ComponentAccumulator:
 
     def update(self, scores, gt):
         """Add one frame: ``scores`` 2-D float16/float32 (cast to ``score_dtype``), ``gt`` uint8 of the same shape."""
-        scores, gt = _prepare(scores, gt, self.score_dtype)
-        self.add(_frame_stats(scores, gt, self._tkey, self.min_pred_size, self.min_gt_size))
+        scores, gt, finite_checked = _prepare(scores, gt, self.score_dtype)
+        self.add(_frame_stats(scores, gt, self._tkey, self.min_pred_size, self.min_gt_size, finite_checked))
 
     def add(self, stats):
         """Add precomputed :class:`FrameComponentStats` (e.g. from a worker process) with the same settings."""

@@ -209,3 +209,52 @@ def test_accumulator_update_rejects_bad_frames():
     with pytest.raises(InputError, match="gt"):
         acc.update(np.zeros((4, 4), np.float16), np.zeros((3, 4), np.uint8))
     assert acc.compute().n_images == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf_scores_raise_input_error(dtype, bad):
+    scores, gt = _frame((5, 7))
+    scores = scores.astype(dtype)
+    scores[4, 6] = bad
+    gt[4, 6] = 255  # even in void
+    for score_dtype in (np.float16, np.float32):  # the protocol's dtype equal to or different from the input's
+        with pytest.raises(InputError, match="NaN or infinite"):
+            frame_component_stats(scores, gt, 0.5, score_dtype=score_dtype)
+        with pytest.raises(InputError, match="NaN or infinite"):
+            ComponentAccumulator(0.5, score_dtype=score_dtype).update(scores, gt)
+
+
+def test_float32_beyond_float16_range_is_cast_to_inf_like_the_official_storage():
+    # 1e6 does not fit float16: the float16 protocol stores +inf (as the official astype(np.float16)), which is
+    # above any threshold; the 2x2 GT object is then found exactly.
+    scores = np.zeros((6, 6), dtype=np.float32)
+    gt = np.zeros((6, 6), dtype=np.uint8)
+    gt[1:3, 1:3] = 1
+    scores[1:3, 1:3] = 1e6
+    for t in (60000.0, 70000.0, 1e300):  # numpy 1.x compares these in float16 / float32 / float64: inf > t
+        s = _stats(scores, gt, threshold=t)
+        assert s.siou_gt.tolist() == [1.0] and s.ppv.tolist() == [1.0]
+    s = _stats(scores, gt, threshold=np.inf)  # inf > inf is False
+    assert s.ppv.size == 0 and s.siou_gt.tolist() == [0.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_extreme_thresholds_follow_numpy1_value_based_casting(dtype, helpers):
+    # Isolated pixels (void around them) holding values near the float16 / float32 limits; float32 values beyond
+    # the float16 range become +-inf in the float16 protocol. Each predicted pixel is one component, so the
+    # predicted ids say exactly which pixels are above the threshold.
+    raw = np.array([0, -0.0, 1, 64992, 65000, 65024, 65504, 65519, 1e6, -1e6, -65504, 3.4e38, -3.4e38,
+                    3.4028234e38, 1e-45, -1e-45], dtype=np.float32)
+    scores = np.zeros((3, 2 * raw.size), dtype=np.float32)
+    scores[1, ::2] = raw
+    gt = np.full(scores.shape, 255, dtype=np.uint8)
+    gt[1, ::2] = 0
+    with np.errstate(over="ignore"):
+        stored = scores.astype(dtype)  # what the official code reads
+    for t in [0.0, -0.0, 64990.0, 64999.0, 65000.0, 65010.0, 65504.0, 65519.0, 65520.0, 70000.0, -70000.0,
+              3.39e38, 3.4e38, 3.4028234e38, 3.5e38, -3.5e38, 1e300, np.inf, -np.inf, 1e-46, -1e-46,
+              np.float32(65010.5), np.float16(65504), np.float32(3.4028235e38)]:
+        _, labels = helpers.official.official_instancer(stored, gt, t, 0, 0)
+        ours = frame_component_stats(scores, gt, t, score_dtype=dtype, min_pred_size=0, min_gt_size=0)
+        assert ours.pred_ids.tolist() == np.unique(labels[labels > 0]).tolist(), t

@@ -44,7 +44,7 @@ def test_binarise_zeroes_void_and_returns_bounding_boxes():
     gt[:5] = 0
     gt[:, -3:] = 0
     thr = np.float16(0.9)
-    pred, pbox, gbox, any_valid = kernels.binarise(scores.view(np.uint16), gt, kernels.threshold_key(thr))
+    pred, pbox, gbox, any_valid, _ = kernels.binarise(scores.view(np.uint16), gt, kernels.threshold_key(thr))
     expected = (scores > thr) & (gt <= 1)
     assert np.array_equal(pred, expected) and any_valid
 
@@ -53,7 +53,7 @@ def test_binarise_zeroes_void_and_returns_bounding_boxes():
         return (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1)
 
     assert pbox == box(expected) and gbox == box(gt == 1)
-    _, pbox, gbox, any_valid = kernels.binarise(scores.view(np.uint16), np.full_like(gt, 7), kernels.threshold_key(thr))
+    _, pbox, gbox, any_valid, _ = kernels.binarise(scores.view(np.uint16), np.full_like(gt, 7), kernels.threshold_key(thr))
     assert not any_valid and pbox[1] == 0 and gbox[1] == 0
 
 
