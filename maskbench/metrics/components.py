@@ -2,14 +2,15 @@
 
 Protocol (road-anomaly-benchmark ``metrics/instance_segmentation.py``; details in metrics.md §1.3, §8, §9):
 
-* prediction = ``scores > t`` (strict), compared in the score dtype: ``t`` is first rounded to float16 for
-  float16 maps (numpy-1 semantics, which produced the official numbers) or to float32 for float32 maps;
+* prediction = ``scores > t`` (strict) with numpy 1.x semantics (the numpy of the official numbers): a float16
+  map is compared in float16 with ``t`` rounded to float16 (for |t| < 65000), a float32 map in float32; numpy 2
+  would compare a float16 map with an ``np.float64`` threshold in float64 and change the components (§9.2);
 * void (every label other than 0 / 1) is zeroed in the prediction *before* labelling; GT components are the
   8-connected components of ``label == 1``, predicted components those of the binarised map;
 * predicted components smaller than ``min_pred_size`` px, counted on the full image, are dropped; then GT
   components smaller than ``min_gt_size`` px become void, and so does the background if it is smaller (the
   official ``for comp in range(nG + 1)`` loop tests label 0 too); all counts are taken inside the remaining ROI;
-* for a GT component k with touching predictions K̂(k) and other GT pixels A(k) (paper Eq. 1)
+* for a GT component k with touching predictions K̂(k) and other GT pixels A(k) (the paper's adjusted IoU)
   ``sIoU(k) = |k ∩ K̂(k)| / |(k ∪ K̂(k)) \\ A(k)|``; for a predicted component j, ``PPV(j) = |j ∩ GT| / |j|``
   (and ``sIoU_pred(j)``, the same formula with the roles swapped, computed but not on the leaderboard);
 * per τ in ``np.linspace(0.25, 0.75, 11)``: TP = #(sIoU ≥ τ), FN = #(sIoU < τ), FP = #(PPV < τ), summed over
@@ -19,12 +20,12 @@ Protocol (road-anomaly-benchmark ``metrics/instance_segmentation.py``; details i
 Speed: every quantity is read off the per-frame ROI contingency table ``C[g, q] = #px(G = g, Q = q)``
 (metrics.md §1.3 "Verified fast equivalent") instead of the official O(#components x #pixels) loops:
 ``sIoU(i) = ΣC[i, q>0] / (|i| + Σ_{q ∈ K̂(i)} C[0, q])`` and ``sIoU_pred(j) = ΣC[g>0, j] / (|j| + Σ_{g ∈ G(j)} C[g, 0])``
-hold as integer identities, so the floats are bit-identical to the official ones. Components are labelled by
-``scipy.ndimage.label`` on the bounding box of each mask only (same ids as on the full frame).
+hold as integer identities, so the floats are bit-identical to the official ones. One numba pass binarises the
+frame and finds the bounding boxes; ``scipy.ndimage.label`` labels each mask on its box only (same ids as on the
+full frame); a second numba pass fills ``C``.
 """
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from numbers import Real
 
 import numpy as np
@@ -312,6 +313,7 @@ class ComponentAccumulator:
         return self
 
     def protocol(self):
+        """One line stating how the numbers are computed (printed with every result)."""
         return (f"SMIYC SegEval ({self.track} track): components of scores > {self._thr.item()!r} compared in "
                 f"{_SCORE_DTYPES[self.score_dtype]}, 8-connected, predictions < {self.min_pred_size} px dropped, "
                 f"GT components < {self.min_gt_size} px void, tau = linspace(0.25, 0.75, 11), FP by PPV < tau, "
