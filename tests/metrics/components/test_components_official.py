@@ -137,3 +137,21 @@ def test_accumulator_add_of_worker_stats_equals_update(helpers):
         via_stats.add(pickle.loads(pickle.dumps(
             frame_component_stats(s, g, 0.45, min_pred_size=5, min_gt_size=3))))
     assert direct.compute() == via_stats.compute()
+
+
+def test_strided_and_fortran_inputs_give_the_same_result(helpers):
+    rng = np.random.default_rng(11)
+    scores, gt, threshold = helpers.random_frame(rng, height=40, width=50)
+    ref = frame_component_stats(scores, gt, threshold, min_pred_size=3, min_gt_size=2)
+    big_s = np.zeros((80, 100), dtype=scores.dtype)
+    big_g = np.full((80, 100), 255, dtype=np.uint8)
+    big_s[::2, ::2], big_g[::2, ::2] = scores, gt
+    for s, g in ((np.asfortranarray(scores), np.asfortranarray(gt)), (big_s[::2, ::2], big_g[::2, ::2])):
+        out = frame_component_stats(s, g, threshold, min_pred_size=3, min_gt_size=2)
+        assert _same_floats(out.siou_gt, ref.siou_gt) and _same_floats(out.ppv, ref.ppv)
+        assert out.pred_ids.tolist() == ref.pred_ids.tolist()
+
+
+def test_empty_frame_is_skipped():
+    stats = frame_component_stats(np.zeros((0, 5), np.float16), np.zeros((0, 5), np.uint8), 0.5)
+    assert stats.skipped
