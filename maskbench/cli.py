@@ -190,7 +190,9 @@ def check(golden_path, results_dirs, tolerances, update):
         if golden_path.exists():
             click.echo(f"previous {golden_path} vs these results:")
             click.echo(run_check(golden_path, results_dirs, tol).format())
-        data = write_golden(golden_path, results_dirs, tol, command=["bench", *sys.argv[1:]])
+        command = ["bench", "check", "--golden", str(golden_path), *map(str, results_dirs),
+                   *(f"--tolerance={t}" for t in tolerances), "--update"]
+        data = write_golden(golden_path, results_dirs, tol, command=command)
         click.echo(f"wrote {golden_path}: {len(data['entries'])} entries, tolerance {data['tolerance']}")
         return
     report = run_check(golden_path, results_dirs, tol)
