@@ -7,6 +7,7 @@ Matplotlib is used through ``Figure`` objects only (no pyplot state, no interact
 """
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from maskbench.errors import InputError
 
 CURVE_KEYS = ("pr_precision", "pr_recall", "roc_fpr", "roc_tpr")
 DPI = 100
+#: Overlays show maps strided down to at most this width (the figure cannot show more pixels; PDFs stay small).
+MAX_OVERLAY_WIDTH = 1024
 _SAVE = {"png": {}, "pdf": {"metadata": {"CreationDate": None}}}
 
 
@@ -110,7 +113,11 @@ def plot_curves(results_dir, out_dir):
                      "values x100", fontsize=10)
         fig.tight_layout()
         out_dir.mkdir(parents=True, exist_ok=True)
-        return _save(fig, out_dir / f"curves_{dataset}")
+        return _save(fig, out_dir / f"curves_{_safe(dataset)}")
+
+
+def _safe(name):
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
 def frame_ids(results_dir):
@@ -146,6 +153,9 @@ def plot_overlay(results_dir, frame_id, out_dir, scorers=()):
     from matplotlib.figure import Figure
 
     image, ood, maps = load_frame_maps(results_dir, frame_id)
+    step = math.ceil(image.shape[1] / MAX_OVERLAY_WIDTH)
+    image, ood = image[::step, ::step], ood[::step, ::step]
+    maps = {k: v[::step, ::step] for k, v in maps.items()}
     order = [s for s in scorers if s in maps] + sorted(set(maps) - set(scorers))
     grey = image.astype(np.float32).mean(axis=2) / 255.0
     gt = np.repeat(grey[..., None] * 0.6, 3, axis=2)
@@ -160,7 +170,7 @@ def plot_overlay(results_dir, frame_id, out_dir, scorers=()):
         fig = Figure(figsize=(width, nrows * (width / ncols) * h / w + 0.6 * nrows), dpi=DPI)
         axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
         axes[0].imshow(image, interpolation="nearest")
-        axes[0].set_title(f"image {frame_id}", fontsize=9)
+        axes[0].set_title(f"image {frame_id}" + (f" (shown at 1/{step} resolution)" if step > 1 else ""), fontsize=9)
         axes[1].imshow(gt, interpolation="nearest")
         axes[1].set_title("ground truth (red anomaly, grey void)", fontsize=9)
         for ax, s in zip(axes[2:], order):
@@ -169,7 +179,7 @@ def plot_overlay(results_dir, frame_id, out_dir, scorers=()):
             ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             im = ax.imshow(score, cmap="inferno", alpha=0.65, vmin=lo, vmax=hi if hi > lo else lo + 1,
                            interpolation="nearest")
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+            fig.colorbar(im, ax=ax, fraction=0.047 * h / w, pad=0.02)  # colour bar as tall as the map
             ax.set_title(f"{s} (min {lo:.3g}, max {hi:.3g})", fontsize=9)
         for ax in axes:
             ax.set_axis_off()

@@ -171,6 +171,8 @@ def build_leaderboard(results, metrics=None):
             col = _column_of(entry, run)
             columns.setdefault(col.key, col)
             entries.append((entry["scorer"], col.key, _checkpoint(run), entry, res["source"]))
+    if not entries:
+        raise InputError(f"no result entries in {', '.join(r['source'] for r in loaded)}")
     available = sorted({m for *_, e, _ in entries for m in e["metrics"]})
     unknown = [m for m in metrics if m not in available]
     if unknown:

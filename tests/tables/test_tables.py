@@ -189,6 +189,9 @@ def test_bad_inputs(results_dir, entry, tmp_path):
         load_results(tmp_path / "nowhere")
     with pytest.raises(InputError, match="unknown table format"):
         format_leaderboard([d], "html")
+    empty = results_dir("empty", "fs-laf", [], protocol="exact")
+    with pytest.raises(InputError, match="no result entries in .*empty/results.json"):
+        build_leaderboard([empty])
 
 
 def test_cli_table(two_runs, tmp_path):
