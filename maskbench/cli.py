@@ -178,7 +178,8 @@ def plot(results_dir, out_dir, frames):
 @click.option("--tolerance", "tolerances", multiple=True, metavar="[METRIC=]NUMBER",
               help="Absolute tolerance on stored fractions, overriding the golden file: NUMBER for every metric, "
                    "METRIC=NUMBER for one (repeatable). Default 1e-4.")
-@click.option("--update", is_flag=True, help="Write the golden file from the results (deliberately) instead of checking.")
+@click.option("--update", is_flag=True,
+              help="Write the golden file from the results (deliberately) instead of checking.")
 @user_errors
 def check(golden_path, results_dirs, tolerances, update):
     """Compare every metric of RESULTS_DIR/results.json to a golden file; exit 1 on drift."""

@@ -22,6 +22,7 @@ Rules (stated in every table's caption/footnote too):
 
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,11 @@ def load_results(path):
         data = json.loads(file.read_text(encoding="utf-8"), parse_constant=_reject_constant)
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError(f"{file}: cannot read as JSON ({err})") from err
+    return validate_results(data, str(file))
+
+
+def validate_results(data, file="<results>"):
+    """Check a parsed results.json dict (as :func:`load_results` does); returns it with ``"source"`` added."""
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise InputError(f"{file}: expected an object with a \"results\" list (RESULTS_SCHEMA.md)")
     run = data.get("run")
@@ -81,9 +87,10 @@ def load_results(path):
         if not isinstance(metrics, dict):
             raise InputError(f"{where} ({entry['scorer']}/{entry['dataset']}): \"metrics\" must be an object")
         for name, value in metrics.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
                 raise InputError(f"{where} ({entry['scorer']}/{entry['dataset']}): metric {name!r} is "
-                                 f"{value!r}; expected a number or null")
+                                 f"{value!r}; expected a finite number or null")
     return {**data, "source": str(file)}
 
 
@@ -93,7 +100,7 @@ def _as_results(results):
     out = []
     for item in items:
         if isinstance(item, dict):
-            out.append(item if "source" in item else {**item, "source": "<results>"})
+            out.append(validate_results(item, item.get("source", "<results>")))
         else:
             out.append(load_results(item))
     if not out:
@@ -204,11 +211,11 @@ def _row_labels(entries):
         cells.setdefault((scorer, ckey), set()).add(ckpt[0])
     if all(len(c) == 1 for c in cells.values()):
         return [scorer for scorer, *_ in entries]
-    ids = sorted({e[2][0] for e in entries}, key=str)
-    stems = {i: Path(p).stem if p else (s or "unknown")[:12] for i, p, s in {e[2] for e in entries}}
-    if len(set(stems.values())) < len(ids):
-        stems = {i: (s or str(i))[:12] for i, _, s in {e[2] for e in entries}}
-    return [f"{scorer} [{stems[ckpt[0]]}]" for scorer, _, ckpt, *_ in entries]
+    ckpts = {e[2] for e in entries}  # (identity, path, sha256)
+    names = {i: Path(p).stem if p else (s or "unknown")[:12] for i, p, s in ckpts}
+    if len(set(names.values())) < len(names):  # two checkpoints with one file name: use their hashes
+        names = {i: (s or str(i))[:12] for i, _, s in ckpts}
+    return [f"{scorer} [{names[ckpt[0]]}]" for scorer, _, ckpt, *_ in entries]
 
 
 def _footnotes(board, entries, row_of, index):
@@ -364,27 +371,26 @@ def to_text(board):
     """Aligned plain text for terminals; best marked ``*``, second ``+``; protocol notes below."""
     mk = marks(board)
     suffix = {"best": "*", "second": "+"}
-    heads = [f"{_PLAIN_METRIC.get(m, m)}{_arrow(m, '^', 'v')}" for m in board.metrics]
+    n, groups = len(board.metrics), range(len(board.columns))
+    heads = [f"{_PLAIN_METRIC.get(m, m)}{_arrow(m, '^', 'v')}" for _ in groups for m in board.metrics]
     grid = [[display(m, board.value(r, ci, m)) + suffix.get(mk.get((r, ci, m)), " ")
-             for ci in range(len(board.columns)) for m in board.metrics] for r in board.rows]
-    n = len(board.metrics)
-    widths = [max([len(heads[j % n])] + [len(row[j]) for row in grid]) for j in range(n * len(board.columns))]
-    # widen the metric columns of a group when its dataset label is longer than them
-    for ci, lab in enumerate(board.labels):
+             for ci in groups for m in board.metrics] for r in board.rows]
+    widths = [max(len(cell) for cell in column) for column in zip(heads, *grid)]
+    w0 = max(len(r) for r in ["scorer", *board.rows])
+    for ci, lab in enumerate(board.labels):  # a long dataset label widens the last column of its group
         span = sum(widths[ci * n:(ci + 1) * n]) + 2 * (n - 1)
-        if len(lab) > span:
-            widths[ci * n + n - 1] += len(lab) - span
-    w0 = max([len("scorer")] + [len(r) for r in board.rows])
-    group = [board.labels[ci].center(sum(widths[ci * n:(ci + 1) * n]) + 2 * (n - 1))
-             for ci in range(len(board.columns))]
-    lines = [" " * w0 + " | " + " | ".join(group),
-             "scorer".ljust(w0) + " | " + " | ".join(
-                 "  ".join(heads[j % n].rjust(widths[j]) for j in range(ci * n, (ci + 1) * n))
-                 for ci in range(len(board.columns)))]
+        widths[ci * n + n - 1] += max(0, len(lab) - span)
+
+    def line(first, cells, align=str.rjust):
+        parts = ["  ".join(align(c, w) for c, w in zip(cells[ci * n:(ci + 1) * n], widths[ci * n:(ci + 1) * n]))
+                 for ci in groups]
+        return first.ljust(w0) + " | " + " | ".join(parts)
+
+    group_widths = [sum(widths[ci * n:(ci + 1) * n]) + 2 * (n - 1) for ci in groups]
+    lines = [" " * w0 + " | " + " | ".join(lab.center(w) for lab, w in zip(board.labels, group_widths)),
+             line("scorer", heads)]
     lines.append("-" * len(lines[1]))
-    for r, row in zip(board.rows, grid):
-        lines.append(r.ljust(w0) + " | " + " | ".join(
-            "  ".join(row[j].rjust(widths[j]) for j in range(ci * n, (ci + 1) * n)) for ci in range(len(board.columns))))
+    lines += [line(r, row) for r, row in zip(board.rows, grid)]
     lines.append("(* best, + second per column)")
     lines += board.notes
     return "\n".join(lines) + "\n"
@@ -408,4 +414,4 @@ def parse_metrics(text):
 
 __all__ = ["DEFAULT_METRICS", "FORMATS", "LOWER_IS_BETTER", "Column", "Leaderboard", "build_leaderboard",
            "display", "format_leaderboard", "load_results", "marks", "parse_metrics", "to_csv", "to_latex",
-           "to_markdown", "to_text"]
+           "to_markdown", "to_text", "validate_results"]
