@@ -135,8 +135,9 @@ def pq(gt_json, gt_dir, pred_json, pred_dir, unknown, json_out, workers):
               help="Results directory written by `bench run` (or its results.json); repeat for several runs.")
 @click.option("--format", "fmt", type=click.Choice(["latex", "markdown", "csv", "text"]), default="text",
               show_default=True, help="latex: booktabs table; markdown: pipe table; csv: raw fractions.")
-@click.option("--metrics", default="AP,FPR95,sIoU,PPV,F1", show_default=True,
-              help="Comma-separated metric keys of results.json, in column order.")
+@click.option("--metrics", default=None,
+              help="Comma-separated metric keys of results.json, in column order "
+                   "(default: those of AP,FPR95,sIoU,PPV,F1 the results have).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the table to this file instead of stdout.")
 @user_errors
@@ -144,7 +145,7 @@ def table(results_dirs, fmt, metrics, out_path):
     """Leaderboard: scorers x (dataset, protocol) x metrics, x100, best bold, second underlined."""
     from maskbench.benchmark.tables import format_leaderboard, parse_metrics
 
-    text = format_leaderboard(list(results_dirs), fmt=fmt, metrics=parse_metrics(metrics))
+    text = format_leaderboard(list(results_dirs), fmt=fmt, metrics=parse_metrics(metrics) if metrics else None)
     if out_path is None:
         click.echo(text, nl=False)
         return

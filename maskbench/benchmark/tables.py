@@ -165,10 +165,12 @@ def _column_labels(columns):
 
 
 def build_leaderboard(results, metrics=None):
-    """Collect the results (dicts or paths) into a :class:`Leaderboard` of the given metric keys."""
+    """Collect the results (dicts or paths) into a :class:`Leaderboard` of the given metric keys.
+
+    ``metrics=None`` takes those of DEFAULT_METRICS present in the results (all keys if none is).
+    """
     loaded = _as_results(results)
-    metrics = list(DEFAULT_METRICS if metrics is None else metrics)
-    if not metrics:
+    if metrics is not None and not metrics:
         raise InputError("--metrics: give at least one metric")
     entries = []  # (scorer, column, checkpoint, entry, source)
     columns = {}
@@ -181,6 +183,9 @@ def build_leaderboard(results, metrics=None):
     if not entries:
         raise InputError(f"no result entries in {', '.join(r['source'] for r in loaded)}")
     available = sorted({m for *_, e, _ in entries for m in e["metrics"]})
+    if metrics is None:  # the default columns the results have
+        metrics = [m for m in DEFAULT_METRICS if m in available] or available
+    metrics = list(metrics)
     unknown = [m for m in metrics if m not in available]
     if unknown:
         raise InputError(f"--metrics: {', '.join(unknown)} not in any result; available: {', '.join(available)}")

@@ -204,3 +204,11 @@ def test_cli_table(two_runs, tmp_path):
     assert out.read_text() == format_leaderboard(two_runs, "latex", ["AP", "FPR95"])
     res = CliRunner().invoke(main, ["table", "--results", str(two_runs[0]), "--metrics", "AP,nope"])
     assert res.exit_code == 1 and "nope not in any result" in res.output
+
+
+def test_default_metrics_are_those_present(results_dir, entry):
+    d = results_dir("a", "fs-laf", [entry("msp", "fs-laf", "exact", AP=0.25, FPR95=0.5)], protocol="exact")
+    assert build_leaderboard([d]).metrics == ["AP", "FPR95", "sIoU", "PPV", "F1"]
+    res = {"run": {}, "results": [{"scorer": "msp", "dataset": "x", "protocol": "exact",
+                                   "metrics": {"AP": 0.5, "open_IoU": 0.25}}]}
+    assert build_leaderboard(res).metrics == ["AP"]
