@@ -1,0 +1,177 @@
+"""Pieces every scorer shares, computed once per forward output: softmax P, sigmoid σ(M) and S.
+
+Notation (shared by every scorer docstring): ``C`` class logits ``(Q, K+1)`` with the void / no-object
+column last (index ``K``); ``M`` mask logits ``(Q, H, W)``; ``P = softmax(C)`` over all ``K+1``
+columns; ``σ`` the logistic sigmoid; ``S_k(x) = Σ_q P[q,k] σ(M_q(x))`` for the ``K`` known classes
+(softmax first, void dropped after, as Mask2Former ``semantic_inference`` does; ``S`` is not a
+distribution and ``Σ_k S_k`` may exceed 1).
+
+Every scorer is pixel-local, so :func:`run_scorers` walks the pixels in chunks: on CPU the
+``(Q, chunk)`` sigmoid block stays in cache while every scorer reads it, which is what makes
+running all scorers together cost little more than the slowest one alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import torch
+
+from maskbench.errors import InputError
+
+#: A prepared scorer: maps the pixel context of one chunk to the ``(n,)`` anomaly scores of that chunk.
+ChunkScore = Callable[["Pixels"], torch.Tensor]
+
+#: Pixels per chunk on CPU: a ``(100, 2**13)`` float32 sigmoid block is 3.2 MB (L2/L3 resident).
+CPU_CHUNK_PIXELS = 2**13
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays float64; float32 and the half types are computed in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def logit(p: float) -> float:
+    """``log(p / (1 − p))``, so that ``σ(m) > p  ⇔  m > logit(p)`` (no sigmoid needed for a threshold)."""
+    return math.log(p) - math.log1p(-p)
+
+
+def check_inputs(class_logits, mask_logits) -> None:
+    """Reject anything but ``class_logits (Q, K+1)`` and ``mask_logits (Q, H, W)`` floating tensors on one device.
+
+    Finiteness of ``mask_logits`` is checked chunk by chunk in :func:`run_scorers` (while the chunk is
+    in cache), before any result is returned.
+    """
+    for name, x, ndim, shape in (("class_logits", class_logits, 2, "(Q, K+1)"), ("mask_logits", mask_logits, 3, "(Q, H, W)")):
+        if not isinstance(x, torch.Tensor):
+            raise InputError(f"{name}: expected a torch.Tensor {shape}, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise InputError(f"{name}: expected a floating-point tensor (raw logits), got dtype {x.dtype}")
+        if x.ndim != ndim:
+            raise InputError(f"{name}: expected shape {shape}, got {tuple(x.shape)}")
+    q, k1 = class_logits.shape
+    if k1 < 2:
+        raise InputError(f"class_logits: need at least one known class plus the void column, got {k1} column(s)")
+    if q < 1:
+        raise InputError("class_logits: no queries (Q = 0)")
+    if mask_logits.shape[0] != q:
+        raise InputError(f"mask_logits: {mask_logits.shape[0]} queries but class_logits has {q}")
+    if mask_logits.shape[1] < 1 or mask_logits.shape[2] < 1:
+        raise InputError(f"mask_logits: empty mask shape {tuple(mask_logits.shape)}")
+    if class_logits.device != mask_logits.device:
+        raise InputError(f"class_logits is on {class_logits.device} but mask_logits is on {mask_logits.device}")
+    if not torch.isfinite(class_logits).all():
+        raise InputError("class_logits: contains NaN or infinite values")
+
+
+def check_query_ids(name: str, ids, num_queries: int) -> None:
+    """Raise if a query-index parameter points outside ``[0, Q)``."""
+    bad = [i for i in ids if not 0 <= i < num_queries]
+    if bad:
+        raise InputError(f"{name}: query id(s) {bad} out of range for a model with {num_queries} queries")
+
+
+class Queries:
+    """Per-image query statistics, from the class logits alone (cheap; computed once per forward).
+
+    ``probs`` = P ``(Q, K+1)``; ``known`` = P[:, :K]; ``conf`` = max over all K+1 columns (void
+    included); ``label`` = argmax over all K+1 columns (first maximum); ``void`` = K.
+    """
+
+    def __init__(self, class_logits: torch.Tensor):
+        self.probs = torch.softmax(class_logits, dim=-1)
+        self.num_queries, self.void = self.probs.shape[0], self.probs.shape[1] - 1
+        self.known = self.probs[:, : self.void]
+        self.known_t = self.known.t().contiguous()
+        self.conf, self.label = self.probs.max(dim=-1)
+
+    def select(self, keep: torch.Tensor) -> torch.Tensor:
+        """Query ids (int64, ascending) where the boolean ``keep (Q,)`` is true."""
+        return torch.nonzero(keep).flatten()
+
+    def ids(self, ids) -> torch.Tensor:
+        """A list of query ids as an int64 tensor on the probabilities' device."""
+        return torch.as_tensor(list(ids), dtype=torch.long, device=self.probs.device)
+
+
+class Pixels:
+    """Lazy per-chunk context: mask logits of ``n`` pixels and what is derived from them, each at most once.
+
+    ``logits`` ``(Q, n)``; :attr:`sigmoid` σ(M) of every query; :attr:`class_scores` S ``(K, n)``.
+    :meth:`sigmoid_of` reuses the full sigmoid block when some scorer already needed it and otherwise
+    takes the sigmoid of the requested queries only.
+    """
+
+    def __init__(self, logits: torch.Tensor, queries: Queries):
+        self.logits, self.queries = logits, queries
+        self._sigmoid: torch.Tensor | None = None
+        self._class_scores: torch.Tensor | None = None
+
+    @property
+    def sigmoid(self) -> torch.Tensor:
+        if self._sigmoid is None:
+            self._sigmoid = torch.sigmoid(self.logits)
+        return self._sigmoid
+
+    @property
+    def class_scores(self) -> torch.Tensor:
+        """``S = P[:, :K]ᵀ σ(M)``, shape ``(K, n)``."""
+        if self._class_scores is None:
+            self._class_scores = self.queries.known_t @ self.sigmoid
+        return self._class_scores
+
+    def sigmoid_of(self, ids: torch.Tensor) -> torch.Tensor:
+        """A fresh ``(len(ids), n)`` tensor σ(M[ids]) (safe to modify)."""
+        if self._sigmoid is not None:
+            return self._sigmoid.index_select(0, ids)
+        return self.logits.index_select(0, ids).sigmoid_()
+
+    def max_weighted(self, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``max_{j} weights[j] · σ(M_{ids[j]})`` per pixel; 0 where ``ids`` is empty."""
+        if ids.numel() == 0:
+            return self.logits.new_zeros(self.logits.shape[1])
+        return self.sigmoid_of(ids).mul_(weights[:, None]).amax(dim=0)
+
+    def count_above(self, ids: torch.Tensor, threshold: float) -> torch.Tensor:
+        """Per pixel, how many of the queries ``ids`` have ``σ(M_q) > threshold`` (logit comparison, no sigmoid)."""
+        if ids.numel() == 0:
+            return torch.zeros(self.logits.shape[1], dtype=torch.int32, device=self.logits.device)
+        return (self.logits.index_select(0, ids) > logit(threshold)).sum(dim=0, dtype=torch.int32)
+
+
+def run_scorers(
+    prepare: Mapping[str, Callable[[Queries], ChunkScore]],
+    class_logits: torch.Tensor,
+    mask_logits: torch.Tensor,
+    *,
+    full_sigmoid: bool = False,
+    chunk_pixels: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """Run several scorers on one forward output, sharing P, σ(M) and S; returns float32 ``(H, W)`` maps.
+
+    ``prepare[name](queries)`` does the per-image (query-level) work and returns the per-chunk function.
+    ``full_sigmoid``: some scorer reads every query, so σ(M) of the whole chunk is computed first and
+    reused by the scorers that read only a few queries. The inputs are never modified. ``chunk_pixels`` defaults to :data:`CPU_CHUNK_PIXELS` on CPU and to
+    the whole image on an accelerator.
+    """
+    check_inputs(class_logits, mask_logits)
+    dtype = compute_dtype(mask_logits.dtype)
+    queries = Queries(class_logits.to(dtype))
+    chunk_fns = {name: fn(queries) for name, fn in prepare.items()}
+    q, h, w = mask_logits.shape
+    flat = mask_logits.reshape(q, h * w)
+    if chunk_pixels is None:
+        chunk_pixels = CPU_CHUNK_PIXELS if flat.device.type == "cpu" else h * w
+    out = {name: torch.empty(h * w, dtype=torch.float32, device=flat.device) for name in chunk_fns}
+    for start in range(0, h * w, chunk_pixels):
+        logits = flat[:, start : start + chunk_pixels].to(dtype)
+        low, high = torch.aminmax(logits)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise InputError("mask_logits: contains NaN or infinite values")
+        pixels = Pixels(logits, queries)
+        if full_sigmoid:
+            pixels.sigmoid
+        for name, fn in chunk_fns.items():
+            out[name][start : start + chunk_pixels] = fn(pixels)
+    return {name: o.view(h, w) for name, o in out.items()}
