@@ -99,8 +99,9 @@ class Pixels:
     """Lazy per-chunk context: mask logits of ``n`` pixels and what is derived from them, each at most once.
 
     ``logits`` ``(Q, n)``; :attr:`sigmoid` σ(M) of every query; :attr:`class_scores` S ``(K, n)``.
-    :meth:`sigmoid_of` reuses the full sigmoid block when some scorer already needed it and otherwise
-    takes the sigmoid of the requested queries only.
+    :meth:`sigmoid_of` takes the sigmoid of the requested queries only. It does not reuse the full
+    block, because a vectorised sigmoid may round a few elements differently depending on their
+    position: this way a scorer's output is bit-identical whichever scorers run beside it.
     """
 
     def __init__(self, logits: torch.Tensor, queries: Queries):
@@ -123,8 +124,6 @@ class Pixels:
 
     def sigmoid_of(self, ids: torch.Tensor) -> torch.Tensor:
         """A fresh ``(len(ids), n)`` tensor σ(M[ids]) (safe to modify)."""
-        if self._sigmoid is not None:
-            return self._sigmoid.index_select(0, ids)
         return self.logits.index_select(0, ids).sigmoid_()
 
     def max_weighted(self, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -145,14 +144,12 @@ def run_scorers(
     class_logits: torch.Tensor,
     mask_logits: torch.Tensor,
     *,
-    full_sigmoid: bool = False,
     chunk_pixels: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run several scorers on one forward output, sharing P, σ(M) and S; returns float32 ``(H, W)`` maps.
 
     ``prepare[name](queries)`` does the per-image (query-level) work and returns the per-chunk function.
-    ``full_sigmoid``: some scorer reads every query, so σ(M) of the whole chunk is computed first and
-    reused by the scorers that read only a few queries. The inputs are never modified. ``chunk_pixels`` defaults to :data:`CPU_CHUNK_PIXELS` on CPU and to
+    The inputs are never modified. ``chunk_pixels`` defaults to :data:`CPU_CHUNK_PIXELS` on CPU and to
     the whole image on an accelerator.
     """
     check_inputs(class_logits, mask_logits)
@@ -170,8 +167,6 @@ def run_scorers(
         if not (math.isfinite(low) and math.isfinite(high)):
             raise InputError("mask_logits: contains NaN or infinite values")
         pixels = Pixels(logits, queries)
-        if full_sigmoid:
-            pixels.sigmoid
         for name, fn in chunk_fns.items():
             out[name][start : start + chunk_pixels] = fn(pixels)
     return {name: o.view(h, w) for name, o in out.items()}

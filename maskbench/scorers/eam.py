@@ -25,5 +25,5 @@ def aem(queries: Queries) -> ChunkScore:
     return lambda px: 1 - px.class_scores.sum(dim=0)
 
 
-register_scorer("eam", eam, reads_all_queries=True)
-register_scorer("aem", aem, reads_all_queries=True)
+register_scorer("eam", eam)
+register_scorer("aem", aem)

@@ -45,4 +45,4 @@ def _check(params: dict) -> dict:
     return params
 
 
-register_scorer("mask2anomaly", mask2anomaly, reads_all_queries=True, check=_check)
+register_scorer("mask2anomaly", mask2anomaly, check=_check)

@@ -13,4 +13,4 @@ def msp(queries: Queries) -> ChunkScore:
     return lambda px: 1 - px.class_scores.amax(dim=0)
 
 
-register_scorer("msp", msp, reads_all_queries=True)
+register_scorer("msp", msp)
