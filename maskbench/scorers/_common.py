@@ -38,11 +38,7 @@ def logit(p: float) -> float:
 
 
 def check_inputs(class_logits, mask_logits) -> None:
-    """Reject anything but ``class_logits (Q, K+1)`` and ``mask_logits (Q, H, W)`` floating tensors on one device.
-
-    Finiteness of ``mask_logits`` is checked chunk by chunk in :func:`run_scorers` (while the chunk is
-    in cache), before any result is returned.
-    """
+    """Reject anything but finite ``class_logits (Q, K+1)`` and ``mask_logits (Q, H, W)`` floating tensors on one device."""
     for name, x, ndim, shape in (("class_logits", class_logits, 2, "(Q, K+1)"), ("mask_logits", mask_logits, 3, "(Q, H, W)")):
         if not isinstance(x, torch.Tensor):
             raise InputError(f"{name}: expected a torch.Tensor {shape}, got {type(x).__name__}")
@@ -61,8 +57,10 @@ def check_inputs(class_logits, mask_logits) -> None:
         raise InputError(f"mask_logits: empty mask shape {tuple(mask_logits.shape)}")
     if class_logits.device != mask_logits.device:
         raise InputError(f"class_logits is on {class_logits.device} but mask_logits is on {mask_logits.device}")
-    if not torch.isfinite(class_logits).all():
-        raise InputError("class_logits: contains NaN or infinite values")
+    for name, x in (("class_logits", class_logits), ("mask_logits", mask_logits)):
+        low, high = torch.aminmax(x)  # one pass; NaN propagates
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise InputError(f"{name}: contains NaN or infinite values")
 
 
 def check_query_ids(name: str, ids, num_queries: int) -> None:
@@ -77,14 +75,16 @@ class Queries:
 
     ``probs`` = P ``(Q, K+1)``; ``known`` = P[:, :K]; ``conf`` = max over all K+1 columns (void
     included); ``label`` = argmax over all K+1 columns (first maximum); ``void`` = K.
+    ``pixel_weights`` ``(K+2, Q)`` stacks ``P[:, :K]ᵀ``, the EAM weights ``max_{k<K} P[q,k]`` and the
+    known mass ``Σ_{k<K} P[q,k]``, so one matrix product gives S, Σ_q max_k P σ and Σ_k S_k.
     """
 
     def __init__(self, class_logits: torch.Tensor):
         self.probs = torch.softmax(class_logits, dim=-1)
         self.num_queries, self.void = self.probs.shape[0], self.probs.shape[1] - 1
         self.known = self.probs[:, : self.void]
-        self.known_t = self.known.t().contiguous()
         self.conf, self.label = self.probs.max(dim=-1)
+        self.pixel_weights = torch.cat([self.known.t(), self.known.amax(dim=1)[None], self.known.sum(dim=1)[None]]).contiguous()
 
     def select(self, keep: torch.Tensor) -> torch.Tensor:
         """Query ids (int64, ascending) where the boolean ``keep (Q,)`` is true."""
@@ -98,16 +98,17 @@ class Queries:
 class Pixels:
     """Lazy per-chunk context: mask logits of ``n`` pixels and what is derived from them, each at most once.
 
-    ``logits`` ``(Q, n)``; :attr:`sigmoid` σ(M) of every query; :attr:`class_scores` S ``(K, n)``.
-    :meth:`sigmoid_of` takes the sigmoid of the requested queries only. It does not reuse the full
-    block, because a vectorised sigmoid may round a few elements differently depending on their
-    position: this way a scorer's output is bit-identical whichever scorers run beside it.
+    ``logits`` ``(Q, n)``; :attr:`sigmoid` σ(M) of every query; :attr:`class_scores` S ``(K, n)``;
+    :attr:`max_class_score` ``max_k S_k``; :attr:`eam_sum` ``Σ_q max_{k<K} P[q,k] σ(M_q)``;
+    :attr:`known_mass` ``Σ_k S_k`` (the last three ``(n,)``). :meth:`sigmoid_of` gathers from the full
+    sigmoid block when it exists and otherwise takes the sigmoid of the requested queries only.
     """
 
     def __init__(self, logits: torch.Tensor, queries: Queries):
         self.logits, self.queries = logits, queries
         self._sigmoid: torch.Tensor | None = None
-        self._class_scores: torch.Tensor | None = None
+        self._aggregates: torch.Tensor | None = None
+        self._max_class_score: torch.Tensor | None = None
 
     @property
     def sigmoid(self) -> torch.Tensor:
@@ -116,14 +117,34 @@ class Pixels:
         return self._sigmoid
 
     @property
+    def _weighted(self) -> torch.Tensor:
+        if self._aggregates is None:
+            self._aggregates = self.queries.pixel_weights @ self.sigmoid
+        return self._aggregates
+
+    @property
     def class_scores(self) -> torch.Tensor:
         """``S = P[:, :K]ᵀ σ(M)``, shape ``(K, n)``."""
-        if self._class_scores is None:
-            self._class_scores = self.queries.known_t @ self.sigmoid
-        return self._class_scores
+        return self._weighted[: self.queries.void]
+
+    @property
+    def max_class_score(self) -> torch.Tensor:
+        if self._max_class_score is None:
+            self._max_class_score = self.class_scores.amax(dim=0)
+        return self._max_class_score
+
+    @property
+    def eam_sum(self) -> torch.Tensor:
+        return self._weighted[self.queries.void]
+
+    @property
+    def known_mass(self) -> torch.Tensor:
+        return self._weighted[self.queries.void + 1]
 
     def sigmoid_of(self, ids: torch.Tensor) -> torch.Tensor:
         """A fresh ``(len(ids), n)`` tensor σ(M[ids]) (safe to modify)."""
+        if self._sigmoid is not None:
+            return self._sigmoid.index_select(0, ids)
         return self.logits.index_select(0, ids).sigmoid_()
 
     def max_weighted(self, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -144,12 +165,15 @@ def run_scorers(
     class_logits: torch.Tensor,
     mask_logits: torch.Tensor,
     *,
+    full_sigmoid: bool = False,
     chunk_pixels: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run several scorers on one forward output, sharing P, σ(M) and S; returns float32 ``(H, W)`` maps.
 
     ``prepare[name](queries)`` does the per-image (query-level) work and returns the per-chunk function.
-    The inputs are never modified. ``chunk_pixels`` defaults to :data:`CPU_CHUNK_PIXELS` on CPU and to
+    ``full_sigmoid``: some scorer reads every query, so σ(M) of the whole chunk is computed first and
+    the scorers that read a few queries gather from it (results then agree with a lone run up to
+    float rounding of σ, and do not depend on the order of ``prepare``). The inputs are never modified. ``chunk_pixels`` defaults to :data:`CPU_CHUNK_PIXELS` on CPU and to
     the whole image on an accelerator.
     """
     check_inputs(class_logits, mask_logits)
@@ -163,10 +187,9 @@ def run_scorers(
     out = {name: torch.empty(h * w, dtype=torch.float32, device=flat.device) for name in chunk_fns}
     for start in range(0, h * w, chunk_pixels):
         logits = flat[:, start : start + chunk_pixels].to(dtype)
-        low, high = torch.aminmax(logits)
-        if not (math.isfinite(low) and math.isfinite(high)):
-            raise InputError("mask_logits: contains NaN or infinite values")
         pixels = Pixels(logits, queries)
+        if full_sigmoid:
+            pixels.sigmoid
         for name, fn in chunk_fns.items():
             out[name][start : start + chunk_pixels] = fn(pixels)
     return {name: o.view(h, w) for name, o in out.items()}

@@ -66,7 +66,7 @@ def street_prediction(class_logits: torch.Tensor, mask_logits: torch.Tensor, *, 
     label = torch.empty(h * w, dtype=torch.long, device=flat.device)
     for start in range(0, h * w, 2**16):
         block = flat[:, start : start + 2**16].to(queries.probs.dtype).sigmoid()
-        label[start : start + 2**16] = (queries.known_t @ block).argmax(dim=0)
+        label[start : start + 2**16] = (queries.pixel_weights[: queries.void] @ block).argmax(dim=0)
     return torch.isin(label, queries.ids(classes)).view(h, w)
 
 

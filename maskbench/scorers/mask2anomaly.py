@@ -31,7 +31,7 @@ def mask2anomaly(queries: Queries, *, suppress=CITYSCAPES_SUPPRESS, conf: float 
     kept_conf = queries.conf[kept]
 
     def score(px):
-        base = 1 - px.class_scores.amax(dim=0)
+        base = 1 - px.max_class_score
         if kept.numel() > 1:
             base.masked_fill_(px.max_weighted(kept, kept_conf) >= 0.5, 0.0)
         return base
@@ -45,4 +45,4 @@ def _check(params: dict) -> dict:
     return params
 
 
-register_scorer("mask2anomaly", mask2anomaly, check=_check)
+register_scorer("mask2anomaly", mask2anomaly, reads_all_queries=True, check=_check)

@@ -92,6 +92,6 @@ def _check(params: dict) -> dict:
     return params
 
 
-register_scorer("maskomaly", maskomaly, check=_check)
-register_scorer("maskomaly_reject", maskomaly_reject, check=_check)
-register_scorer("maskomaly_accept", maskomaly_accept, check=_check)
+register_scorer("maskomaly", maskomaly, reads_all_queries=False, check=_check)
+register_scorer("maskomaly_reject", maskomaly_reject, reads_all_queries=False, check=_check)
+register_scorer("maskomaly_accept", maskomaly_accept, reads_all_queries=False, check=_check)

@@ -10,7 +10,7 @@ def msp(queries: Queries) -> ChunkScore:
     Reference: ``shyam671/Mask2Anomaly-...`` ``anomaly_utils/anomaly_inference.py`` before refinement.
     ``S`` is not normalised, so the score can be negative (harmless for ranking metrics).
     """
-    return lambda px: 1 - px.class_scores.amax(dim=0)
+    return lambda px: 1 - px.max_class_score
 
 
-register_scorer("msp", msp)
+register_scorer("msp", msp, reads_all_queries=True)

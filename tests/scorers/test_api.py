@@ -25,12 +25,12 @@ def test_unknown_scorer_names_the_known_ones():
 
 def test_duplicate_registration_is_rejected():
     with pytest.raises(InputError, match="'msp' is already registered"):
-        register_scorer("msp", lambda queries: None)
+        register_scorer("msp", lambda queries: None, reads_all_queries=True)
 
 
 def test_hyperparameters_must_be_keyword_only_with_defaults():
     with pytest.raises(TypeError, match="keyword-only"):
-        register_scorer("bad_scorer_for_test", lambda queries, t: None)
+        register_scorer("bad_scorer_for_test", lambda queries, t: None, reads_all_queries=True)
     assert "bad_scorer_for_test" not in list_scorers()
 
 
@@ -119,6 +119,13 @@ def test_chunking_does_not_change_results(forward):
     pieces = score_all({n: small(n) for n in ALL}, c, m, chunk_pixels=10)
     for name in ALL:
         torch.testing.assert_close(pieces[name], whole[name], atol=1e-6, rtol=1e-6)
+
+
+def test_shared_run_does_not_depend_on_scorer_order(forward):
+    c, m = forward(9, h=20, w=30, confident=((0, 2, 9.0), (1, 3, 9.0), (2, 2, 9.0)))
+    forward_order = score_all({n: small(n) for n in ALL}, c, m, chunk_pixels=64)
+    reverse_order = score_all({n: small(n) for n in reversed(ALL)}, c, m, chunk_pixels=64)
+    assert all(torch.equal(forward_order[n], reverse_order[n]) for n in ALL)
 
 
 def test_deterministic(forward):
