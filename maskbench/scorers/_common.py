@@ -23,8 +23,8 @@ from maskbench.errors import InputError
 #: A prepared scorer: maps the pixel context of one chunk to the ``(n,)`` anomaly scores of that chunk.
 ChunkScore = Callable[["Pixels"], torch.Tensor]
 
-#: Pixels per chunk on CPU: a ``(100, 2**13)`` float32 sigmoid block is 3.2 MB (L2/L3 resident).
-CPU_CHUNK_PIXELS = 2**13
+#: Pixels per chunk on CPU: a ``(100, 2**14)`` float32 sigmoid block is 6.5 MB (stays in L3).
+CPU_CHUNK_PIXELS = 2**14
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -100,14 +100,15 @@ class Pixels:
 
     ``logits`` ``(Q, n)``; :attr:`sigmoid` σ(M) of every query; :attr:`class_scores` S ``(K, n)``;
     :attr:`max_class_score` ``max_k S_k``; :attr:`eam_sum` ``Σ_q max_{k<K} P[q,k] σ(M_q)``;
-    :attr:`known_mass` ``Σ_k S_k`` (the last three ``(n,)``). :meth:`sigmoid_of` gathers from the full
-    sigmoid block when it exists and otherwise takes the sigmoid of the requested queries only.
+    :attr:`known_mass` ``Σ_k S_k`` (the last three ``(n,)``). Scorers that read only a few queries
+    (Maskomaly) take the sigmoid of those rows themselves, so their output is bit-identical whichever
+    scorers run beside them.
     """
 
     def __init__(self, logits: torch.Tensor, queries: Queries):
         self.logits, self.queries = logits, queries
         self._sigmoid: torch.Tensor | None = None
-        self._aggregates: torch.Tensor | None = None
+        self._weighted: torch.Tensor | None = None
         self._max_class_score: torch.Tensor | None = None
 
     @property
@@ -117,15 +118,16 @@ class Pixels:
         return self._sigmoid
 
     @property
-    def _weighted(self) -> torch.Tensor:
-        if self._aggregates is None:
-            self._aggregates = self.queries.pixel_weights @ self.sigmoid
-        return self._aggregates
+    def weighted(self) -> torch.Tensor:
+        """``Queries.pixel_weights @ σ(M)``, shape ``(K+2, n)``: S, the EAM sum and the known mass."""
+        if self._weighted is None:
+            self._weighted = self.queries.pixel_weights @ self.sigmoid
+        return self._weighted
 
     @property
     def class_scores(self) -> torch.Tensor:
         """``S = P[:, :K]ᵀ σ(M)``, shape ``(K, n)``."""
-        return self._weighted[: self.queries.void]
+        return self.weighted[: self.queries.void]
 
     @property
     def max_class_score(self) -> torch.Tensor:
@@ -135,29 +137,18 @@ class Pixels:
 
     @property
     def eam_sum(self) -> torch.Tensor:
-        return self._weighted[self.queries.void]
+        return self.weighted[self.queries.void]
 
     @property
     def known_mass(self) -> torch.Tensor:
-        return self._weighted[self.queries.void + 1]
+        return self.weighted[self.queries.void + 1]
 
-    def sigmoid_of(self, ids: torch.Tensor) -> torch.Tensor:
-        """A fresh ``(len(ids), n)`` tensor σ(M[ids]) (safe to modify)."""
-        if self._sigmoid is not None:
-            return self._sigmoid.index_select(0, ids)
-        return self.logits.index_select(0, ids).sigmoid_()
 
-    def max_weighted(self, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """``max_{j} weights[j] · σ(M_{ids[j]})`` per pixel; 0 where ``ids`` is empty."""
-        if ids.numel() == 0:
-            return self.logits.new_zeros(self.logits.shape[1])
-        return self.sigmoid_of(ids).mul_(weights[:, None]).amax(dim=0)
-
-    def count_above(self, ids: torch.Tensor, threshold: float) -> torch.Tensor:
-        """Per pixel, how many of the queries ``ids`` have ``σ(M_q) > threshold`` (logit comparison, no sigmoid)."""
-        if ids.numel() == 0:
-            return torch.zeros(self.logits.shape[1], dtype=torch.int32, device=self.logits.device)
-        return (self.logits.index_select(0, ids) > logit(threshold)).sum(dim=0, dtype=torch.int32)
+def max_weighted(sigmoid: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``max_j weights[j] · sigmoid[j]`` per pixel for a fresh ``(m, n)`` block (modified in place); 0 if ``m = 0``."""
+    if sigmoid.shape[0] == 0:
+        return sigmoid.new_zeros(sigmoid.shape[1])
+    return sigmoid.mul_(weights[:, None]).amax(dim=0)
 
 
 def run_scorers(
@@ -165,15 +156,12 @@ def run_scorers(
     class_logits: torch.Tensor,
     mask_logits: torch.Tensor,
     *,
-    full_sigmoid: bool = False,
     chunk_pixels: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run several scorers on one forward output, sharing P, σ(M) and S; returns float32 ``(H, W)`` maps.
 
     ``prepare[name](queries)`` does the per-image (query-level) work and returns the per-chunk function.
-    ``full_sigmoid``: some scorer reads every query, so σ(M) of the whole chunk is computed first and
-    the scorers that read a few queries gather from it (results then agree with a lone run up to
-    float rounding of σ, and do not depend on the order of ``prepare``). The inputs are never modified. ``chunk_pixels`` defaults to :data:`CPU_CHUNK_PIXELS` on CPU and to
+    The inputs are never modified. ``chunk_pixels`` defaults to :data:`CPU_CHUNK_PIXELS` on CPU and to
     the whole image on an accelerator.
     """
     check_inputs(class_logits, mask_logits)
@@ -188,8 +176,6 @@ def run_scorers(
     for start in range(0, h * w, chunk_pixels):
         logits = flat[:, start : start + chunk_pixels].to(dtype)
         pixels = Pixels(logits, queries)
-        if full_sigmoid:
-            pixels.sigmoid
         for name, fn in chunk_fns.items():
             out[name][start : start + chunk_pixels] = fn(pixels)
     return {name: o.view(h, w) for name, o in out.items()}

@@ -18,7 +18,6 @@ class _Entry:
     fn: Callable[..., ChunkScore]
     defaults: Mapping[str, object]
     check: Callable[[dict], dict] | None
-    reads_all_queries: bool
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -39,10 +38,6 @@ class Scorer:
         """Query-level work for one image; returns the per-chunk pixel function."""
         return self._entry.fn(queries, **self.params)
 
-    @property
-    def reads_all_queries(self) -> bool:
-        return self._entry.reads_all_queries
-
     def __call__(self, class_logits: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
         return score_all({self.name: self}, class_logits, mask_logits)[self.name]
 
@@ -55,14 +50,12 @@ def register_scorer(
     name: str,
     fn: Callable[..., ChunkScore],
     *,
-    reads_all_queries: bool,
     check: Callable[[dict], dict] | None = None,
 ) -> None:
     """Register ``fn(queries, *, **hyperparameters) -> chunk function`` under ``name``.
 
     Every hyperparameter must be keyword-only with a default. ``check(params) -> params`` validates and
-    normalises user values (raising :class:`InputError`). ``reads_all_queries``: the scorer needs σ(M)
-    of every query, so a shared run computes the full sigmoid block first.
+    normalises user values (raising :class:`InputError`).
     """
     if name in _REGISTRY:
         raise InputError(f"scorer {name!r} is already registered")
@@ -71,7 +64,7 @@ def register_scorer(
         if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.default is inspect.Parameter.empty:
             raise TypeError(f"scorer {name!r}: hyperparameter {p.name!r} must be keyword-only with a default")
         defaults[p.name] = p.default
-    _REGISTRY[name] = _Entry(fn, MappingProxyType(defaults), check, reads_all_queries)
+    _REGISTRY[name] = _Entry(fn, MappingProxyType(defaults), check)
 
 
 def list_scorers() -> list[str]:
@@ -119,6 +112,5 @@ def score_all(
         {label: s.prepare for label, s in resolved.items()},
         class_logits,
         mask_logits,
-        full_sigmoid=any(s.reads_all_queries for s in resolved.values()),
         chunk_pixels=chunk_pixels,
     )

@@ -24,5 +24,5 @@ def aem(queries: Queries) -> ChunkScore:
     return lambda px: 1 - px.known_mass
 
 
-register_scorer("eam", eam, reads_all_queries=True)
-register_scorer("aem", aem, reads_all_queries=True)
+register_scorer("eam", eam)
+register_scorer("aem", aem)

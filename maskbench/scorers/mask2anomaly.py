@@ -4,7 +4,7 @@ import torch
 
 from maskbench.errors import InputError
 from maskbench.scorers import _params
-from maskbench.scorers._common import ChunkScore, Queries
+from maskbench.scorers._common import ChunkScore, Queries, max_weighted
 from maskbench.scorers._registry import register_scorer
 
 #: Cityscapes train ids 2..10: building, wall, fence, pole, traffic light, traffic sign, vegetation,
@@ -33,7 +33,7 @@ def mask2anomaly(queries: Queries, *, suppress=CITYSCAPES_SUPPRESS, conf: float 
     def score(px):
         base = 1 - px.max_class_score
         if kept.numel() > 1:
-            base.masked_fill_(px.max_weighted(kept, kept_conf) >= 0.5, 0.0)
+            base.masked_fill_(max_weighted(px.sigmoid.index_select(0, kept), kept_conf) >= 0.5, 0.0)
         return base
 
     return score
@@ -45,4 +45,4 @@ def _check(params: dict) -> dict:
     return params
 
 
-register_scorer("mask2anomaly", mask2anomaly, reads_all_queries=True, check=_check)
+register_scorer("mask2anomaly", mask2anomaly, check=_check)

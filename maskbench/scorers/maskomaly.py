@@ -23,7 +23,7 @@ does not read, and the border test compares logits with ``logit(t_border)``.
 import torch
 
 from maskbench.scorers import _params
-from maskbench.scorers._common import ChunkScore, Queries, check_query_ids
+from maskbench.scorers._common import ChunkScore, Queries, check_query_ids, logit, max_weighted
 from maskbench.scorers._registry import register_scorer
 
 SWIN_L_CITYSCAPES_ACCEPT = (49, 31, 83, 32)
@@ -31,17 +31,28 @@ SWIN_L_CITYSCAPES_GROUND = (19, 24)
 
 
 def _reject(queries: Queries, ground, t_mask: float, t_border: float) -> ChunkScore:
-    """Steps 1-2: the rejection map ``R``."""
+    """Steps 1-2: the rejection map ``R``, from one gather of the mask logits it reads.
+
+    The gathered rows are ordered [ground & void-labelled | rejecting | ground & inlier & not
+    rejecting | other inliers], so that the rejecting queries (plus ground) and the border queries
+    (all inliers) are two contiguous slices.
+    """
     check_query_ids("maskomaly ground", ground, queries.num_queries)
     inlier = queries.label != queries.void
     rejecting = inlier & (queries.conf > t_mask)
-    rejecting[queries.ids(ground)] = True
-    reject_ids, border_ids = queries.select(rejecting), queries.select(inlier)
-    reject_conf = queries.conf[reject_ids]
+    in_ground = torch.zeros_like(inlier)
+    in_ground[queries.ids(ground)] = True
+    blocks = [in_ground & ~inlier, rejecting, inlier & in_ground & ~rejecting, inlier & ~in_ground & ~rejecting]
+    rows = torch.cat([queries.select(b) for b in blocks])
+    void_ground, n_reject = int(blocks[0].sum()), int((blocks[0] | blocks[1] | blocks[2]).sum())
+    reject_conf = queries.conf[rows[:n_reject]]
+    border_logit = logit(t_border)
 
     def score(px):
-        r = 1 - px.max_weighted(reject_ids, reject_conf)
-        return r.masked_fill_(px.count_above(border_ids, t_border) >= 2, 0.0)
+        logits = px.logits.index_select(0, rows)
+        r = 1 - max_weighted(logits[:n_reject].sigmoid(), reject_conf)
+        border = (logits[void_ground:] > border_logit).sum(dim=0, dtype=torch.int32) >= 2
+        return r.masked_fill_(border, 0.0)
 
     return score
 
@@ -49,9 +60,9 @@ def _reject(queries: Queries, ground, t_mask: float, t_border: float) -> ChunkSc
 def _accept(queries: Queries, accept) -> ChunkScore:
     """Step 3: the acceptance map ``Acc``."""
     check_query_ids("maskomaly accept", accept, queries.num_queries)
-    accept_ids = queries.ids(accept)
-    accept_conf = queries.conf[accept_ids]
-    return lambda px: px.max_weighted(accept_ids, accept_conf)
+    rows = queries.ids(accept)
+    accept_conf = queries.conf[rows]
+    return lambda px: max_weighted(px.logits.index_select(0, rows).sigmoid_(), accept_conf)
 
 
 def maskomaly(
@@ -92,6 +103,6 @@ def _check(params: dict) -> dict:
     return params
 
 
-register_scorer("maskomaly", maskomaly, reads_all_queries=False, check=_check)
-register_scorer("maskomaly_reject", maskomaly_reject, reads_all_queries=False, check=_check)
-register_scorer("maskomaly_accept", maskomaly_accept, reads_all_queries=False, check=_check)
+register_scorer("maskomaly", maskomaly, check=_check)
+register_scorer("maskomaly_reject", maskomaly_reject, check=_check)
+register_scorer("maskomaly_accept", maskomaly_accept, check=_check)

@@ -13,4 +13,4 @@ def msp(queries: Queries) -> ChunkScore:
     return lambda px: 1 - px.max_class_score
 
 
-register_scorer("msp", msp, reads_all_queries=True)
+register_scorer("msp", msp)

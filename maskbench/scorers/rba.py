@@ -13,4 +13,4 @@ def rba(queries: Queries) -> ChunkScore:
     return lambda px: -px.class_scores.tanh().sum(dim=0)
 
 
-register_scorer("rba", rba, reads_all_queries=True)
+register_scorer("rba", rba)

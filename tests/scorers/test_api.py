@@ -25,12 +25,12 @@ def test_unknown_scorer_names_the_known_ones():
 
 def test_duplicate_registration_is_rejected():
     with pytest.raises(InputError, match="'msp' is already registered"):
-        register_scorer("msp", lambda queries: None, reads_all_queries=True)
+        register_scorer("msp", lambda queries: None)
 
 
 def test_hyperparameters_must_be_keyword_only_with_defaults():
     with pytest.raises(TypeError, match="keyword-only"):
-        register_scorer("bad_scorer_for_test", lambda queries, t: None, reads_all_queries=True)
+        register_scorer("bad_scorer_for_test", lambda queries, t: None)
     assert "bad_scorer_for_test" not in list_scorers()
 
 
