@@ -22,6 +22,7 @@ does not read, and the border test compares logits with ``logit(t_border)``.
 
 import torch
 
+from maskbench.errors import InputError
 from maskbench.scorers import _params
 from maskbench.scorers._common import ChunkScore, Queries, check_query_ids, logit, max_weighted
 from maskbench.scorers._registry import register_scorer
@@ -30,7 +31,7 @@ SWIN_L_CITYSCAPES_ACCEPT = (49, 31, 83, 32)
 SWIN_L_CITYSCAPES_GROUND = (19, 24)
 
 
-def _reject(queries: Queries, ground, t_mask: float, t_border: float) -> ChunkScore:
+def _reject(queries: Queries, ground, t_mask: float, t_border: float, border: bool = True) -> ChunkScore:
     """Steps 1-2: the rejection map ``R``, from one gather of the mask logits it reads.
 
     The gathered rows are ordered [ground & void-labelled | rejecting | ground & inlier & not
@@ -51,8 +52,9 @@ def _reject(queries: Queries, ground, t_mask: float, t_border: float) -> ChunkSc
     def score(px):
         logits = px.logits.index_select(0, rows)
         r = 1 - max_weighted(logits[:n_reject].sigmoid(), reject_conf)
-        border = (logits[void_ground:] > border_logit).sum(dim=0, dtype=torch.int32) >= 2
-        return r.masked_fill_(border, 0.0)
+        if not border:
+            return r
+        return r.masked_fill_((logits[void_ground:] > border_logit).sum(dim=0, dtype=torch.int32) >= 2, 0.0)
 
     return score
 
@@ -80,10 +82,18 @@ def maskomaly(
 
 
 def maskomaly_reject(
-    queries: Queries, *, ground=SWIN_L_CITYSCAPES_GROUND, t_mask: float = 0.7, t_border: float = 0.1
+    queries: Queries,
+    *,
+    ground=SWIN_L_CITYSCAPES_GROUND,
+    t_mask: float = 0.7,
+    t_border: float = 0.1,
+    border: bool = True,
 ) -> ChunkScore:
-    """``R(x)``: the rejection part of Maskomaly (Algorithm 1 reject + border + ground; paper Eq. 1)."""
-    return _reject(queries, ground, t_mask, t_border)
+    """``R(x)``: the rejection part of Maskomaly (Algorithm 1 reject + ground, + border unless ``border=False``).
+
+    Paper Eq. 1; ``border=False`` and ``True`` are the "Reject" and "Reject + Borders" rows of Table 4.
+    """
+    return _reject(queries, ground, t_mask, t_border, border)
 
 
 def maskomaly_accept(queries: Queries, *, accept=SWIN_L_CITYSCAPES_ACCEPT) -> ChunkScore:
@@ -98,6 +108,8 @@ def _check(params: dict) -> dict:
     for name in ("lam", "t_mask"):
         if name in params:
             params[name] = _params.fraction("maskomaly", name, params[name])
+    if "border" in params and not isinstance(params["border"], bool):
+        raise InputError(f"maskomaly: border must be True or False, got {params['border']!r}")
     if "t_border" in params:
         params["t_border"] = _params.fraction("maskomaly", "t_border", params["t_border"], open_interval=True)
     return params

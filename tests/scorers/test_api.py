@@ -53,6 +53,7 @@ def test_params_are_listed_with_defaults():
         ("maskomaly", dict(ground=5), "ground must be a list"),
         ("maskomaly_accept", dict(accept=[1.5]), "non-negative integers"),
         ("mask2anomaly", dict(conf="high"), "conf must be a number"),
+        ("maskomaly_reject", dict(border=1), "border must be True or False"),
         ("mask2anomaly", dict(suppress=[True]), "suppress must hold non-negative integers"),
     ],
 )

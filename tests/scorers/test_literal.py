@@ -63,7 +63,7 @@ def literal_mask2anomaly(P, m, suppress=range(2, 11), conf=0.95):
     return base
 
 
-def literal_maskomaly(P, m, accept, ground, lam=0.6, t_mask=0.7, t_border=0.1, part="full"):
+def literal_maskomaly(P, m, accept, ground, lam=0.6, t_mask=0.7, t_border=0.1, part="full", border=True):
     """Algorithm 1 step by step, with the pairwise border loop, as the reference code orders it."""
     void = len(P[0]) - 1
     accept_score = 0.0
@@ -75,7 +75,7 @@ def literal_maskomaly(P, m, accept, ground, lam=0.6, t_mask=0.7, t_border=0.1, p
         if label != void and P[q][label] > t_mask:
             reject = min(reject, 1 - sigmoid(m[q]) * P[q][label])
     inlier = [q for q in range(len(P)) if P[q].index(max(P[q])) != void]
-    for a in range(len(inlier)):
+    for a in range(len(inlier) if border else 0):
         for b in range(a + 1, len(inlier)):
             if sigmoid(m[inlier[a]]) > t_border and sigmoid(m[inlier[b]]) > t_border:
                 reject = min(reject, 0.0)
@@ -146,6 +146,14 @@ def test_maskomaly_matches_literal_algorithm_1(forward, seed, dtype, part):
     name = {"full": "maskomaly", "reject": "maskomaly_reject", "accept": "maskomaly_accept"}[part]
     expected = per_pixel(lambda P, x: literal_maskomaly(P, x, accept, ground, part=part), c, m)
     close(get_scorer(name, **kwargs)(c, m), expected, dtype)
+
+
+def test_maskomaly_reject_without_border_matches_literal(forward):
+    c, m = forward(1, confident=CONFIDENT)
+    expected = per_pixel(lambda P, x: literal_maskomaly(P, x, (), (4,), part="reject", border=False), c, m)
+    actual = get_scorer("maskomaly_reject", ground=(4,), border=False)(c, m)
+    close(actual, expected, torch.float32)
+    assert (actual > get_scorer("maskomaly_reject", ground=(4,))(c, m)).any()
 
 
 def test_maskomaly_hyperparameters_match_literal(forward):
