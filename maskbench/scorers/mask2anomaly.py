@@ -21,7 +21,8 @@ def mask2anomaly(queries: Queries, *, suppress=CITYSCAPES_SUPPRESS, conf: float 
     if ``|J| > 1`` (not ``≥ 1``) then ``R(x) = 0`` where ``max_{q∈J} conf_q σ(M_q(x)) ≥ 0.5`` and 1
     elsewhere; otherwise ``R = 1``. (The paper binarises ``σ(M) > 0.5`` instead; the reference's max
     over the appended channels never exceeds ``max_k S_k``, so its base score equals ``1 − max_k S_k``.)
-    Horizontal-flip averaging is a runner option, not part of this function.
+    Computed at the resolution of ``mask_logits`` (the reference resizes S and the refinement channels
+    bilinearly to the output size before thresholding). Horizontal-flip averaging is a runner option.
     """
     bad = [c for c in suppress if c >= queries.void]
     if bad:

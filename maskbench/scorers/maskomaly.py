@@ -17,7 +17,9 @@ border over all non-void queries (paper: over I), confidence with void. The defa
 ``ground`` ids are the published ones and hold only for the Mask2Former Swin-L Cityscapes semantic
 checkpoint (``model_final_17c1ee.pkl``); fit them for any other checkpoint with
 :func:`maskbench.scorers.calibration.calibrate_maskomaly`. No step needs a sigmoid of queries it
-does not read, and the border test compares logits with ``logit(t_border)``.
+does not read, and the border test compares logits with ``logit(t_border)``. The map is computed at the
+resolution of ``mask_logits`` (the reference: at the padded, resized input, then ``INTER_AREA`` to the
+original size).
 """
 
 import torch
