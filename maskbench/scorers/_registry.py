@@ -25,24 +25,26 @@ _REGISTRY: dict[str, _Entry] = {}
 
 @dataclass(frozen=True, eq=False)
 class Scorer:
-    """A named scorer with its hyperparameters bound: ``scorer(class_logits, mask_logits) -> (H, W)`` float32.
-
-    ``params`` holds every hyperparameter (defaults included), ready to be recorded with the results.
-    """
+    """A named scorer with its hyperparameters bound: ``scorer(class_logits, mask_logits) -> (H, W)`` float32."""
 
     name: str
-    params: Mapping[str, object]
+    _params: Mapping[str, object]
     _entry: _Entry
+
+    @property
+    def params(self) -> dict:
+        """Every hyperparameter (defaults included) as a fresh JSON-ready dict, to record with the results."""
+        return dict(self._params)
 
     def prepare(self, queries: Queries) -> ChunkScore:
         """Query-level work for one image; returns the per-chunk pixel function."""
-        return self._entry.fn(queries, **self.params)
+        return self._entry.fn(queries, **self._params)
 
     def __call__(self, class_logits: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
         return score_all({self.name: self}, class_logits, mask_logits)[self.name]
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params.items())
         return f"Scorer({self.name}{', ' if args else ''}{args})"
 
 

@@ -1,5 +1,7 @@
 """Registry, input validation, purity, dtypes and determinism of the scorer API."""
 
+import json
+
 import pytest
 import torch
 
@@ -40,6 +42,9 @@ def test_params_are_listed_with_defaults():
     s = get_scorer("maskomaly", accept=[1, 2], lam=0.5)
     assert s.params == {"accept": (1, 2), "ground": (19, 24), "lam": 0.5, "t_mask": 0.7, "t_border": 0.1}
     assert "accept=(1, 2)" in repr(s)
+    assert json.loads(json.dumps(s.params))["accept"] == [1, 2]
+    s.params["lam"] = 0.1  # a copy: the scorer keeps its settings
+    assert s.params["lam"] == 0.5
 
 
 @pytest.mark.parametrize(
