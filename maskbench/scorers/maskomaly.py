@@ -50,13 +50,14 @@ def _reject(queries: Queries, ground, t_mask: float, t_border: float, border: bo
     void_ground, n_reject = int(blocks[0].sum()), int((blocks[0] | blocks[1] | blocks[2]).sum())
     reject_conf = queries.conf[rows[:n_reject]]
     border_logit = logit(t_border)
+    count_dtype = torch.uint8 if len(rows) - void_ground < 256 else torch.int32  # a count that cannot overflow
 
     def score(px):
         logits = px.logits.index_select(0, rows)
         r = 1 - max_weighted(logits[:n_reject].sigmoid(), reject_conf)
         if not border:
             return r
-        return r.masked_fill_((logits[void_ground:] > border_logit).sum(dim=0, dtype=torch.int32) >= 2, 0.0)
+        return r.masked_fill_((logits[void_ground:] > border_logit).sum(dim=0, dtype=count_dtype) >= 2, 0.0)
 
     return score
 

@@ -208,3 +208,16 @@ def test_score_all_equals_each_scorer_alone_bitwise(forward):
         alone = score_all({label: scorer}, c, m, chunk_pixels=256)[label]
         assert torch.equal(together[label], alone), label
         torch.testing.assert_close(scorer(c, m), alone, atol=1e-6, rtol=1e-6)
+
+
+def test_maskomaly_border_count_with_more_than_255_inlier_queries(forward):
+    """A pixel covered by exactly 256 inlier masks is a border pixel (a uint8 count would wrap to 0)."""
+    c, m = forward(10, q=300, h=2, w=3, void_bias=-10.0)
+    assert (c.argmax(1) != K).all()
+    m[:, 0, :2] = -10.0
+    m[:256, 0, 0] = 10.0  # 256 masks over pixel (0, 0)
+    m[7, 0, 1] = 10.0  # one mask over pixel (0, 1)
+    expected = per_pixel(lambda P, x: literal_maskomaly(P, x, (), (), part="reject"), c, m)
+    actual = get_scorer("maskomaly_reject", ground=())(c, m)
+    close(actual, expected, torch.float32)
+    assert actual[0, 0] == 0 and actual[0, 1] > 0
