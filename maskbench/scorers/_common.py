@@ -172,6 +172,8 @@ def run_scorers(
     flat = mask_logits.reshape(q, h * w)
     if chunk_pixels is None:
         chunk_pixels = CPU_CHUNK_PIXELS if flat.device.type == "cpu" else h * w
+    if not isinstance(chunk_pixels, int) or isinstance(chunk_pixels, bool) or chunk_pixels < 1:
+        raise InputError(f"chunk_pixels: expected a positive integer, got {chunk_pixels!r}")
     out = {name: torch.empty(h * w, dtype=torch.float32, device=flat.device) for name in chunk_fns}
     for start in range(0, h * w, chunk_pixels):
         logits = flat[:, start : start + chunk_pixels].to(dtype)

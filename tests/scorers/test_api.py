@@ -99,6 +99,12 @@ def test_bad_inputs_raise_input_error_naming_the_argument(forward, make, message
         small(name)(c, m)
 
 
+@pytest.mark.parametrize("chunk", [0, -3, 2.5, True])
+def test_bad_chunk_size(forward, chunk):
+    with pytest.raises(InputError, match="chunk_pixels: expected a positive integer"):
+        score_all(["msp"], *forward(0), chunk_pixels=chunk)
+
+
 def test_score_all_rejects_a_label_given_twice(forward):
     with pytest.raises(InputError, match="'msp' given twice"):
         score_all(["msp", get_scorer("msp")], *forward(0))
