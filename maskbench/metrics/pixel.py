@@ -1,0 +1,350 @@
+"""Pixel-level AP (AuPRC), AUROC, FPR95, best-F1 threshold and MDM as a streaming accumulator.
+
+Protocols (``PROTOCOLS``):
+
+* ``exact``: the pooled curve over all non-void float32 pixels of the split, one record per distinct score
+  (uint32 monotone key + uint32 positives + uint32 negatives = 12 bytes; uint64 counts when a count would
+  overflow). AP equals ``sklearn.metrics.average_precision_score``, AUROC ``roc_auc_score``.
+* ``exact16``: the same exact pooled curve on scores cast to float16, kept as a histogram over the 65,536
+  float16 bit patterns (two int64 arrays): memory independent of the number of pixels.
+* ``smiyc`` / ``smiyc-legacy``: SegmentMeIfYouCan ``PixBinaryClass`` (newest / before Aug 2023), see
+  :mod:`maskbench.metrics.smiyc`.
+
+FPR95 rules (``FPR95_RULES``), always named, applied to the exact curve of ``exact``/``exact16``:
+
+* ``first_geq``: FPR at the first curve point with TPR >= 0.95 (Fishyscapes bdlb, SMIYC);
+* ``strict_dropint``: ``roc_curve(drop_intermediate=True)``, first point with TPR > 0.95 (RbA, DenseHybrid);
+* ``closest``: argmin |TPR - 0.95| over the points up to full recall, scanned from full recall downwards,
+  first minimum (hendrycks/anomaly-seg ``fpr_and_fdr_at_recall``, here pooled).
+
+The SMIYC protocols only define ``first_geq``.
+
+Labels: 0 inlier, 1 anomaly, any other value void. ``threshold`` is the best-F1 curve point
+(F1 = 2tp / (2tp + fp + fn), first maximum as ``np.nanargmax``); binarise with :meth:`PixelResult.binarize`.
+"""
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+from maskbench.errors import InputError
+from maskbench.metrics import _kernels, smiyc
+from maskbench.metrics._validate import check_label_map, check_score_map
+from maskbench.metrics.mdm import MDM_THRESHOLDS, mdm_from_counts
+
+PROTOCOLS = ("exact", "exact16", "smiyc", "smiyc-legacy")
+FPR95_RULES = ("first_geq", "strict_dropint", "closest")
+_FLOAT16_OVERFLOW = 65520.0  # float32 values with |x| >= this round to inf in float16
+_UINT32_MAX = 2**32 - 1
+
+
+@dataclasses.dataclass
+class PixelResult:
+    """Pixel metrics of one split under one protocol. A value is None when undefined; ``notes`` says why."""
+
+    protocol: str
+    fpr95_rule: str
+    ap: Optional[float]
+    auroc: Optional[float]
+    fpr95: Optional[float]
+    threshold: Optional[float]
+    score_dtype: np.dtype
+    mdm_f1_60: Optional[float]
+    mdm_f1_70: Optional[float]
+    n_pixels: int
+    n_positive: int
+    n_images: int
+    notes: dict = dataclasses.field(default_factory=dict)
+    _curve: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    def pr_curve(self):
+        """(precision, recall). Exact protocols: as ``sklearn.metrics.precision_recall_curve`` (recall
+        decreasing, ending at (1, 0)); SMIYC: the official ``curve_precision`` / ``curve_recall``."""
+        c = self._curve
+        if "precision" in c:
+            return c["precision"], c["recall"]
+        if "tps" not in c:
+            return np.empty(0), np.empty(0)
+        return _pr_arrays(c["tps"], c["fps"])
+
+    def roc_curve(self):
+        """(fpr, tpr). Exact protocols: as ``sklearn.metrics.roc_curve`` (drop_intermediate=True, starting
+        at (0, 0)); SMIYC: the official ``curve_fpr`` / ``curve_tpr``."""
+        c = self._curve
+        if "fpr" in c:
+            return c["fpr"], c["tpr"]
+        if "tps" not in c or c["tps"][-1] == 0 or c["fps"][-1] == 0:
+            return np.empty(0), np.empty(0)
+        return _roc_arrays(c["tps"], c["fps"])
+
+    def binarize(self, scores):
+        """``scores > threshold`` as the component metrics need it: compared in ``score_dtype`` with numpy-1
+        scalar semantics (the threshold is rounded to float16 when it fits float16's range)."""
+        if self.threshold is None:
+            raise InputError(f"binarize: no best-F1 threshold ({self.notes.get('threshold', 'undefined')})")
+        scores = np.asarray(scores).astype(self.score_dtype, copy=False)
+        cmp_dtype = np.promote_types(self.score_dtype, np.min_scalar_type(self.threshold))
+        return scores.astype(cmp_dtype, copy=False) > cmp_dtype.type(self.threshold)
+
+    def to_dict(self):
+        """Plain dict of the reported values (with protocol, rule and notes), for tables and JSON."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
+        d["score_dtype"] = np.dtype(self.score_dtype).name
+        d["notes"] = dict(self.notes)
+        return d
+
+
+class PixelAccumulator:
+    """Streaming pixel metrics: ``update(scores, gt)`` per image, ``merge(other)`` across shards (exact and
+    order-independent), ``compute()`` -> :class:`PixelResult`. Picklable; ``state()`` / ``from_state()``
+    give a plain dict of numpy arrays."""
+
+    def __init__(self, protocol="exact16", *, fpr95_rule="first_geq"):
+        if protocol not in PROTOCOLS:
+            raise InputError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}")
+        if fpr95_rule not in FPR95_RULES:
+            raise InputError(f"fpr95_rule: expected one of {FPR95_RULES}, got {fpr95_rule!r}")
+        if protocol.startswith("smiyc") and fpr95_rule != "first_geq":
+            raise InputError(f"fpr95_rule: protocol {protocol!r} defines only 'first_geq' (the official rule), got {fpr95_rule!r}")
+        self.protocol = protocol
+        self.fpr95_rule = fpr95_rule
+        self.n_images = 0
+        self.n_skipped_void = 0  # smiyc: all-void frames, skipped (the official code crashes on them)
+        if protocol == "exact":
+            self._runs = []  # stack of (keys, pos, neg), sizes decreasing (merged like a binary counter)
+        else:
+            self._pos16 = np.zeros(65536, np.int64)
+            self._neg16 = np.zeros(65536, np.int64)
+        if protocol.startswith("smiyc"):
+            self._bins = []  # per frame: (lower edges desc, positives, negatives)
+
+    @property
+    def score_dtype(self):
+        return np.dtype(np.float32 if self.protocol == "exact" else np.float16)
+
+    # ------------------------------------------------------------------ update / merge
+    def update(self, scores, gt):
+        """Add one image: ``scores`` 2-D float16/float32 (higher = more anomalous), ``gt`` uint8 same shape."""
+        scores = check_score_map(scores)
+        gt = check_label_map(gt, scores.shape, name="gt")
+        labels = np.ascontiguousarray(gt).reshape(-1)
+        if self.protocol == "exact":
+            if labels.size > _UINT32_MAX:
+                raise InputError(f"scores: a frame of {labels.size} pixels exceeds 2**32 - 1")
+            bits = np.ascontiguousarray(scores, dtype=np.float32).reshape(-1).view(np.uint32)
+            self._push_runs(_kernels.frame_runs32(bits, labels))
+        else:
+            if scores.dtype == np.float32 and scores.size:
+                lo, hi = float(scores.min()), float(scores.max())
+                if hi >= _FLOAT16_OVERFLOW or lo <= -_FLOAT16_OVERFLOW:
+                    raise InputError(
+                        f"scores: range [{lo}, {hi}] overflows float16 (|x| < 65520 needed) under protocol "
+                        f"{self.protocol!r}; rescale the scores or use protocol 'exact'")
+            bits = np.ascontiguousarray(scores, dtype=np.float16).reshape(-1).view(np.uint16)
+            if self.protocol == "exact16":
+                _kernels.hist16(bits, labels, self._pos16, self._neg16)
+            else:
+                pos = np.zeros(65536, np.int64)
+                neg = np.zeros(65536, np.int64)
+                _kernels.hist16(bits, labels, pos, neg)
+                self._pos16 += pos
+                self._neg16 += neg
+                rows = smiyc.frame_bins(pos, neg, legacy=self.protocol == "smiyc-legacy")
+                if rows is None:
+                    self.n_skipped_void += 1
+                else:
+                    self._bins.append(rows)
+        self.n_images += 1
+        return self
+
+    def _push_runs(self, runs):
+        stack = self._runs
+        stack.append(runs)
+        while len(stack) > 1 and len(stack[-2][0]) <= 2 * len(stack[-1][0]):
+            b = stack.pop()
+            a = stack.pop()
+            stack.append(_merge_runs(a, b))
+
+    def merge(self, other):
+        """Fold another accumulator (another shard) into this one; returns self."""
+        if not isinstance(other, PixelAccumulator):
+            raise InputError(f"merge: expected a PixelAccumulator, got {type(other).__name__}")
+        if (other.protocol, other.fpr95_rule) != (self.protocol, self.fpr95_rule):
+            raise InputError(
+                f"merge: protocol/rule differ: ({self.protocol!r}, {self.fpr95_rule!r}) vs "
+                f"({other.protocol!r}, {other.fpr95_rule!r})")
+        self.n_images += other.n_images
+        self.n_skipped_void += other.n_skipped_void
+        if self.protocol == "exact":
+            for runs in other._runs:
+                self._push_runs(runs)
+        else:
+            self._pos16 += other._pos16
+            self._neg16 += other._neg16
+        if self.protocol.startswith("smiyc"):
+            self._bins.extend(other._bins)
+        return self
+
+    # ------------------------------------------------------------------ plain state
+    def state(self):
+        """Plain dict (str, int, numpy arrays) that :meth:`from_state` turns back into an accumulator."""
+        s = dict(protocol=self.protocol, fpr95_rule=self.fpr95_rule, n_images=self.n_images,
+                 n_skipped_void=self.n_skipped_void)
+        if self.protocol == "exact":
+            s["runs"] = [list(r) for r in self._runs]
+        else:
+            s["pos16"] = self._pos16.copy()
+            s["neg16"] = self._neg16.copy()
+        if self.protocol.startswith("smiyc"):
+            s["bins"] = [list(r) for r in self._bins]
+        return s
+
+    @classmethod
+    def from_state(cls, state):
+        acc = cls(state["protocol"], fpr95_rule=state["fpr95_rule"])
+        acc.n_images = int(state["n_images"])
+        acc.n_skipped_void = int(state["n_skipped_void"])
+        if acc.protocol == "exact":
+            for keys, pos, neg in state["runs"]:
+                acc._push_runs((np.asarray(keys, np.uint32), np.asarray(pos), np.asarray(neg)))
+        else:
+            acc._pos16 = np.array(state["pos16"], np.int64)
+            acc._neg16 = np.array(state["neg16"], np.int64)
+        if acc.protocol.startswith("smiyc"):
+            acc._bins = [tuple(np.asarray(a) for a in r) for r in state["bins"]]
+        return acc
+
+    # ------------------------------------------------------------------ compute
+    def distinct_scores(self):
+        """(values ascending, positives, negatives) per distinct score of the protocol's dtype."""
+        if self.protocol == "exact":
+            keys, pos, neg = _collapse_runs(self._runs)
+            return _kernels.keys32_to_values(keys), pos.astype(np.int64), neg.astype(np.int64)
+        nz = np.flatnonzero(self._pos16 | self._neg16)
+        return _kernels.VALUES16[nz], self._pos16[nz], self._neg16[nz]
+
+    def compute(self):
+        values, pos, neg = self.distinct_scores()
+        n_pos, n_neg = int(pos.sum()), int(neg.sum())
+        notes = {}
+        ap = auroc = fpr95 = threshold = None
+        curve = {}
+        if self.protocol.startswith("smiyc"):
+            if self.n_skipped_void:
+                notes["frames"] = (f"{self.n_skipped_void} all-void frame(s) skipped (the official SMIYC code "
+                                   "crashes on a frame without non-void pixels)")
+            if self._bins and n_pos:
+                thr, tp, fp = (np.concatenate(a) for a in zip(*self._bins))
+                out = smiyc.smiyc_curve(thr, tp, fp, n_pos, n_neg, legacy=self.protocol == "smiyc-legacy")
+                if out is not None:
+                    ap, auroc, fpr95, threshold = out["ap"], out["auroc"], out["fpr95"], out["threshold"]
+                    curve = {k: out[k] for k in ("precision", "recall", "tpr", "fpr", "thresholds")}
+        elif n_pos:
+            tps = np.cumsum(pos[::-1], dtype=np.float64)
+            fps = np.cumsum(neg[::-1], dtype=np.float64)
+            curve = dict(tps=tps, fps=fps)
+            ap, auroc, fpr95, ix = _exact_metrics(tps, fps, self.fpr95_rule)
+            threshold = float(values[::-1][ix])
+        if n_pos == 0:
+            why = "no anomaly pixels (label 1) among the non-void pixels"
+            for k in ("ap", "auroc", "fpr95", "threshold"):
+                notes[k] = why
+            ap = auroc = fpr95 = threshold = None
+        elif n_neg == 0:
+            why = "no inlier pixels (label 0) among the non-void pixels"
+            notes["auroc"] = notes["fpr95"] = why
+            auroc = fpr95 = None
+        mdm = {}
+        for t in MDM_THRESHOLDS:
+            name = f"mdm_f1_{round(t * 100)}"
+            if n_pos == 0:
+                notes[name] = "no anomaly pixels: F1 is undefined"
+            elif values[0] < 0 or values[-1] > 1:
+                notes[name] = f"scores leave [0, 1] (range [{float(values[0])}, {float(values[-1])}]); MDM needs scores in [0, 1]"
+            else:
+                mdm[name] = mdm_from_counts(values, pos, neg, t)
+        return PixelResult(
+            protocol=self.protocol, fpr95_rule=self.fpr95_rule, ap=ap, auroc=auroc, fpr95=fpr95,
+            threshold=threshold, score_dtype=self.score_dtype, mdm_f1_60=mdm.get("mdm_f1_60"),
+            mdm_f1_70=mdm.get("mdm_f1_70"), n_pixels=n_pos + n_neg, n_positive=n_pos,
+            n_images=self.n_images, notes=notes, _curve=curve)
+
+
+def pixel_metrics(scores_list, gt_list, protocol="exact16", *, fpr95_rule="first_geq"):
+    """One-shot helper: accumulate paired score maps and label maps, return :class:`PixelResult`."""
+    scores_list, gt_list = list(scores_list), list(gt_list)
+    if len(scores_list) != len(gt_list):
+        raise InputError(f"pixel_metrics: {len(scores_list)} score maps but {len(gt_list)} label maps")
+    acc = PixelAccumulator(protocol, fpr95_rule=fpr95_rule)
+    for i, (s, g) in enumerate(zip(scores_list, gt_list)):
+        try:
+            acc.update(s, g)
+        except InputError as e:
+            raise InputError(f"image {i}: {e}") from None
+    return acc.compute()
+
+
+# ---------------------------------------------------------------------- exact curve helpers
+def _merge_runs(a, b):
+    """Merge two run lists; counts become uint64 when a sum could overflow uint32."""
+    big = max(a[1].max(initial=0), a[2].max(initial=0)) + max(b[1].max(initial=0), b[2].max(initial=0))
+    dtype = np.uint32 if big <= _UINT32_MAX and a[1].dtype == b[1].dtype == np.uint32 else np.uint64
+    n = len(a[0]) + len(b[0])
+    keys = np.empty(n, np.uint32)
+    pos = np.empty(n, dtype)
+    neg = np.empty(n, dtype)
+    m = _kernels.merge_runs(a[0], a[1].astype(dtype, copy=False), a[2].astype(dtype, copy=False),
+                            b[0], b[1].astype(dtype, copy=False), b[2].astype(dtype, copy=False), keys, pos, neg)
+    return keys[:m].copy(), pos[:m].copy(), neg[:m].copy()
+
+
+def _collapse_runs(stack):
+    if not stack:
+        return np.empty(0, np.uint32), np.empty(0, np.uint32), np.empty(0, np.uint32)
+    out = stack[-1]
+    for runs in reversed(stack[:-1]):
+        out = _merge_runs(runs, out)
+    return out
+
+
+def _pr_arrays(tps, fps):
+    """precision, recall exactly as sklearn's precision_recall_curve (reversed, with the (1, 0) end)."""
+    ps = tps + fps
+    precision = np.where(ps != 0, tps / np.where(ps != 0, ps, 1), 0.0)
+    recall = tps / tps[-1]
+    return np.concatenate([precision[::-1], [1.0]]), np.concatenate([recall[::-1], [0.0]])
+
+
+def _roc_arrays(tps, fps):
+    """fpr, tpr exactly as sklearn's roc_curve(drop_intermediate=True)."""
+    if tps.shape[0] > 2:
+        keep = np.flatnonzero(np.concatenate([[True], np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), [True]]))
+        tps, fps = tps[keep], fps[keep]
+    tps = np.concatenate([[0.0], tps])
+    fps = np.concatenate([[0.0], fps])
+    return fps / fps[-1], tps / tps[-1]
+
+
+def _exact_metrics(tps, fps, rule):
+    """AP, AUROC, FPR95 (by ``rule``) and the best-F1 index on the exact curve (thresholds descending,
+    ``tps``/``fps`` cumulative float64 counts). AUROC/FPR95 are NaN-free only when negatives exist."""
+    precision, recall = _pr_arrays(tps, fps)
+    ap = max(0.0, float(-np.sum(np.diff(recall) * precision[:-1])))
+    n_pos, n_neg = tps[-1], fps[-1]
+    auroc = fpr95 = None
+    if n_neg > 0:
+        fpr, tpr = _roc_arrays(tps, fps)
+        auroc = float(np.trapezoid(tpr, fpr))
+        if rule == "first_geq":
+            i = np.searchsorted(tps / n_pos, 0.95)
+            fpr95 = float(fps[i] / n_neg) if i < tps.shape[0] else 1.0
+        elif rule == "strict_dropint":
+            fpr95 = float(fpr[np.flatnonzero(tpr > 0.95)[0]])
+        else:  # closest, as hendrycks/anomaly-seg fpr_and_fdr_at_recall
+            last = np.searchsorted(tps, n_pos)
+            rec = np.concatenate([(tps / n_pos)[last::-1], [1.0]])
+            fp = np.concatenate([fps[last::-1], [0.0]])
+            fpr95 = float(fp[np.argmin(np.abs(rec - 0.95))] / n_neg)
+    f1 = 2 * tps / (2 * tps + fps + (n_pos - tps))
+    return ap, auroc, fpr95, int(np.argmax(f1))
