@@ -288,7 +288,8 @@ def pixel_metrics(scores_list, gt_list, protocol="exact16", *, fpr95_rule="first
 # ---------------------------------------------------------------------- exact curve helpers
 def _merge_runs(a, b):
     """Merge two run lists; counts become uint64 when a sum could overflow uint32."""
-    big = max(a[1].max(initial=0), a[2].max(initial=0)) + max(b[1].max(initial=0), b[2].max(initial=0))
+    big = (max(int(a[1].max(initial=0)), int(a[2].max(initial=0)))
+           + max(int(b[1].max(initial=0)), int(b[2].max(initial=0))))
     dtype = np.uint32 if big <= _UINT32_MAX and a[1].dtype == b[1].dtype == np.uint32 else np.uint64
     n = len(a[0]) + len(b[0])
     keys = np.empty(n, np.uint32)
