@@ -133,9 +133,29 @@ def frame_runs32(bits, labels):
 
 
 @njit(cache=True, nogil=True)
+def merged_length(k1, k2):
+    """Number of distinct keys in the union of two ascending key arrays."""
+    i = 0
+    j = 0
+    m = 0
+    a = k1.shape[0]
+    b = k2.shape[0]
+    while i < a and j < b:
+        if k1[i] < k2[j]:
+            i += 1
+        elif k2[j] < k1[i]:
+            j += 1
+        else:
+            i += 1
+            j += 1
+        m += 1
+    return m + (a - i) + (b - j)
+
+
+@njit(cache=True, nogil=True)
 def merge_runs(k1, p1, n1, k2, p2, n2, keys, pos, neg):
-    """Merge two key-sorted run lists into ``keys/pos/neg`` (preallocated, len(k1)+len(k2)), adding the
-    counts of equal keys. Returns the number of records written."""
+    """Merge two key-sorted run lists into ``keys/pos/neg`` (preallocated to ``merged_length``), adding the
+    counts of equal keys."""
     i = 0
     j = 0
     m = 0
@@ -159,4 +179,107 @@ def merge_runs(k1, p1, n1, k2, p2, n2, keys, pos, neg):
             i += 1
             j += 1
         m += 1
-    return m
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def curve_scan(pos, neg, ap_terms, roc_terms):
+    """One pass over the exact curve (``pos``/``neg`` per distinct score, ascending score; P > 0 needed).
+
+    Writes the summands of scikit-learn's AP (``-sum(diff(recall) * precision[:-1])`` on the reversed curve)
+    into ``ap_terms`` and of the trapezoid AUROC over ``roc_curve(drop_intermediate=True)`` into
+    ``roc_terms``, element for element as numpy computes them, so that ``np.sum`` over them reproduces
+    sklearn bit for bit. Returns (number of ROC terms, FPR95 first_geq, FPR95 strict_dropint, FPR95 closest,
+    best-F1 index in ascending order); the FPRs are NaN without negatives.
+    """
+    m = pos.shape[0]
+    p_int = 0
+    n_int = 0
+    for a in range(m):
+        p_int += pos[a]
+        n_int += neg[a]
+    P = float(p_int)
+    N = float(n_int)
+    tps = 0.0
+    fps = 0.0
+    prev_rec = 0.0
+    fpr_geq = np.nan
+    fpr_strict = np.nan
+    found_geq = False
+    found_strict = False
+    best_key = np.inf
+    fps_closest = 0.0
+    closest_open = True
+    best_f1 = -1.0
+    best_i = 0
+    n_roc = 0
+    prev_x = 0.0
+    prev_y = 0.0
+    for i in range(m):  # thresholds descending
+        a = m - 1 - i
+        dp = float(pos[a])
+        dn = float(neg[a])
+        tps += dp
+        fps += dn
+        rec = tps / P
+        ap_terms[a] = (prev_rec - rec) * (tps / (tps + fps))
+        prev_rec = rec
+        if not found_geq and rec >= 0.95:
+            found_geq = True
+            fpr_geq = fps / N
+        if closest_open:  # hendrycks: argmin |recall - 0.95| from full recall downwards, first minimum
+            key = abs(rec - 0.95)
+            if key <= best_key:
+                best_key = key
+                fps_closest = fps
+            closest_open = tps < P
+        f1 = 2 * tps / (2 * tps + fps + (P - tps))
+        if f1 > best_f1:
+            best_f1 = f1
+            best_i = a
+        keep = i == 0 or i == m - 1 or m <= 2
+        if not keep:
+            keep = float(neg[a - 1]) != dn or float(pos[a - 1]) != dp
+        if keep:
+            x = fps / N
+            y = rec
+            roc_terms[n_roc] = (x - prev_x) * (y + prev_y) / 2.0
+            n_roc += 1
+            if not found_strict and y > 0.95:
+                found_strict = True
+                fpr_strict = x
+            prev_x = x
+            prev_y = y
+    return n_roc, fpr_geq, fpr_strict, fps_closest / N, best_i
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def mdm_scan(values, pos, neg, thresholds, out):
+    """Longest union of consecutive F1 intervals with F1 > T for each T (see :mod:`maskbench.metrics.mdm`).
+
+    ``values`` ascending in [0, 1]; interval k predicts {s >= values[k]} on [values[k-1], values[k]).
+    """
+    m = values.shape[0]
+    nt = thresholds.shape[0]
+    tp = 0
+    pp = 0
+    for a in range(m):
+        tp += pos[a]
+        pp += pos[a] + neg[a]
+    n_pos = tp
+    start = np.full(nt, -1.0)
+    out[:] = 0.0
+    for k in range(m + 1):
+        left = 0.0 if k == 0 else float(values[k - 1])
+        right = float(values[k]) if k < m else 1.0
+        if k > 0 or right > 0.0:  # I_0 = [0, v_1) is empty when v_1 == 0
+            f1 = 2.0 * tp / (n_pos + pp)
+            for t in range(nt):
+                if f1 > thresholds[t]:
+                    if start[t] < 0.0:
+                        start[t] = left
+                    out[t] = max(out[t], right - start[t])
+                else:
+                    start[t] = -1.0
+        if k < m:
+            tp -= pos[k]
+            pp -= pos[k] + neg[k]

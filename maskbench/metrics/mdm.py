@@ -13,6 +13,7 @@ positive and total counts. MDM is the longest union of consecutive intervals wit
 import numpy as np
 
 from maskbench.errors import InputError
+from maskbench.metrics._kernels import mdm_scan
 
 MDM_THRESHOLDS = (0.6, 0.7)  # MDM^60 and MDM^70 as reported in the paper
 
@@ -23,31 +24,23 @@ def mdm_from_counts(values, pos, neg, threshold):
     Returns a float in [0, 1]. Raises InputError when the values leave [0, 1], are not strictly
     ascending, or there is no positive pixel (F1 undefined).
     """
-    values = np.asarray(values, dtype=np.float64)
-    pos = np.asarray(pos, dtype=np.int64)
-    neg = np.asarray(neg, dtype=np.int64)
+    values = np.asarray(values)
+    if values.dtype not in (np.float32, np.float64):  # exact conversion (numba has no float16)
+        values = values.astype(np.float64)
+    pos, neg = _counts(pos), _counts(neg)
     if not (values.shape == pos.shape == neg.shape) or values.ndim != 1:
         raise InputError(f"mdm: values, pos and neg must be 1-D of one length, got {values.shape}, {pos.shape}, {neg.shape}")
     if values.size and (values[0] < 0.0 or values[-1] > 1.0):
         raise InputError(f"mdm: scores must lie in [0, 1], got range [{values[0]}, {values[-1]}]")
-    if np.any(np.diff(values) <= 0):
+    if np.any(values[1:] <= values[:-1]):
         raise InputError("mdm: values must be distinct and ascending")
-    n_pos = int(pos.sum())
-    if n_pos == 0:
+    if int(pos.sum()) == 0:
         raise InputError("mdm: no positive pixels, F1 is undefined")
-    cnt = pos + neg
-    # suffix sums over i >= k: interval k (k = 0..m) predicts {s >= v_k} (0-based), k = m predicts nothing
-    tp = np.concatenate([np.cumsum(pos[::-1])[::-1], [0]])
-    pp = np.concatenate([np.cumsum(cnt[::-1])[::-1], [0]])
-    f1 = 2.0 * tp / (n_pos + pp)
-    left = np.concatenate([[0.0], values])
-    right = np.concatenate([values, [1.0]])
-    good = f1 > threshold
-    good[0] &= right[0] > 0.0  # I_0 = [0, v_1) is empty when v_1 == 0
-    if not good.any():
-        return 0.0
-    # maximal runs of consecutive good intervals: [start, stop)
-    edge = np.diff(np.concatenate([[False], good, [False]]).astype(np.int8))
-    starts = np.flatnonzero(edge == 1)
-    stops = np.flatnonzero(edge == -1)
-    return float(np.max(right[stops - 1] - left[starts]))
+    out = np.zeros(1)
+    mdm_scan(values, pos, neg, np.array([float(threshold)]), out)
+    return float(out[0])
+
+
+def _counts(a):
+    a = np.asarray(a)
+    return a if a.dtype in (np.int64, np.uint32) else a.astype(np.int64)

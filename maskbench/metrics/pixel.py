@@ -64,9 +64,9 @@ class PixelResult:
         c = self._curve
         if "precision" in c:
             return c["precision"], c["recall"]
-        if "tps" not in c:
+        if "pos" not in c:
             return np.empty(0), np.empty(0)
-        return _pr_arrays(c["tps"], c["fps"])
+        return _pr_arrays(c["pos"], c["neg"])
 
     def roc_curve(self):
         """(fpr, tpr). Exact protocols: as ``sklearn.metrics.roc_curve`` (drop_intermediate=True, starting
@@ -74,9 +74,9 @@ class PixelResult:
         c = self._curve
         if "fpr" in c:
             return c["fpr"], c["tpr"]
-        if "tps" not in c or c["tps"][-1] == 0 or c["fps"][-1] == 0:
+        if "pos" not in c or not c["neg"].any():
             return np.empty(0), np.empty(0)
-        return _roc_arrays(c["tps"], c["fps"])
+        return _roc_arrays(c["pos"], c["neg"])
 
     def binarize(self, scores):
         """``scores > threshold`` as the component metrics need it: compared in ``score_dtype`` with numpy-1
@@ -217,14 +217,15 @@ class PixelAccumulator:
 
     # ------------------------------------------------------------------ compute
     def distinct_scores(self):
-        """(values ascending, positives, negatives) per distinct score of the protocol's dtype."""
+        """(values ascending in the protocol's dtype, positives, negatives) per distinct score."""
         if self.protocol == "exact":
             keys, pos, neg = _collapse_runs(self._runs)
-            return _kernels.keys32_to_values(keys), pos.astype(np.int64), neg.astype(np.int64)
+            return _kernels.keys32_to_values(keys), pos, neg
         nz = np.flatnonzero(self._pos16 | self._neg16)
         return _kernels.VALUES16[nz], self._pos16[nz], self._neg16[nz]
 
     def compute(self):
+        """Metrics of everything accumulated so far -> :class:`PixelResult`."""
         values, pos, neg = self.distinct_scores()
         n_pos, n_neg = int(pos.sum()), int(neg.sum())
         notes = {}
@@ -241,11 +242,9 @@ class PixelAccumulator:
                     ap, auroc, fpr95, threshold = out["ap"], out["auroc"], out["fpr95"], out["threshold"]
                     curve = {k: out[k] for k in ("precision", "recall", "tpr", "fpr", "thresholds")}
         elif n_pos:
-            tps = np.cumsum(pos[::-1], dtype=np.float64)
-            fps = np.cumsum(neg[::-1], dtype=np.float64)
-            curve = dict(tps=tps, fps=fps)
-            ap, auroc, fpr95, ix = _exact_metrics(tps, fps, self.fpr95_rule)
-            threshold = float(values[::-1][ix])
+            curve = dict(pos=pos, neg=neg)
+            ap, auroc, fpr95, ix = _exact_metrics(pos, neg, self.fpr95_rule)
+            threshold = float(values[ix])
         if n_pos == 0:
             why = "no anomaly pixels (label 1) among the non-void pixels"
             for k in ("ap", "auroc", "fpr95", "threshold"):
@@ -261,7 +260,8 @@ class PixelAccumulator:
             if n_pos == 0:
                 notes[name] = "no anomaly pixels: F1 is undefined"
             elif values[0] < 0 or values[-1] > 1:
-                notes[name] = f"scores leave [0, 1] (range [{float(values[0])}, {float(values[-1])}]); MDM needs scores in [0, 1]"
+                notes[name] = (f"scores leave [0, 1] (range [{float(values[0])}, {float(values[-1])}]); "
+                               "MDM needs scores in [0, 1]")
             else:
                 mdm[name] = mdm_from_counts(values, pos, neg, t)
         return PixelResult(
@@ -291,13 +291,13 @@ def _merge_runs(a, b):
     big = (max(int(a[1].max(initial=0)), int(a[2].max(initial=0)))
            + max(int(b[1].max(initial=0)), int(b[2].max(initial=0))))
     dtype = np.uint32 if big <= _UINT32_MAX and a[1].dtype == b[1].dtype == np.uint32 else np.uint64
-    n = len(a[0]) + len(b[0])
+    n = _kernels.merged_length(a[0], b[0])
     keys = np.empty(n, np.uint32)
     pos = np.empty(n, dtype)
     neg = np.empty(n, dtype)
-    m = _kernels.merge_runs(a[0], a[1].astype(dtype, copy=False), a[2].astype(dtype, copy=False),
-                            b[0], b[1].astype(dtype, copy=False), b[2].astype(dtype, copy=False), keys, pos, neg)
-    return keys[:m].copy(), pos[:m].copy(), neg[:m].copy()
+    _kernels.merge_runs(a[0], a[1].astype(dtype, copy=False), a[2].astype(dtype, copy=False),
+                        b[0], b[1].astype(dtype, copy=False), b[2].astype(dtype, copy=False), keys, pos, neg)
+    return keys, pos, neg
 
 
 def _collapse_runs(stack):
@@ -309,16 +309,22 @@ def _collapse_runs(stack):
     return out
 
 
-def _pr_arrays(tps, fps):
+def _curve_counts(pos, neg):
+    """Cumulative (tps, fps) over thresholds descending, float64 as sklearn's confusion_matrix_at_thresholds."""
+    return np.cumsum(pos[::-1], dtype=np.float64), np.cumsum(neg[::-1], dtype=np.float64)
+
+
+def _pr_arrays(pos, neg):
     """precision, recall exactly as sklearn's precision_recall_curve (reversed, with the (1, 0) end)."""
-    ps = tps + fps
-    precision = np.where(ps != 0, tps / np.where(ps != 0, ps, 1), 0.0)
+    tps, fps = _curve_counts(pos, neg)
+    precision = tps / (tps + fps)  # every distinct score holds at least one pixel
     recall = tps / tps[-1]
     return np.concatenate([precision[::-1], [1.0]]), np.concatenate([recall[::-1], [0.0]])
 
 
-def _roc_arrays(tps, fps):
+def _roc_arrays(pos, neg):
     """fpr, tpr exactly as sklearn's roc_curve(drop_intermediate=True)."""
+    tps, fps = _curve_counts(pos, neg)
     if tps.shape[0] > 2:
         keep = np.flatnonzero(np.concatenate([[True], np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), [True]]))
         tps, fps = tps[keep], fps[keep]
@@ -327,25 +333,19 @@ def _roc_arrays(tps, fps):
     return fps / fps[-1], tps / tps[-1]
 
 
-def _exact_metrics(tps, fps, rule):
-    """AP, AUROC, FPR95 (by ``rule``) and the best-F1 index on the exact curve (thresholds descending,
-    ``tps``/``fps`` cumulative float64 counts). AUROC/FPR95 are NaN-free only when negatives exist."""
-    precision, recall = _pr_arrays(tps, fps)
-    ap = max(0.0, float(-np.sum(np.diff(recall) * precision[:-1])))
-    n_pos, n_neg = tps[-1], fps[-1]
-    auroc = fpr95 = None
-    if n_neg > 0:
-        fpr, tpr = _roc_arrays(tps, fps)
-        auroc = float(np.trapezoid(tpr, fpr))
-        if rule == "first_geq":
-            i = np.searchsorted(tps / n_pos, 0.95)
-            fpr95 = float(fps[i] / n_neg) if i < tps.shape[0] else 1.0
-        elif rule == "strict_dropint":
-            fpr95 = float(fpr[np.flatnonzero(tpr > 0.95)[0]])
-        else:  # closest, as hendrycks/anomaly-seg fpr_and_fdr_at_recall
-            last = np.searchsorted(tps, n_pos)
-            rec = np.concatenate([(tps / n_pos)[last::-1], [1.0]])
-            fp = np.concatenate([fps[last::-1], [0.0]])
-            fpr95 = float(fp[np.argmin(np.abs(rec - 0.95))] / n_neg)
-    f1 = 2 * tps / (2 * tps + fps + (n_pos - tps))
-    return ap, auroc, fpr95, int(np.argmax(f1))
+def _exact_metrics(pos, neg, rule):
+    """AP, AUROC, FPR95 (by ``rule``) and the best-F1 index (ascending order) of the exact curve.
+
+    The kernel writes the summands exactly as sklearn forms them; ``np.sum`` then adds them in numpy's
+    pairwise order, so AP equals ``average_precision_score`` and AUROC ``roc_auc_score`` bit for bit.
+    """
+    terms = np.empty(pos.shape[0])
+    roc_terms = np.empty(pos.shape[0])
+    n_roc, fpr_geq, fpr_strict, fpr_closest, best = _kernels.curve_scan(pos, neg, terms, roc_terms)
+    ap = max(0.0, float(-np.sum(terms)))
+    del terms
+    if not int(neg.sum()):
+        return ap, None, None, best
+    auroc = float(np.sum(roc_terms[:n_roc]))
+    fpr95 = {"first_geq": fpr_geq, "strict_dropint": fpr_strict, "closest": fpr_closest}[rule]
+    return ap, auroc, float(fpr95), best
