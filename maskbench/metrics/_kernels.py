@@ -23,11 +23,14 @@ def key16_values():
 VALUES16 = key16_values()
 
 
+@njit(cache=True, nogil=True)
 def keys32_to_values(keys):
     """float32 values of monotone uint32 keys."""
-    keys = keys.astype(np.uint32, copy=False)
-    bits = np.where(keys >= np.uint32(KEY32_POS_ZERO), keys ^ np.uint32(KEY32_POS_ZERO), ~keys)
-    return bits.astype(np.uint32).view(np.float32)
+    bits = np.empty(keys.shape[0], np.uint32)
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        bits[i] = k ^ np.uint32(0x80000000) if k & np.uint32(0x80000000) else ~k
+    return bits.view(np.float32)
 
 
 @njit(cache=True, nogil=True)
@@ -52,28 +55,36 @@ def hist16(bits, labels, pos, neg):
 
 @njit(cache=True, nogil=True)
 def _radix_sort_u32(a, tmp):
-    """LSD radix sort of ``a`` in place (3 passes of 11/11/10 bits); ``tmp`` is scratch of equal size."""
+    """LSD radix sort of ``a`` in place (digits of 11/11/10 bits, counted in one pass; a digit shared by
+    every key is skipped); ``tmp`` is scratch of equal size."""
     n = a.shape[0]
-    count = np.empty(2048, np.int64)
+    count = np.zeros((3, 2048), np.int64)
+    for i in range(n):
+        k = a[i]
+        count[0, k & 0x7FF] += 1
+        count[1, (k >> 11) & 0x7FF] += 1
+        count[2, k >> 22] += 1
     src = a
     dst = tmp
-    for shift in (0, 11, 22):
-        count[:] = 0
-        for i in range(n):
-            count[(src[i] >> shift) & 0x7FF] += 1
+    swapped = False
+    for d in range(3):
+        shift = 11 * d
+        if n == 0 or count[d, (src[0] >> shift) & 0x7FF] == n:
+            continue
         total = 0
-        for d in range(2048):
-            c = count[d]
-            count[d] = total
+        for b in range(2048):
+            c = count[d, b]
+            count[d, b] = total
             total += c
         for i in range(n):
-            d = (src[i] >> shift) & 0x7FF
-            dst[count[d]] = src[i]
-            count[d] += 1
+            k = src[i]
+            b = (k >> shift) & 0x7FF
+            dst[count[d, b]] = k
+            count[d, b] += 1
         src, dst = dst, src
-    # three passes: the sorted data ended in ``tmp``
-    for i in range(n):
-        a[i] = src[i]
+        swapped = not swapped
+    if swapped:
+        a[:] = src
 
 
 @njit(cache=True, nogil=True)

@@ -21,7 +21,7 @@ MDM_THRESHOLDS = (0.6, 0.7)  # MDM^60 and MDM^70 as reported in the paper
 def mdm_from_counts(values, pos, neg, threshold):
     """Exact MDM for distinct ``values`` (ascending, within [0, 1]) with ``pos``/``neg`` pixel counts.
 
-    Returns a float in [0, 1]. Raises InputError when the values leave [0, 1], are not strictly
+    ``threshold`` is T (a float: returns a float in [0, 1]) or a sequence of T (returns a tuple, one scan). Raises InputError when the values leave [0, 1], are not strictly
     ascending, or there is no positive pixel (F1 undefined).
     """
     values = np.asarray(values)
@@ -36,9 +36,10 @@ def mdm_from_counts(values, pos, neg, threshold):
         raise InputError("mdm: values must be distinct and ascending")
     if int(pos.sum()) == 0:
         raise InputError("mdm: no positive pixels, F1 is undefined")
-    out = np.zeros(1)
-    mdm_scan(values, pos, neg, np.array([float(threshold)]), out)
-    return float(out[0])
+    ts = np.atleast_1d(np.asarray(threshold, dtype=np.float64))
+    out = np.zeros(ts.shape[0])
+    mdm_scan(values, pos, neg, ts, out)
+    return float(out[0]) if np.ndim(threshold) == 0 else tuple(float(x) for x in out)
 
 
 def _counts(a):

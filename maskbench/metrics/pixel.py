@@ -254,16 +254,15 @@ class PixelAccumulator:
             why = "no inlier pixels (label 0) among the non-void pixels"
             notes["auroc"] = notes["fpr95"] = why
             auroc = fpr95 = None
+        names = [f"mdm_f1_{round(t * 100)}" for t in MDM_THRESHOLDS]
         mdm = {}
-        for t in MDM_THRESHOLDS:
-            name = f"mdm_f1_{round(t * 100)}"
-            if n_pos == 0:
-                notes[name] = "no anomaly pixels: F1 is undefined"
-            elif values[0] < 0 or values[-1] > 1:
-                notes[name] = (f"scores leave [0, 1] (range [{float(values[0])}, {float(values[-1])}]); "
-                               "MDM needs scores in [0, 1]")
-            else:
-                mdm[name] = mdm_from_counts(values, pos, neg, t)
+        if n_pos == 0:
+            notes.update(dict.fromkeys(names, "no anomaly pixels: F1 is undefined"))
+        elif values[0] < 0 or values[-1] > 1:
+            notes.update(dict.fromkeys(names, f"scores leave [0, 1] (range [{float(values[0])}, "
+                                              f"{float(values[-1])}]); MDM needs scores in [0, 1]"))
+        else:
+            mdm = dict(zip(names, mdm_from_counts(values, pos, neg, MDM_THRESHOLDS)))
         return PixelResult(
             protocol=self.protocol, fpr95_rule=self.fpr95_rule, ap=ap, auroc=auroc, fpr95=fpr95,
             threshold=threshold, score_dtype=self.score_dtype, mdm_f1_60=mdm.get("mdm_f1_60"),

@@ -74,3 +74,8 @@ def test_matches_dense_grid(pixref, seed, n_levels, sep):
         # a run of k grid points spans (k-1)/(G-1); the exact union of intervals is at most 2 steps longer
         assert approx - 1e-12 <= got <= approx + 2 / (n_grid - 1) + 1e-12
         assert (points == 0) == (got == 0.0) or got <= 1 / (n_grid - 1)
+
+
+def test_several_thresholds_in_one_scan():
+    v, p, n = [0.25, 0.75], [0, 2], [2, 0]
+    assert mdm_from_counts(v, p, n, (0.6, 0.7, 0.99, 1.0)) == (0.75, 0.5, 0.5, 0.0)
