@@ -170,6 +170,8 @@ class PixelAccumulator:
         """Fold another accumulator (another shard) into this one; returns self."""
         if not isinstance(other, PixelAccumulator):
             raise InputError(f"merge: expected a PixelAccumulator, got {type(other).__name__}")
+        if other is self:
+            raise InputError("merge: an accumulator cannot be merged into itself")
         if (other.protocol, other.fpr95_rule) != (self.protocol, self.fpr95_rule):
             raise InputError(
                 f"merge: protocol/rule differ: ({self.protocol!r}, {self.fpr95_rule!r}) vs "
