@@ -23,14 +23,18 @@ def key16_values():
 VALUES16 = key16_values()
 
 
-@njit(cache=True, nogil=True)
 def keys32_to_values(keys):
     """float32 values of monotone uint32 keys."""
+    return _keys32_to_bits(keys).view(np.float32)
+
+
+@njit(cache=True, nogil=True)
+def _keys32_to_bits(keys):
     bits = np.empty(keys.shape[0], np.uint32)
     for i in range(keys.shape[0]):
         k = keys[i]
         bits[i] = k ^ np.uint32(0x80000000) if k & np.uint32(0x80000000) else ~k
-    return bits.view(np.float32)
+    return bits
 
 
 @njit(cache=True, nogil=True)
@@ -54,37 +58,36 @@ def hist16(bits, labels, pos, neg):
 
 
 @njit(cache=True, nogil=True)
-def _radix_sort_u32(a, tmp):
-    """LSD radix sort of ``a`` in place (digits of 11/11/10 bits, counted in one pass; a digit shared by
-    every key is skipped); ``tmp`` is scratch of equal size."""
-    n = a.shape[0]
-    count = np.zeros((3, 2048), np.int64)
-    for i in range(n):
-        k = a[i]
-        count[0, k & 0x7FF] += 1
-        count[1, (k >> 11) & 0x7FF] += 1
-        count[2, k >> 22] += 1
+def _radix_sort_u32(a, n, tmp):
+    """LSD radix sort of ``a[:n]`` in place (3 digits of 11 bits; a digit shared by every key is skipped);
+    ``tmp`` is scratch of at least n elements. Plain loops only: slicing costs seconds of compile time."""
     src = a
     dst = tmp
     swapped = False
+    count = np.empty(2048, np.int64)
     for d in range(3):
         shift = 11 * d
-        if n == 0 or count[d, (src[0] >> shift) & 0x7FF] == n:
+        for b in range(2048):
+            count[b] = 0
+        for i in range(n):
+            count[(src[i] >> shift) & 0x7FF] += 1
+        if n == 0 or count[(src[0] >> shift) & 0x7FF] == n:
             continue
         total = 0
         for b in range(2048):
-            c = count[d, b]
-            count[d, b] = total
+            c = count[b]
+            count[b] = total
             total += c
         for i in range(n):
             k = src[i]
             b = (k >> shift) & 0x7FF
-            dst[count[d, b]] = k
-            count[d, b] += 1
+            dst[count[b]] = k
+            count[b] += 1
         src, dst = dst, src
         swapped = not swapped
     if swapped:
-        a[:] = src
+        for i in range(n):
+            a[i] = src[i]
 
 
 @njit(cache=True, nogil=True)
@@ -116,31 +119,46 @@ def frame_runs32(bits, labels):
             kn[nneg] = k
             nneg += 1
     tmp = np.empty(max(npos, nneg), np.uint32)
-    _radix_sort_u32(kp[:npos], tmp[:npos])
-    _radix_sort_u32(kn[:nneg], tmp[:nneg])
-    keys = np.empty(npos + nneg, np.uint32)
-    cpos = np.zeros(npos + nneg, np.uint32)
-    cneg = np.zeros(npos + nneg, np.uint32)
+    _radix_sort_u32(kp, npos, tmp)
+    _radix_sort_u32(kn, nneg, tmp)
+    # run-length merge of the two sorted key lists; the first pass counts the distinct keys
+    m = 0
     i = 0
     j = 0
-    m = -1
+    last = np.uint32(0)
     while i < npos or j < nneg:
         if j >= nneg or (i < npos and kp[i] <= kn[j]):
             k = kp[i]
             i += 1
-            if m < 0 or keys[m] != k:
-                m += 1
-                keys[m] = k
-            cpos[m] += 1
         else:
             k = kn[j]
             j += 1
-            if m < 0 or keys[m] != k:
-                m += 1
-                keys[m] = k
-            cneg[m] += 1
-    m += 1
-    return keys[:m].copy(), cpos[:m].copy(), cneg[:m].copy()
+        if m == 0 or k != last:
+            m += 1
+            last = k
+    keys = np.empty(m, np.uint32)
+    cpos = np.zeros(m, np.uint32)
+    cneg = np.zeros(m, np.uint32)
+    i = 0
+    j = 0
+    r = -1
+    while i < npos or j < nneg:
+        if j >= nneg or (i < npos and kp[i] <= kn[j]):
+            k = kp[i]
+            i += 1
+            is_pos = True
+        else:
+            k = kn[j]
+            j += 1
+            is_pos = False
+        if r < 0 or keys[r] != k:
+            r += 1
+            keys[r] = k
+        if is_pos:
+            cpos[r] += 1
+        else:
+            cneg[r] += 1
+    return keys, cpos, cneg
 
 
 @njit(cache=True, nogil=True)
@@ -277,8 +295,10 @@ def mdm_scan(values, pos, neg, thresholds, out):
         tp += pos[a]
         pp += pos[a] + neg[a]
     n_pos = tp
-    start = np.full(nt, -1.0)
-    out[:] = 0.0
+    start = np.empty(nt)
+    for t in range(nt):
+        start[t] = -1.0
+        out[t] = 0.0
     for k in range(m + 1):
         left = 0.0 if k == 0 else float(values[k - 1])
         right = float(values[k]) if k < m else 1.0
