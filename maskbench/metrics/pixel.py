@@ -8,7 +8,10 @@ Protocols (``PROTOCOLS``):
 * ``exact16``: the same exact pooled curve on scores cast to float16, kept as a histogram over the 65,536
   float16 bit patterns (two int64 arrays): memory independent of the number of pixels.
 * ``smiyc`` / ``smiyc-legacy``: SegmentMeIfYouCan ``PixBinaryClass`` (newest / before Aug 2023), see
-  :mod:`maskbench.metrics.smiyc`.
+  :mod:`maskbench.metrics.smiyc`, including the deterministic rule for frames tied at a bin edge (the
+  official result depends on frame order there; ours does not).
+
+Every protocol is exact under ``merge``: shards combine to the same result in any order.
 
 FPR95 rules (``FPR95_RULES``), always named, applied to the exact curve of ``exact``/``exact16``:
 
@@ -222,6 +225,7 @@ class PixelAccumulator:
         """(values ascending in the protocol's dtype, positives, negatives) per distinct score."""
         if self.protocol == "exact":
             keys, pos, neg = _collapse_runs(self._runs)
+            self._runs = [(keys, pos, neg)] if keys.size else []  # same state, merged once
             return _kernels.keys32_to_values(keys), pos, neg
         nz = np.flatnonzero(self._pos16 | self._neg16)
         return _kernels.VALUES16[nz], self._pos16[nz], self._neg16[nz]

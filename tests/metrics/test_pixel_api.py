@@ -100,3 +100,22 @@ def test_exact16_state_does_not_grow():
 def test_result_states_protocol():
     d = pixel_metrics([S], [G], "exact16").to_dict()
     assert d["protocol"] == "exact16" and d["fpr95_rule"] == "first_geq" and d["score_dtype"] == "float16"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_compute_midway_then_continue(pixref, protocol):
+    scores, labels = pixref.make_frames(8, n_frames=4, max_side=30)
+    acc = PixelAccumulator(protocol)
+    for s, g in zip(scores[:2], labels[:2]):
+        acc.update(s, g)
+    first = acc.compute()
+    assert acc.compute().to_dict() == first.to_dict()
+    for s, g in zip(scores[2:], labels[2:]):
+        acc.update(s, g)
+    assert acc.compute().to_dict() == pixel_metrics(scores, labels, protocol).to_dict()
+
+
+def test_merge_into_itself_is_refused():
+    acc = PixelAccumulator("exact")
+    with pytest.raises(InputError, match="itself"):
+        acc.merge(acc)
