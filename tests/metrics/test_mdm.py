@@ -54,7 +54,7 @@ def test_bad_inputs():
         mdm_from_counts([0.5, 0.1], [1, 0], [0, 1], 0.6)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2**31), n_levels=st.sampled_from([3, 12, 50, 400]), sep=st.floats(0.0, 1.0))
 def test_matches_dense_grid(pixref, seed, n_levels, sep):
     # scores on a lattice of n_levels + 1 values: every F1 interval is wider than the grid step, so the

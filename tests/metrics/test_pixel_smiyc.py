@@ -44,7 +44,7 @@ def _check(res, ref):
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(args=frames_args, order_seed=st.integers(0, 1000))
 def test_matches_official_transcription(pixref, protocol, args, order_seed):
     scores, labels = pixref.make_frames(**args)
