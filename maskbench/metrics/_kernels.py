@@ -9,18 +9,15 @@ Labels: 0 inlier, 1 anomaly, any other value void (skipped).
 import numpy as np
 from numba import njit
 
-KEY16_POS_ZERO = 0x8000  # monotone key of +0.0 (float16)
-KEY32_POS_ZERO = 0x80000000  # monotone key of +0.0 (float32)
 
-
-def key16_values():
+def _key16_values():
     """float16 value of each of the 65,536 monotone keys (NaN patterns included, never counted)."""
     keys = np.arange(65536, dtype=np.uint32)
     bits = np.where(keys >= 0x8000, keys ^ 0x8000, ~keys & 0xFFFF).astype(np.uint16)
     return bits.view(np.float16)
 
 
-VALUES16 = key16_values()
+VALUES16 = _key16_values()  # key -> float16 score
 
 
 def keys32_to_values(keys):
