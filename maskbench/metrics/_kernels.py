@@ -88,14 +88,18 @@ def _radix_sort_u32(a, n, tmp):
 
 
 @njit(cache=True, nogil=True)
-def frame_runs32(bits, labels):
-    """One frame -> (keys ascending, positives, negatives) per distinct float32 score (uint32 each).
-
-    Pixels are split by label into monotone keys, radix-sorted and run-length encoded.
-    """
+def frame_keys32(bits, labels):
+    """One frame -> (monotone keys of the positives, of the negatives), exact-size uint32 arrays."""
     n = bits.shape[0]
-    kp = np.empty(n, np.uint32)
-    kn = np.empty(n, np.uint32)
+    npos = 0
+    nneg = 0
+    for i in range(n):
+        if labels[i] == 1:
+            npos += 1
+        elif labels[i] == 0:
+            nneg += 1
+    kp = np.empty(npos, np.uint32)
+    kn = np.empty(nneg, np.uint32)
     npos = 0
     nneg = 0
     for i in range(n):
@@ -115,6 +119,15 @@ def frame_runs32(bits, labels):
         else:
             kn[nneg] = k
             nneg += 1
+    return kp, kn
+
+
+@njit(cache=True, nogil=True)
+def runs_from_keys(kp, kn):
+    """Keys of positives and negatives (sorted in place here) -> (keys ascending, positives, negatives)
+    per distinct key: radix sort, then a run-length merge of the two lists."""
+    npos = kp.shape[0]
+    nneg = kn.shape[0]
     tmp = np.empty(max(npos, nneg), np.uint32)
     _radix_sort_u32(kp, npos, tmp)
     _radix_sort_u32(kn, nneg, tmp)
@@ -159,52 +172,38 @@ def frame_runs32(bits, labels):
 
 
 @njit(cache=True, nogil=True)
-def merged_length(k1, k2):
-    """Number of distinct keys in the union of two ascending key arrays."""
+def merge_runs(k1, p1, n1, k2, p2, n2, keys, pos, neg):
+    """Merge two key-sorted run lists into ``keys/pos/neg`` (capacity len(k1) + len(k2)), adding the
+    counts of equal keys; returns the number of records written. Branch-free inner step."""
     i = 0
     j = 0
     m = 0
     a = k1.shape[0]
     b = k2.shape[0]
     while i < a and j < b:
-        if k1[i] < k2[j]:
-            i += 1
-        elif k2[j] < k1[i]:
-            j += 1
-        else:
-            i += 1
-            j += 1
+        ka = k1[i]
+        kb = k2[j]
+        t1 = ka <= kb
+        t2 = kb <= ka
+        keys[m] = ka if t1 else kb
+        pos[m] = (p1[i] if t1 else 0) + (p2[j] if t2 else 0)
+        neg[m] = (n1[i] if t1 else 0) + (n2[j] if t2 else 0)
+        i += t1
+        j += t2
         m += 1
-    return m + (a - i) + (b - j)
-
-
-@njit(cache=True, nogil=True)
-def merge_runs(k1, p1, n1, k2, p2, n2, keys, pos, neg):
-    """Merge two key-sorted run lists into ``keys/pos/neg`` (preallocated to ``merged_length``), adding the
-    counts of equal keys."""
-    i = 0
-    j = 0
-    m = 0
-    a = k1.shape[0]
-    b = k2.shape[0]
-    while i < a or j < b:
-        if j >= b or (i < a and k1[i] < k2[j]):
-            keys[m] = k1[i]
-            pos[m] = p1[i]
-            neg[m] = n1[i]
-            i += 1
-        elif i >= a or k2[j] < k1[i]:
-            keys[m] = k2[j]
-            pos[m] = p2[j]
-            neg[m] = n2[j]
-            j += 1
-        else:
-            keys[m] = k1[i]
-            pos[m] = p1[i] + p2[j]
-            neg[m] = n1[i] + n2[j]
-            i += 1
-            j += 1
+    while i < a:
+        keys[m] = k1[i]
+        pos[m] = p1[i]
+        neg[m] = n1[i]
+        i += 1
         m += 1
+    while j < b:
+        keys[m] = k2[j]
+        pos[m] = p2[j]
+        neg[m] = n2[j]
+        j += 1
+        m += 1
+    return m
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -27,7 +27,7 @@ Labels: 0 inlier, 1 anomaly, any other value void. ``threshold`` is the best-F1 
 """
 
 import dataclasses
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -40,6 +40,7 @@ PROTOCOLS = ("exact", "exact16", "smiyc", "smiyc-legacy")
 FPR95_RULES = ("first_geq", "strict_dropint", "closest")
 _FLOAT16_OVERFLOW = 65520.0  # float32 values with |x| >= this round to inf in float16
 _UINT32_MAX = 2**32 - 1
+_KEY_BATCH = 1 << 23  # exact: pixel keys of several frames are sorted together (fewer run merges)
 
 
 @dataclasses.dataclass
@@ -115,7 +116,9 @@ class PixelAccumulator:
         self.n_images = 0
         self.n_skipped_void = 0  # smiyc: all-void frames, skipped (the official code crashes on them)
         if protocol == "exact":
-            self._runs = []  # stack of (keys, pos, neg), sizes decreasing (merged like a binary counter)
+            self._runs = []  # stack of _Runs, ranks decreasing
+            self._pending = []  # (positive keys, negative keys) of frames not yet sorted
+            self._n_pending = 0
         else:
             self._pos16 = np.zeros(65536, np.int64)
             self._neg16 = np.zeros(65536, np.int64)
@@ -133,10 +136,14 @@ class PixelAccumulator:
         gt = check_label_map(gt, scores.shape, name="gt")
         labels = np.ascontiguousarray(gt).reshape(-1)
         if self.protocol == "exact":
-            if labels.size > _UINT32_MAX:
-                raise InputError(f"scores: a frame of {labels.size} pixels exceeds 2**32 - 1")
+            if labels.size > _UINT32_MAX - _KEY_BATCH:  # counts of one sort batch must fit uint32
+                raise InputError(f"scores: a frame of {labels.size} pixels is too large (max 2**32 - 2**23)")
             bits = np.ascontiguousarray(scores, dtype=np.float32).reshape(-1).view(np.uint32)
-            self._push_runs(_kernels.frame_runs32(bits, labels))
+            kp, kn = _kernels.frame_keys32(bits, labels)
+            self._pending.append((kp, kn))
+            self._n_pending += kp.size + kn.size
+            if self._n_pending >= _KEY_BATCH:
+                self._flush()
         else:
             if scores.dtype == np.float32 and scores.size:
                 lo, hi = float(scores.min()), float(scores.max())
@@ -161,10 +168,20 @@ class PixelAccumulator:
         self.n_images += 1
         return self
 
+    def _flush(self):
+        """Sort the pending keys into one run list on the stack."""
+        if self._pending:
+            kp = np.concatenate([p for p, _ in self._pending])  # copies: pending arrays stay untouched
+            kn = np.concatenate([n for _, n in self._pending])
+            self._pending, self._n_pending = [], 0
+            keys, pos, neg = _kernels.runs_from_keys(kp, kn)
+            self._push_runs(_Runs(keys, pos, neg, 0, kp.size + kn.size))
+
     def _push_runs(self, runs):
+        """Binary counter over merge ranks: each record is merged O(log frames) times, whatever the overlap."""
         stack = self._runs
         stack.append(runs)
-        while len(stack) > 1 and len(stack[-2][0]) <= 2 * len(stack[-1][0]):
+        while len(stack) > 1 and stack[-2].rank <= stack[-1].rank:
             b = stack.pop()
             a = stack.pop()
             stack.append(_merge_runs(a, b))
@@ -182,8 +199,12 @@ class PixelAccumulator:
         self.n_images += other.n_images
         self.n_skipped_void += other.n_skipped_void
         if self.protocol == "exact":
-            for runs in other._runs:
+            self._pending.extend(other._pending)  # arrays never modified in place: sharing is safe
+            self._n_pending += other._n_pending
+            for runs in list(other._runs):
                 self._push_runs(runs)
+            if self._n_pending >= _KEY_BATCH:
+                self._flush()
         else:
             self._pos16 += other._pos16
             self._neg16 += other._neg16
@@ -197,7 +218,8 @@ class PixelAccumulator:
         s = dict(protocol=self.protocol, fpr95_rule=self.fpr95_rule, n_images=self.n_images,
                  n_skipped_void=self.n_skipped_void)
         if self.protocol == "exact":
-            s["runs"] = [list(r) for r in self._runs]
+            self._flush()
+            s["runs"] = [r._asdict() for r in self._runs]
         else:
             s["pos16"] = self._pos16.copy()
             s["neg16"] = self._neg16.copy()
@@ -211,8 +233,9 @@ class PixelAccumulator:
         acc.n_images = int(state["n_images"])
         acc.n_skipped_void = int(state["n_skipped_void"])
         if acc.protocol == "exact":
-            for keys, pos, neg in state["runs"]:
-                acc._push_runs((np.asarray(keys, np.uint32), np.asarray(pos), np.asarray(neg)))
+            for r in state["runs"]:
+                acc._push_runs(_Runs(np.asarray(r["keys"], np.uint32), np.asarray(r["pos"]), np.asarray(r["neg"]),
+                                     int(r["rank"]), int(r["bound"])))
         else:
             acc._pos16 = np.array(state["pos16"], np.int64)
             acc._neg16 = np.array(state["neg16"], np.int64)
@@ -224,8 +247,10 @@ class PixelAccumulator:
     def distinct_scores(self):
         """(values ascending in the protocol's dtype, positives, negatives) per distinct score."""
         if self.protocol == "exact":
-            keys, pos, neg = _collapse_runs(self._runs)
-            self._runs = [(keys, pos, neg)] if keys.size else []  # same state, merged once
+            self._flush()
+            runs = _collapse_runs(self._runs)
+            self._runs = [runs] if runs.keys.size else []  # same state, merged once
+            keys, pos, neg = runs.keys, runs.pos, runs.neg
             return _kernels.keys32_to_values(keys), pos, neg
         nz = np.flatnonzero(self._pos16 | self._neg16)
         return _kernels.VALUES16[nz], self._pos16[nz], self._neg16[nz]
@@ -291,23 +316,43 @@ def pixel_metrics(scores_list, gt_list, protocol="exact16", *, fpr95_rule="first
 
 
 # ---------------------------------------------------------------------- exact curve helpers
+class _Runs(NamedTuple):
+    """Records of distinct float32 scores: monotone key, positives, negatives (uint32, or uint64 once a
+    count could pass 2**32 - 1); ``rank`` for the merge schedule, ``bound`` >= every count."""
+
+    keys: np.ndarray
+    pos: np.ndarray
+    neg: np.ndarray
+    rank: int
+    bound: int
+
+
 def _merge_runs(a, b):
-    """Merge two run lists; counts become uint64 when a sum could overflow uint32."""
-    big = (max(int(a[1].max(initial=0)), int(a[2].max(initial=0)))
-           + max(int(b[1].max(initial=0)), int(b[2].max(initial=0))))
-    dtype = np.uint32 if big <= _UINT32_MAX and a[1].dtype == b[1].dtype == np.uint32 else np.uint64
-    n = _kernels.merged_length(a[0], b[0])
+    """Merge two run lists (counts of equal keys added); uint64 counts when a sum could overflow uint32."""
+    bound = a.bound + b.bound
+    wide = a.pos.dtype == np.uint64 or b.pos.dtype == np.uint64
+    if bound > _UINT32_MAX and not wide:  # the cheap bound is too loose: take the true maxima
+        bound = sum(max(int(r.pos.max(initial=0)), int(r.neg.max(initial=0))) for r in (a, b))
+        wide = bound > _UINT32_MAX
+    dtype = np.uint64 if wide else np.uint32
+    n = len(a.keys) + len(b.keys)
     keys = np.empty(n, np.uint32)
     pos = np.empty(n, dtype)
     neg = np.empty(n, dtype)
-    _kernels.merge_runs(a[0], a[1].astype(dtype, copy=False), a[2].astype(dtype, copy=False),
-                        b[0], b[1].astype(dtype, copy=False), b[2].astype(dtype, copy=False), keys, pos, neg)
-    return keys, pos, neg
+    m = _kernels.merge_runs(a.keys, a.pos.astype(dtype, copy=False), a.neg.astype(dtype, copy=False),
+                            b.keys, b.pos.astype(dtype, copy=False), b.neg.astype(dtype, copy=False), keys, pos, neg)
+    if m < n - n // 8:  # give back the slack of many shared keys; views otherwise (<= 1/8 unused)
+        keys, pos, neg = keys[:m].copy(), pos[:m].copy(), neg[:m].copy()
+    else:
+        keys, pos, neg = keys[:m], pos[:m], neg[:m]
+    rank = a.rank + 1 if a.rank == b.rank else max(a.rank, b.rank)
+    return _Runs(keys, pos, neg, rank, bound)
 
 
 def _collapse_runs(stack):
     if not stack:
-        return np.empty(0, np.uint32), np.empty(0, np.uint32), np.empty(0, np.uint32)
+        empty = np.empty(0, np.uint32)
+        return _Runs(empty, empty, empty, 0, 0)
     out = stack[-1]
     for runs in reversed(stack[:-1]):
         out = _merge_runs(runs, out)

@@ -1,10 +1,13 @@
 """exact / exact16 against scikit-learn on pooled pixels (bit-identical AP and AUROC)."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from maskbench.metrics import pixel
 from maskbench.metrics.pixel import PixelAccumulator, pixel_metrics
 
 RULES = ("first_geq", "strict_dropint", "closest")
@@ -37,12 +40,15 @@ frames_args = st.fixed_dictionaries(dict(
 
 @pytest.mark.parametrize("protocol", ["exact", "exact16"])
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(args=frames_args, n_shards=st.integers(1, 3), order_seed=st.integers(0, 1000))
-def test_matches_sklearn(pixref, protocol, args, n_shards, order_seed):
+@given(args=frames_args, n_shards=st.integers(1, 3), order_seed=st.integers(0, 1000),
+       key_batch=st.sampled_from([1, 300, 1 << 23]))
+def test_matches_sklearn(pixref, protocol, args, n_shards, order_seed, key_batch):
     make_frames, pooled, sklearn_reference = pixref.make_frames, pixref.pooled, pixref.sklearn_reference
     scores, labels = make_frames(**args)
     y_score, y_true = pooled(scores, labels, np.float32 if protocol == "exact" else np.float16)
-    results = {rule: _accumulate(protocol, rule, scores, labels, n_shards, order_seed) for rule in RULES}
+    # exact: a small sort batch makes every frame its own run list, exercising the run merges
+    with mock.patch.object(pixel, "_KEY_BATCH", key_batch):
+        results = {rule: _accumulate(protocol, rule, scores, labels, n_shards, order_seed) for rule in RULES}
     res = results["first_geq"]
     assert res.n_pixels == y_true.size and res.n_positive == int(y_true.sum())
     assert res.n_images == len(scores)
