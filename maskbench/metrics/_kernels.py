@@ -56,28 +56,28 @@ def hist16(bits, labels, pos, neg):
 
 @njit(cache=True, nogil=True)
 def _radix_sort_u32(a, n, tmp):
-    """LSD radix sort of ``a[:n]`` in place (3 digits of 11 bits; a digit shared by every key is skipped);
+    """LSD radix sort of ``a[:n]`` in place (4 digits of 8 bits; a digit shared by every key is skipped);
     ``tmp`` is scratch of at least n elements. Plain loops only: slicing costs seconds of compile time."""
     src = a
     dst = tmp
     swapped = False
-    count = np.empty(2048, np.int64)
-    for d in range(3):
-        shift = 11 * d
-        for b in range(2048):
+    count = np.empty(256, np.int64)
+    for d in range(4):
+        shift = 8 * d
+        for b in range(256):
             count[b] = 0
         for i in range(n):
-            count[(src[i] >> shift) & 0x7FF] += 1
-        if n == 0 or count[(src[0] >> shift) & 0x7FF] == n:
+            count[(src[i] >> shift) & 0xFF] += 1
+        if n == 0 or count[(src[0] >> shift) & 0xFF] == n:
             continue
         total = 0
-        for b in range(2048):
+        for b in range(256):
             c = count[b]
             count[b] = total
             total += c
         for i in range(n):
             k = src[i]
-            b = (k >> shift) & 0x7FF
+            b = (k >> shift) & 0xFF
             dst[count[b]] = k
             count[b] += 1
         src, dst = dst, src
@@ -124,31 +124,18 @@ def frame_keys32(bits, labels):
 
 @njit(cache=True, nogil=True)
 def runs_from_keys(kp, kn):
-    """Keys of positives and negatives (sorted in place here) -> (keys ascending, positives, negatives)
-    per distinct key: radix sort, then a run-length merge of the two lists."""
+    """Keys of positives and negatives (sorted in place here) -> (keys ascending, positives, negatives, m)
+    per distinct key (first m entries): radix sort, then a run-length merge of the two lists."""
     npos = kp.shape[0]
     nneg = kn.shape[0]
     tmp = np.empty(max(npos, nneg), np.uint32)
     _radix_sort_u32(kp, npos, tmp)
     _radix_sort_u32(kn, nneg, tmp)
-    # run-length merge of the two sorted key lists; the first pass counts the distinct keys
-    m = 0
-    i = 0
-    j = 0
-    last = np.uint32(0)
-    while i < npos or j < nneg:
-        if j >= nneg or (i < npos and kp[i] <= kn[j]):
-            k = kp[i]
-            i += 1
-        else:
-            k = kn[j]
-            j += 1
-        if m == 0 or k != last:
-            m += 1
-            last = k
-    keys = np.empty(m, np.uint32)
-    cpos = np.zeros(m, np.uint32)
-    cneg = np.zeros(m, np.uint32)
+    # run-length merge of the two sorted key lists into arrays sized for the worst case (untouched pages
+    # cost no memory); the caller keeps the first ``m`` records
+    keys = np.empty(npos + nneg, np.uint32)
+    cpos = np.empty(npos + nneg, np.uint32)
+    cneg = np.empty(npos + nneg, np.uint32)
     i = 0
     j = 0
     r = -1
@@ -164,22 +151,35 @@ def runs_from_keys(kp, kn):
         if r < 0 or keys[r] != k:
             r += 1
             keys[r] = k
+            cpos[r] = 0
+            cneg[r] = 0
         if is_pos:
             cpos[r] += 1
         else:
             cneg[r] += 1
-    return keys, cpos, cneg
+    return keys, cpos, cneg, r + 1
 
 
 @njit(cache=True, nogil=True)
-def merge_runs(k1, p1, n1, k2, p2, n2, keys, pos, neg):
-    """Merge two key-sorted run lists into ``keys/pos/neg`` (capacity len(k1) + len(k2)), adding the
-    counts of equal keys; returns the number of records written. Branch-free inner step."""
+def empty_like(n, like):
+    """``np.empty(n, like.dtype)`` from numba's allocator. numpy asks for transparent huge pages on large
+    arrays (madvise); on a fragmented host the first touch then stalls in page compaction (measured here:
+    merges 3x slower), so the big transient buffers of this module come from here."""
+    return np.empty(n, like.dtype)
+
+
+@njit(cache=True, nogil=True)
+def merge_runs(k1, p1, n1, k2, p2, n2):
+    """Merge two key-sorted run lists (counts of one dtype), adding the counts of equal keys. Returns
+    (keys, pos, neg, m): arrays sized for the worst case, the first m entries valid. Branch-free step."""
+    a = k1.shape[0]
+    b = k2.shape[0]
+    keys = np.empty(a + b, k1.dtype)
+    pos = np.empty(a + b, p1.dtype)
+    neg = np.empty(a + b, p1.dtype)
     i = 0
     j = 0
     m = 0
-    a = k1.shape[0]
-    b = k2.shape[0]
     while i < a and j < b:
         ka = k1[i]
         kb = k2[j]
@@ -203,20 +203,22 @@ def merge_runs(k1, p1, n1, k2, p2, n2, keys, pos, neg):
         neg[m] = n2[j]
         j += 1
         m += 1
-    return m
+    return keys, pos, neg, m
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def curve_scan(pos, neg, ap_terms, roc_terms):
+def curve_scan(pos, neg):
     """One pass over the exact curve (``pos``/``neg`` per distinct score, ascending score; P > 0 needed).
 
-    Writes the summands of scikit-learn's AP (``-sum(diff(recall) * precision[:-1])`` on the reversed curve)
-    into ``ap_terms`` and of the trapezoid AUROC over ``roc_curve(drop_intermediate=True)`` into
-    ``roc_terms``, element for element as numpy computes them, so that ``np.sum`` over them reproduces
-    sklearn bit for bit. Returns (number of ROC terms, FPR95 first_geq, FPR95 strict_dropint, FPR95 closest,
-    best-F1 index in ascending order); the FPRs are NaN without negatives.
+    Returns the summands of scikit-learn's AP (``-sum(diff(recall) * precision[:-1])`` on the reversed curve)
+    (``ap_terms``) and of the trapezoid AUROC over ``roc_curve(drop_intermediate=True)`` (``roc_terms``),
+    element for element as numpy computes them, so that ``np.sum`` over them reproduces sklearn bit for bit,
+    then FPR95 first_geq, strict_dropint and closest (NaN without negatives) and the best-F1 index
+    (ascending order).
     """
     m = pos.shape[0]
+    ap_terms = np.empty(m)
+    roc_terms = np.empty(m)
     p_int = 0
     n_int = 0
     for a in range(m):
@@ -274,7 +276,7 @@ def curve_scan(pos, neg, ap_terms, roc_terms):
                 fpr_strict = x
             prev_x = x
             prev_y = y
-    return n_roc, fpr_geq, fpr_strict, fps_closest / N, best_i
+    return ap_terms, roc_terms[:n_roc], fpr_geq, fpr_strict, fps_closest / N, best_i
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

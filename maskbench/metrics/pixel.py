@@ -171,11 +171,12 @@ class PixelAccumulator:
     def _flush(self):
         """Sort the pending keys into one run list on the stack."""
         if self._pending:
-            kp = np.concatenate([p for p, _ in self._pending])  # copies: pending arrays stay untouched
-            kn = np.concatenate([n for _, n in self._pending])
+            kp = _concat_u32([p for p, _ in self._pending])  # copies: pending arrays stay untouched
+            kn = _concat_u32([n for _, n in self._pending])
             self._pending, self._n_pending = [], 0
-            keys, pos, neg = _kernels.runs_from_keys(kp, kn)
-            self._push_runs(_Runs(keys, pos, neg, 0, kp.size + kn.size))
+            keys, pos, neg, m = _kernels.runs_from_keys(kp, kn)
+            # views of worst-case-sized buffers: pages past m are never touched, so never resident
+            self._push_runs(_Runs(keys[:m], pos[:m], neg[:m], 0, kp.size + kn.size))
 
     def _push_runs(self, runs):
         """Binary counter over merge ranks: each record is merged O(log frames) times, whatever the overlap."""
@@ -335,18 +336,21 @@ def _merge_runs(a, b):
         bound = sum(max(int(r.pos.max(initial=0)), int(r.neg.max(initial=0))) for r in (a, b))
         wide = bound > _UINT32_MAX
     dtype = np.uint64 if wide else np.uint32
-    n = len(a.keys) + len(b.keys)
-    keys = np.empty(n, np.uint32)
-    pos = np.empty(n, dtype)
-    neg = np.empty(n, dtype)
-    m = _kernels.merge_runs(a.keys, a.pos.astype(dtype, copy=False), a.neg.astype(dtype, copy=False),
-                            b.keys, b.pos.astype(dtype, copy=False), b.neg.astype(dtype, copy=False), keys, pos, neg)
-    if m < n - n // 8:  # give back the slack of many shared keys; views otherwise (<= 1/8 unused)
-        keys, pos, neg = keys[:m].copy(), pos[:m].copy(), neg[:m].copy()
-    else:
-        keys, pos, neg = keys[:m], pos[:m], neg[:m]
+    keys, pos, neg, m = _kernels.merge_runs(
+        a.keys, a.pos.astype(dtype, copy=False), a.neg.astype(dtype, copy=False),
+        b.keys, b.pos.astype(dtype, copy=False), b.neg.astype(dtype, copy=False))
+    keys, pos, neg = keys[:m], pos[:m], neg[:m]  # untouched tail pages are never resident
     rank = a.rank + 1 if a.rank == b.rank else max(a.rank, b.rank)
     return _Runs(keys, pos, neg, rank, bound)
+
+
+def _concat_u32(arrays):
+    out = _kernels.empty_like(sum(a.size for a in arrays), np.empty(0, np.uint32))
+    o = 0
+    for a in arrays:
+        out[o:o + a.size] = a
+        o += a.size
+    return out
 
 
 def _collapse_runs(stack):
@@ -389,13 +393,11 @@ def _exact_metrics(pos, neg, rule):
     The kernel writes the summands exactly as sklearn forms them; ``np.sum`` then adds them in numpy's
     pairwise order, so AP equals ``average_precision_score`` and AUROC ``roc_auc_score`` bit for bit.
     """
-    terms = np.empty(pos.shape[0])
-    roc_terms = np.empty(pos.shape[0])
-    n_roc, fpr_geq, fpr_strict, fpr_closest, best = _kernels.curve_scan(pos, neg, terms, roc_terms)
+    terms, roc_terms, fpr_geq, fpr_strict, fpr_closest, best = _kernels.curve_scan(pos, neg)
     ap = max(0.0, float(-np.sum(terms)))
     del terms
     if not int(neg.sum()):
         return ap, None, None, best
-    auroc = float(np.sum(roc_terms[:n_roc]))
+    auroc = float(np.sum(roc_terms))
     fpr95 = {"first_geq": fpr_geq, "strict_dropint": fpr_strict, "closest": fpr_closest}[rule]
     return ap, auroc, float(fpr95), best
