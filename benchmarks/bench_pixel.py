@@ -6,7 +6,8 @@
 Synthetic frames: float32 scores in [0, 1], ~1% anomaly pixels (rectangles, scored higher), ~10% void.
 Times exclude frame generation; sklearn's time excludes pooling the non-void pixels into one array.
 Memory: peak RSS above the phase's starting RSS (VmHWM reset through /proc/self/clear_refs) and, for the
-accumulator, the tracemalloc peak of numpy allocations. The machine is shared: figures are indicative.
+accumulator, the tracemalloc peak after 1, F/4 and F frames (exact16: constant; exact counts worst-case
+sized buffers whose untouched pages are never resident). The machine is shared: figures are indicative.
 """
 
 import argparse
@@ -114,9 +115,9 @@ def main():
               f"{p_sk.seconds:9.2f} {p_sk.seconds / p_acc.seconds:7.1f}x {p_acc.mb:12.0f} {p_sk.mb:15.0f}")
     for protocol, res, p_acc, peaks, *_ in rows:
         quarter = peaks[max(0, len(peaks) // 4 - 1)]
-        print(f"{protocol}: tracemalloc peak after frame 1 / {len(peaks) // 4 or 1} / {len(peaks)}: "
-              f"{peaks[0]:.1f} / {quarter:.1f} / {peaks[-1]:.1f} MB; AUROC {res.auroc!r}, FPR95 ({res.fpr95_rule}) "
-              f"{res.fpr95!r}, MDM60 {res.mdm_f1_60!r}")
+        print(f"{protocol}: tracemalloc peak (allocated bytes) after frame 1 / {len(peaks) // 4 or 1} / "
+              f"{len(peaks)}: {peaks[0]:.1f} / {quarter:.1f} / {peaks[-1]:.1f} MB; AUROC {res.auroc!r}, "
+              f"FPR95 ({res.fpr95_rule}) {res.fpr95!r}, MDM60 {res.mdm_f1_60!r}")
     if not args.no_smiyc:
         for protocol in ("smiyc", "smiyc-legacy"):
             res, p_acc, _ = run_accumulator(protocol, frames)
