@@ -110,8 +110,9 @@ def read_torch_file(path: Path) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise InputError(f"{path}: holds objects other than tensors and plain containers, which "
-                         f"weights_only loading refuses (re-save it as {{'model': state_dict}}): {e}") from e
+        raise InputError(f"{path}: not a readable torch checkpoint: weights_only loading failed (a corrupt "
+                         "file, or one holding objects other than tensors and plain containers; re-save those "
+                         f"as {{'model': state_dict}}): {str(e).splitlines()[0]}") from e
     except Exception as e:  # noqa: BLE001 - truncated zip, not a torch file, ...
         raise InputError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {e})") from e
     return _unwrap_state_dict(obj, path, lambda v: v if isinstance(v, Tensor) else None)
@@ -284,7 +285,8 @@ class LoadReport:
                 lines.append(f"{title} ({len(keys)}):")
                 lines += [f"  {g}" for g in group_keys(keys)]
         if self.shape_mismatched:
-            lines.append(f"shape mismatch ({len(self.shape_mismatched)}), file vs model:")
+            lines.append(f"mismatched ({len(self.shape_mismatched)}), file vs model shape (equal shapes: a stored "
+                         "relative_position_index differing from the recomputed one):")
             lines += [f"  {k}: {tuple(a)} vs {tuple(b)}" for k, a, b in self.shape_mismatched]
         return "\n".join(lines)
 
@@ -300,15 +302,14 @@ def load_state(model: nn.Module, state: dict[str, Tensor], *, path: Path, fmt: s
     ignored = dict(ignored or {})
     matched, unexpected, mismatched = [], list(unmatched), []
     for key, value in state.items():
-        if key in own and tuple(value.shape) == tuple(own[key].shape):
-            if key.endswith("relative_position_index") and not torch.equal(value.to(own[key].dtype), own[key]):
-                mismatched.append((key, tuple(value.shape), tuple(own[key].shape)))
-            else:
-                matched.append(key)
-        elif key in own:
-            mismatched.append((key, tuple(value.shape), tuple(own[key].shape)))
-        elif (reason := _ignore_reason(key)) is not None:
+        reason = _ignore_reason(key)
+        if key in own and (tuple(value.shape) != tuple(own[key].shape)
+                           or reason is not None and not torch.equal(value.to(own[key].dtype), own[key])):
+            mismatched.append((key, tuple(value.shape), tuple(own[key].shape)))  # includes a differing index
+        elif reason is not None:
             ignored[key] = reason
+        elif key in own:
+            matched.append(key)
         else:
             unexpected.append(key)
     missing = []

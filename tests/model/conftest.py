@@ -275,7 +275,7 @@ def write_safetensors(path, tensors: dict[str, Tensor]) -> None:
     names = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int64: "I64"}
     header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
     for key, t in tensors.items():
-        raw = t.contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        raw = t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
         header[key] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
