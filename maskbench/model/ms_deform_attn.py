@@ -10,13 +10,14 @@ with zero padding outside the map (``grid_sample(bilinear, zeros, align_corners=
 
 - ``"torch"``: the upstream reference, ``grid_sample`` per level then ``stack`` over levels (bit-for-bit
   the upstream summation order; materialises two ``[N*M, D, Lq, L*P]`` temporaries).
-- ``"torch-levels"``: ``grid_sample`` per level and point, accumulated into one ``[N*M, D, Lq]`` buffer
-  (same function, different summation order; much less memory and faster on CPU).
+- ``"torch-bag"``: the bilinear corners of all points as one ``F.embedding_bag`` weighted sum per
+  (query, head), chunked over queries (same function, CUDA-kernel coordinate arithmetic; several times
+  faster than ``"torch"`` on CPU with a fraction of its memory, see ``benchmarks/bench_msda.py``).
 - ``"triton"``: forward-only Triton kernel (:mod:`maskbench.model.ms_deform_attn_triton`), CUDA tensors
   (or CPU tensors under ``TRITON_INTERPRET=1``).
 
 Choice: the ``backend`` argument, else ``$MASKBENCH_MSDA_BACKEND``, else ``"triton"`` for CUDA tensors
-when triton imports and ``"torch-levels"`` otherwise (:func:`resolve_msda_backend`).
+when triton imports and ``"torch-bag"`` otherwise (:func:`resolve_msda_backend`).
 """
 
 from __future__ import annotations
@@ -53,25 +54,47 @@ def _core_torch(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor
     return out.transpose(1, 2).contiguous()
 
 
-def _core_torch_levels(
-    value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor, loc: Tensor, attn: Tensor
+def _core_embedding_bag(
+    value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor, loc: Tensor, attn: Tensor,
+    max_entries: int = 1 << 22,
 ) -> Tensor:
-    """Same op, one ``grid_sample`` per (level, point) accumulated in place: peak extra memory is one
-    ``[N*M, D, Lq]`` sample instead of two ``[N*M, D, Lq, L*P]`` stacks."""
-    n, _, m, d = value.shape
+    """Same op as one fused gather-and-weighted-sum: every (query, head) is a bag of L*P*4 value rows
+    (the bilinear corners) with weights ``A * corner weight``, reduced by ``F.embedding_bag(mode="sum")``.
+    Coordinates follow the CUDA kernel (``x W - 0.5``); a point outside ``(-1, W) x (-1, H)`` or a corner
+    outside the map gets weight 0. Queries are processed in chunks of at most ``max_entries`` corners."""
+    n, s, m, d = value.shape
     _, lq, _, n_levels, n_points, _ = loc.shape
-    shapes = [(int(h), int(w)) for h, w in spatial_shapes.tolist()]
-    value_list = value.split([h * w for h, w in shapes], dim=1)
-    # [N, Lq, M, L, P, 2] -> [L, P, N*M, Lq, 1, 2]; weights [N, Lq, M, L, P] -> [L, P, N*M, 1, Lq]
-    grids = (2 * loc - 1).permute(3, 4, 0, 2, 1, 5).reshape(n_levels, n_points, n * m, lq, 1, 2)
-    weights = attn.permute(3, 4, 0, 2, 1).reshape(n_levels, n_points, n * m, 1, lq)
-    out = value.new_zeros(n * m, d, lq)
-    for lvl, (h, w) in enumerate(shapes):
-        value_l = value_list[lvl].flatten(2).transpose(1, 2).reshape(n * m, d, h, w)
-        for p in range(n_points):
-            sample = F.grid_sample(value_l, grids[lvl, p], mode="bilinear", padding_mode="zeros", align_corners=False)
-            out.addcmul_(sample.squeeze(-1), weights[lvl, p])
-    return out.view(n, m * d, lq).transpose(1, 2).contiguous()
+    table = value.permute(0, 2, 1, 3).reshape(n * m * s, d)  # row (n, m, s)
+    index_dtype = torch.int32 if n * m * s < 2**31 else torch.int64
+    h_i = spatial_shapes[:, 0].to(loc.device).view(n_levels, 1)
+    w_i = spatial_shapes[:, 1].to(loc.device).view(n_levels, 1)
+    h_f, w_f = h_i.to(loc.dtype), w_i.to(loc.dtype)
+    heads = torch.arange(m, device=loc.device).view(1, 1, m, 1, 1)
+    batch = torch.arange(n, device=loc.device).view(n, 1, 1, 1, 1)
+    base = (batch * m + heads) * s + level_start_index.to(loc.device).view(1, 1, 1, n_levels, 1)
+    out = value.new_empty(n, lq, m, d)
+    chunk = max(1, max_entries // max(1, n * m * n_levels * n_points * 4))
+    for q0 in range(0, lq, chunk):
+        sl = slice(q0, q0 + chunk)
+        x = loc[:, sl, ..., 0] * w_f - 0.5  # [N, q, M, L, P]
+        y = loc[:, sl, ..., 1] * h_f - 0.5
+        weight = attn[:, sl] * ((x > -1) & (y > -1) & (x < w_f) & (y < h_f))
+        x0, y0 = x.floor(), y.floor()
+        lx, ly = x - x0, y - y0
+        x0, y0 = x0.long(), y0.long()
+        indices, weights = [], []
+        for dy, wy in ((0, 1 - ly), (1, ly)):
+            for dx, wx in ((0, 1 - lx), (1, lx)):
+                yy, xx = y0 + dy, x0 + dx
+                ok = (yy >= 0) & (yy < h_i) & (xx >= 0) & (xx < w_i)
+                indices.append(torch.where(ok, base + yy * w_i + xx, base).to(index_dtype))
+                weights.append(weight * wy * wx * ok)
+        bags = x.shape[0] * x.shape[1] * m
+        out[:, sl] = F.embedding_bag(
+            torch.stack(indices, -1).view(bags, -1), table,
+            per_sample_weights=torch.stack(weights, -1).view(bags, -1), mode="sum",
+        ).view(n, -1, m, d)
+    return out.view(n, lq, m * d)
 
 
 def _core_triton(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor, loc: Tensor, attn: Tensor) -> Tensor:
@@ -82,7 +105,7 @@ def _core_triton(value: Tensor, spatial_shapes: Tensor, level_start_index: Tenso
 
 MSDA_BACKENDS: dict[str, Callable[..., Tensor]] = {
     "torch": _core_torch,
-    "torch-levels": _core_torch_levels,
+    "torch-bag": _core_embedding_bag,
     "triton": _core_triton,
 }
 
@@ -94,10 +117,10 @@ def triton_available() -> bool:
 
 def resolve_msda_backend(backend: str | None, device: torch.device) -> str:
     """Backend name actually used: ``backend``, else ``$MASKBENCH_MSDA_BACKEND``, else automatic
-    (``"triton"`` on CUDA when importable, otherwise ``"torch-levels"``)."""
+    (``"triton"`` on CUDA when importable, otherwise ``"torch-bag"``)."""
     name = backend if backend is not None else (os.environ.get(MSDA_BACKEND_ENV) or None)
     if name is None:
-        return "triton" if device.type == "cuda" and triton_available() else "torch-levels"
+        return "triton" if device.type == "cuda" and triton_available() else "torch-bag"
     if name not in MSDA_BACKENDS:
         source = "backend" if backend is not None else f"${MSDA_BACKEND_ENV}"
         raise InputError(f"{source}={name!r}: unknown deformable-attention backend, expected one of {sorted(MSDA_BACKENDS)}")

@@ -83,7 +83,7 @@ def ms_deform_attn_triton(value: Tensor, spatial_shapes: Tensor, level_start_ind
     if not value.is_cuda and not interpret:
         raise InputError(
             f"ms_deform_attn backend='triton': value is on {value.device}; the Triton kernel needs a CUDA "
-            "tensor (or TRITON_INTERPRET=1 for the slow CPU interpreter). Use backend='torch-levels' on CPU."
+            "tensor (or TRITON_INTERPRET=1 for the slow CPU interpreter). Use backend='torch-bag' on CPU."
         )
     n, s, m, d = value.shape
     _, lq, _, n_levels, n_points, _ = sampling_locations.shape

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from maskbench.errors import InputError
-from maskbench.model.ms_deform_attn import MSDA_BACKEND_ENV, MSDeformAttn, ms_deform_attn, resolve_msda_backend
+from maskbench.model.ms_deform_attn import MSDA_BACKEND_ENV, MSDA_BACKENDS, MSDeformAttn, ms_deform_attn, resolve_msda_backend
 
 
 def literal_msda(value, shapes, starts, loc, attn):
@@ -60,7 +60,7 @@ def make_inputs(dtype, seed=0, n=2, m=2, d=8, lq=11, points=3, shapes=((3, 5), (
     return value, hw, starts, loc, attn
 
 
-@pytest.mark.parametrize("backend", ["torch", "torch-levels"])
+@pytest.mark.parametrize("backend", ["torch", "torch-bag"])
 def test_torch_backends_match_literal_kernel_fp64(backend):
     args = make_inputs(torch.float64)
     expected = literal_msda(*args)
@@ -69,16 +69,18 @@ def test_torch_backends_match_literal_kernel_fp64(backend):
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
 
 
-def test_torch_levels_matches_upstream_stack_order_fp32():
+def test_torch_bag_small_chunks_and_fp32_match_upstream():
     args = make_inputs(torch.float32, seed=3, lq=40, points=4)
     ref = ms_deform_attn(*args, backend="torch")
-    got = ms_deform_attn(*args, backend="torch-levels")
-    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)
+    got = ms_deform_attn(*args, backend="torch-bag")
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    chunked = MSDA_BACKENDS["torch-bag"](*args, max_entries=50)  # many query chunks, ragged last one
+    assert torch.equal(chunked, got)
 
 
-def test_torch_levels_is_deterministic():
+def test_torch_bag_is_deterministic():
     args = make_inputs(torch.float32, seed=5)
-    assert torch.equal(ms_deform_attn(*args, backend="torch-levels"), ms_deform_attn(*args, backend="torch-levels"))
+    assert torch.equal(ms_deform_attn(*args, backend="torch-bag"), ms_deform_attn(*args, backend="torch-bag"))
 
 
 TRITON_SCRIPT = """
@@ -113,10 +115,10 @@ def test_triton_on_cpu_without_interpreter_is_a_clear_error(monkeypatch):
 
 def test_backend_resolution(monkeypatch):
     monkeypatch.delenv(MSDA_BACKEND_ENV, raising=False)
-    assert resolve_msda_backend(None, torch.device("cpu")) == "torch-levels"
+    assert resolve_msda_backend(None, torch.device("cpu")) == "torch-bag"
     monkeypatch.setenv(MSDA_BACKEND_ENV, "torch")
     assert resolve_msda_backend(None, torch.device("cpu")) == "torch"
-    assert resolve_msda_backend("torch-levels", torch.device("cpu")) == "torch-levels"  # argument wins
+    assert resolve_msda_backend("torch-bag", torch.device("cpu")) == "torch-bag"  # argument wins
     monkeypatch.setenv(MSDA_BACKEND_ENV, "cuda-magic")
     with pytest.raises(InputError, match=MSDA_BACKEND_ENV):
         resolve_msda_backend(None, torch.device("cpu"))
