@@ -33,9 +33,8 @@ class FrozenBatchNorm2d(nn.Module):
             self.register_buffer(name, torch.full((num_features,), fill))
 
     def forward(self, x: Tensor) -> Tensor:
-        scale = self.weight * (self.running_var + self.eps).rsqrt()
-        shift = self.bias - self.running_mean * scale
-        return x * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, training=False,
+                            eps=self.eps)
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -123,11 +122,14 @@ class ResNet(nn.Module):
                 in_channels = out_channels
             self.add_module(name, nn.Sequential(*blocks))
             self.out_channels[name] = out_channels
+        # channels-last convolutions are ~30% faster on CPU (oneDNN); copies keep this layout on load
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        x = self.stem(x)
+        """Computed channels-last; returned as contiguous NCHW maps."""
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
         out = {}
         for name in self.out_channels:
             x = getattr(self, name)(x)
-            out[name] = x
+            out[name] = x.contiguous()
         return out
