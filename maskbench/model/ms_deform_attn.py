@@ -54,45 +54,54 @@ def _core_torch(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor
     return out.transpose(1, 2).contiguous()
 
 
+def _axis_corners(coord: Tensor, size: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Pixel coordinate -> (low index, high index) clamped into the map and their bilinear weights, zeroed
+    where the corner falls outside ``[0, size)``. A point outside ``(-1, size)`` thus gets weight 0, the
+    CUDA kernel's skip rule (at exactly -1 the only in-map corner has weight 0)."""
+    low = coord.floor()
+    frac = coord - low
+    low = low.to(torch.int32)
+    high = low + 1
+    w_low = (1 - frac) * ((low >= 0) & (low < size))
+    w_high = frac * ((high >= 0) & (high < size))
+    last = size - 1
+    return torch.minimum(low.clamp_(min=0), last), torch.minimum(high.clamp_(min=0), last), w_low, w_high
+
+
 def _core_embedding_bag(
     value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor, loc: Tensor, attn: Tensor,
-    max_entries: int = 1 << 22,
+    max_entries: int = 1 << 24,
 ) -> Tensor:
     """Same op as one fused gather-and-weighted-sum: every (query, head) is a bag of L*P*4 value rows
     (the bilinear corners) with weights ``A * corner weight``, reduced by ``F.embedding_bag(mode="sum")``.
-    Coordinates follow the CUDA kernel (``x W - 0.5``); a point outside ``(-1, W) x (-1, H)`` or a corner
-    outside the map gets weight 0. Queries are processed in chunks of at most ``max_entries`` corners."""
+    Coordinates follow the CUDA kernel (``x W - 0.5``). Queries are processed in chunks of at most
+    ``max_entries`` corners (int32 indices, 12 bytes per corner)."""
     n, s, m, d = value.shape
     _, lq, _, n_levels, n_points, _ = loc.shape
+    if n * m * s >= 2**31:
+        raise InputError(f"ms_deform_attn backend='torch-bag': value has {n * m * s} rows, more than int32 indexes")
     table = value.permute(0, 2, 1, 3).reshape(n * m * s, d)  # row (n, m, s)
-    index_dtype = torch.int32 if n * m * s < 2**31 else torch.int64
-    h_i = spatial_shapes[:, 0].to(loc.device).view(n_levels, 1)
-    w_i = spatial_shapes[:, 1].to(loc.device).view(n_levels, 1)
-    h_f, w_f = h_i.to(loc.dtype), w_i.to(loc.dtype)
-    heads = torch.arange(m, device=loc.device).view(1, 1, m, 1, 1)
-    batch = torch.arange(n, device=loc.device).view(n, 1, 1, 1, 1)
-    base = (batch * m + heads) * s + level_start_index.to(loc.device).view(1, 1, 1, n_levels, 1)
+    dev = loc.device
+    h_i = spatial_shapes[:, 0].to(dev, torch.int32).view(n_levels, 1)
+    w_i = spatial_shapes[:, 1].to(dev, torch.int32).view(n_levels, 1)
+    heads = torch.arange(m, device=dev, dtype=torch.int32).view(1, 1, m, 1, 1)
+    batch = torch.arange(n, device=dev, dtype=torch.int32).view(n, 1, 1, 1, 1)
+    base = (batch * m + heads) * s + level_start_index.to(dev, torch.int32).view(1, 1, 1, n_levels, 1)
     out = value.new_empty(n, lq, m, d)
     chunk = max(1, max_entries // max(1, n * m * n_levels * n_points * 4))
     for q0 in range(0, lq, chunk):
         sl = slice(q0, q0 + chunk)
-        x = loc[:, sl, ..., 0] * w_f - 0.5  # [N, q, M, L, P]
-        y = loc[:, sl, ..., 1] * h_f - 0.5
-        weight = attn[:, sl] * ((x > -1) & (y > -1) & (x < w_f) & (y < h_f))
-        x0, y0 = x.floor(), y.floor()
-        lx, ly = x - x0, y - y0
-        x0, y0 = x0.long(), y0.long()
-        indices, weights = [], []
-        for dy, wy in ((0, 1 - ly), (1, ly)):
-            for dx, wx in ((0, 1 - lx), (1, lx)):
-                yy, xx = y0 + dy, x0 + dx
-                ok = (yy >= 0) & (yy < h_i) & (xx >= 0) & (xx < w_i)
-                indices.append(torch.where(ok, base + yy * w_i + xx, base).to(index_dtype))
-                weights.append(weight * wy * wx * ok)
-        bags = x.shape[0] * x.shape[1] * m
+        loc_x, loc_y = loc[:, sl].unbind(-1)  # [N, q, M, L, P]
+        x_lo, x_hi, wx_lo, wx_hi = _axis_corners(loc_x * w_i.to(loc.dtype) - 0.5, w_i)
+        y_lo, y_hi, wy_lo, wy_hi = _axis_corners(loc_y * h_i.to(loc.dtype) - 0.5, h_i)
+        a = attn[:, sl]
+        rows = [base + y * w_i for y in (y_lo, y_hi)]
+        wys = [a * wy_lo, a * wy_hi]
+        indices = torch.stack([r + x for r in rows for x in (x_lo, x_hi)], -1)
+        weights = torch.stack([wy * wx for wy in wys for wx in (wx_lo, wx_hi)], -1)
+        bags = loc_x.shape[0] * loc_x.shape[1] * m
         out[:, sl] = F.embedding_bag(
-            torch.stack(indices, -1).view(bags, -1), table,
-            per_sample_weights=torch.stack(weights, -1).view(bags, -1), mode="sum",
+            indices.view(bags, -1), table, per_sample_weights=weights.view(bags, -1), mode="sum"
         ).view(n, -1, m, d)
     return out.view(n, lq, m * d)
 
