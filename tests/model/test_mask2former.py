@@ -136,3 +136,13 @@ def test_config_rejects_bad_fields(changes, field):
 def test_config_fpn_levels():
     assert Mask2FormerConfig().num_fpn_levels == 1
     assert Mask2FormerConfig(transformer_in_features=("res5",)).num_fpn_levels == 3
+
+
+def test_msda_backends_agree_end_to_end(helpers):
+    """The whole forward with the upstream grid_sample reference and with the fast CPU backend."""
+    pixels = torch.randn(1, 3, 96, 128, generator=torch.Generator().manual_seed(23))
+    with torch.no_grad():
+        ref = helpers.build_tiny(24, msda_backend="torch")(pixels)
+        fast = helpers.build_tiny(24, msda_backend="torch-bag")(pixels)
+    torch.testing.assert_close(fast["pred_logits"], ref["pred_logits"], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fast["pred_masks"], ref["pred_masks"], rtol=1e-4, atol=1e-4)
