@@ -132,7 +132,9 @@ def resolve_msda_backend(backend: str | None, device: torch.device) -> str:
         return "triton" if device.type == "cuda" and triton_available() else "torch-bag"
     if name not in MSDA_BACKENDS:
         source = "backend" if backend is not None else f"${MSDA_BACKEND_ENV}"
-        raise InputError(f"{source}={name!r}: unknown deformable-attention backend, expected one of {sorted(MSDA_BACKENDS)}")
+        raise InputError(
+            f"{source}={name!r}: unknown deformable-attention backend, expected one of {sorted(MSDA_BACKENDS)}"
+        )
     return name
 
 
@@ -159,7 +161,8 @@ def ms_deform_attn(
     if value.dim() != 4 or sampling_locations.dim() != 6 or attention_weights.dim() != 5:
         raise InputError(
             "ms_deform_attn: expected value [N,S,M,D], sampling_locations [N,Lq,M,L,P,2], attention_weights "
-            f"[N,Lq,M,L,P]; got {tuple(value.shape)}, {tuple(sampling_locations.shape)}, {tuple(attention_weights.shape)}"
+            f"[N,Lq,M,L,P]; got {tuple(value.shape)}, {tuple(sampling_locations.shape)}, "
+            f"{tuple(attention_weights.shape)}"
         )
     hw = spatial_shapes.to(torch.int64)
     if int((hw[:, 0] * hw[:, 1]).sum()) != value.shape[1]:

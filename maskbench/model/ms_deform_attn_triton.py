@@ -2,9 +2,10 @@
 
 One program per (block of queries, head, batch item); static loops over levels and points; for each
 sampling point the four bilinear corners are gathered as ``[BLOCK_Q, D]`` rows of the value tensor and
-accumulated in fp32 (fp64 for fp64 input, as the CUDA kernel's ``scalar_t``), with the CUDA kernel's rules (``h = y H - 0.5``, ``w = x W - 0.5``; the point is
-skipped unless ``-1 < h < H`` and ``-1 < w < W``; an out-of-map corner contributes 0). No compile step:
-Triton JIT-compiles on first use. On CPU it runs only under ``TRITON_INTERPRET=1`` (tests, tiny shapes).
+accumulated in fp32 (fp64 for fp64 input, as the CUDA kernel's ``scalar_t``), with the CUDA kernel's
+rules (``h = y H - 0.5``, ``w = x W - 0.5``; the point is skipped unless ``-1 < h < H`` and ``-1 < w < W``;
+an out-of-map corner contributes 0). No compile step: Triton JIT-compiles on first use. On CPU it runs
+only under ``TRITON_INTERPRET=1`` (tests, tiny shapes).
 """
 
 from __future__ import annotations

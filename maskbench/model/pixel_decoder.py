@@ -138,9 +138,10 @@ class MSDeformAttnPixelDecoder(nn.Module):
         self.num_fpn_levels = (finest // common_stride).bit_length() - 1
         # adapter_1/layer_1 take the finest FPN input (res2); applied coarse to fine in forward.
         for idx, name in enumerate(self.in_features[: self.num_fpn_levels]):
-            self.add_module(f"adapter_{idx + 1}", Conv2dNorm(in_channels[name], conv_dim, 1, norm=nn.GroupNorm(32, conv_dim)))
-            self.add_module(f"layer_{idx + 1}", Conv2dNorm(conv_dim, conv_dim, 3, padding=1,
-                                                           norm=nn.GroupNorm(32, conv_dim), relu=True))
+            adapter = Conv2dNorm(in_channels[name], conv_dim, 1, norm=nn.GroupNorm(32, conv_dim))
+            layer = Conv2dNorm(conv_dim, conv_dim, 3, padding=1, norm=nn.GroupNorm(32, conv_dim), relu=True)
+            self.add_module(f"adapter_{idx + 1}", adapter)
+            self.add_module(f"layer_{idx + 1}", layer)
 
     def forward(self, features: dict[str, Tensor]) -> tuple[Tensor, list[Tensor]]:
         """features: ``{"res2": [B, C2, H/4, W/4], ..., "res5": [B, C5, H/32, W/32]}``."""
