@@ -124,7 +124,7 @@ class Predictor:
         x = F.pad(x, (0, -w % d, 0, -h % d), value=0.0)
         return x[None], (h, w)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def __call__(self, image: np.ndarray | Tensor) -> Prediction:
         height, width = int(image.shape[0]), int(image.shape[1])
         pixels, size = self.preprocess(image)
@@ -139,7 +139,7 @@ class Predictor:
         }
         return Prediction(class_logits=out["pred_logits"][0], mask_logits=mask_logits, protocol=protocol)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def semantic(self, image: np.ndarray | Tensor) -> Tensor:
         """``[K, H, W]`` semantic scores in upstream order: einsum at the processed size, then resize the
         scores to the original size (argmax over K gives the label map)."""
