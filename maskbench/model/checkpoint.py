@@ -118,12 +118,24 @@ def read_torch_file(path: Path) -> dict[str, Tensor]:
     return _unwrap_state_dict(obj, path, lambda v: v if isinstance(v, Tensor) else None)
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], str, dict, dict[str, str], list[str]]:
-    """``(detectron2-named tensors, format, config hints, {dropped key: reason}, [unrenamable HF keys])``.
+@dataclass(frozen=True)
+class RawCheckpoint:
+    """Tensors of one checkpoint under detectron2 names, before any model exists.
 
-    Formats: ``"d2-pkl"``, ``"torch"`` (``.pth``/``.pt``/``.bin``), ``"hf"`` (directory). Config hints are
-    :class:`Mask2FormerConfig` fields read from a HF ``config.json`` (head count).
+    format: ``"d2-pkl"``, ``"torch"`` (``.pth``/``.pt``/``.bin``) or ``"hf"`` (directory).
+    hints: :class:`Mask2FormerConfig` fields read from a HF ``config.json`` (head counts).
+    ignored: HF keys with no detectron2 counterpart, with the reason. unmatched: HF keys no rule renames.
     """
+
+    state: dict[str, Tensor]
+    format: str
+    hints: dict = field(default_factory=dict)
+    ignored: dict[str, str] = field(default_factory=dict)
+    unmatched: list[str] = field(default_factory=list)
+
+
+def read_checkpoint(path: str | Path) -> RawCheckpoint:
+    """Read a detectron2 ``.pkl``, a torch ``.pth``/``.pt``/``.bin`` or a HF directory (by suffix / type)."""
     path = Path(path)
     if path.is_dir():
         config = read_hf_config(path)
@@ -131,16 +143,15 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], str, dict, dic
         for file in hf_weight_files(path):
             hf_tensors.update(read_safetensors(file) if file.suffix == ".safetensors" else read_torch_file(file))
         state, ignored, unmatched = checkpoint_filter_fn(hf_tensors)
-        hints = {}
-        if isinstance(config.get("num_attention_heads"), int):
-            hints = {"nheads": config["num_attention_heads"], "enc_nheads": config["num_attention_heads"]}
-        return state, "hf", hints, ignored, unmatched
+        heads = config.get("num_attention_heads")  # HF uses one head count for the encoder and the decoder
+        hints = {"nheads": heads, "enc_nheads": heads} if isinstance(heads, int) else {}
+        return RawCheckpoint(state, "hf", hints, ignored, unmatched)
     if not path.is_file():
         raise InputError(f"{path}: checkpoint not found")
     if path.suffix == ".pkl":
-        return read_pickle_file(path), "d2-pkl", {}, {}, []
+        return RawCheckpoint(read_pickle_file(path), "d2-pkl")
     if path.suffix in (".pth", ".pt", ".bin"):
-        return read_torch_file(path), "torch", {}, {}, []
+        return RawCheckpoint(read_torch_file(path), "torch")
     raise InputError(f"{path}: unknown checkpoint format {path.suffix!r}; expected a detectron2 .pkl, a "
                      "torch .pth/.pt/.bin, or a Hugging Face directory (config.json + model.safetensors)")
 
@@ -153,8 +164,10 @@ def _count(state: dict[str, Tensor], pattern: str) -> int:
     return len({m[1] for k in state if (m := rx.fullmatch(k))})
 
 
-def infer_config(state: dict[str, Tensor], path: Path) -> tuple[dict, dict]:
-    """Shapes -> ``(Mask2FormerConfig fields, backbone width kwargs)`` (``forward.md`` §3.7)."""
+def infer_config(state: dict[str, Tensor], path: Path, *, n_points: int = 4) -> tuple[dict, dict]:
+    """Shapes -> ``(Mask2FormerConfig fields, backbone width kwargs)`` (``forward.md`` §3.7).
+
+    The encoder head count is ``attention_weights`` rows / (levels * n_points)."""
     def shape(key: str) -> tuple[int, ...]:
         if key not in state:
             raise InputError(f"{path}: cannot infer the architecture: tensor {key!r} is missing "
@@ -191,7 +204,6 @@ def infer_config(state: dict[str, Tensor], path: Path) -> tuple[dict, dict]:
     if not 1 <= levels <= 4:
         raise InputError(f"{path}: pixel decoder has {levels} encoder levels; expected 1 to 4")
     in_features = tuple(FEATURE_STRIDES)[4 - levels:]
-    n_points = 4
     att_rows = shape(pd + "transformer.encoder.layers.0.self_attn.attention_weights.weight")[0]
     num_fpn = _count(state, re.escape(pd) + r"adapter_(\d+)\.weight")
     fields.update(
@@ -343,15 +355,13 @@ def load_model(path: str | Path, *, strict: bool = True, **overrides) -> tuple[n
     Returns ``(model in eval mode, LoadReport)``.
     """
     path = Path(path)
-    state, fmt, hints, ignored, unmatched = read_checkpoint(path)
-    fields, widths = infer_config(state, path)
-    fields.update(hints)
     unknown = sorted(set(overrides) - set(Mask2FormerConfig.__dataclass_fields__))
     if unknown:
         raise InputError(f"load_model overrides {unknown}: not Mask2FormerConfig fields")
-    fields.update(overrides)
-    cfg = Mask2FormerConfig(**fields)
+    raw = read_checkpoint(path)
+    fields, widths = infer_config(raw.state, path, n_points=overrides.get("n_points", 4))
+    cfg = Mask2FormerConfig(**{**fields, **raw.hints, **overrides})
     model = build_model_with_backbone(cfg, _build_backbone(cfg, widths))
-    report = load_state(model, state, path=path, fmt=fmt, cfg=cfg, strict=strict, ignored=ignored,
-                        unmatched=unmatched)
+    report = load_state(model, raw.state, path=path, fmt=raw.format, cfg=cfg, strict=strict, ignored=raw.ignored,
+                        unmatched=raw.unmatched)
     return model.eval(), report

@@ -203,3 +203,15 @@ def test_group_keys_worked_example():
     keys = [f"a.layers.{i}.w" for i in range(4)] + ["a.layers.7.w", "b.x", "c.2.y", "c.5.y"]
     assert group_keys(keys) == ["a.layers.{0,1,2,3,7}.w  (5 keys)", "b.x", "c.{2,5}.y  (2 keys)"]
     assert group_keys(["p.0.q", "p.1.q", "p.2.q"]) == ["p.{0..2}.q  (3 keys)"]
+
+
+def test_n_points_override_recovers_encoder_heads(ckpt, tmp_path):
+    """Encoder heads x points are one product in the shapes; n_points= resolves it (default 4 = upstream)."""
+    original = ckpt.build_ckpt_model("resnet", seed=4, n_points=2)
+    path = _write(ckpt, tmp_path, ckpt.official_state(original, "d2-zoo"), "pth-bare")
+    model, report = load_model(path, n_points=2)
+    assert (report.config.enc_nheads, report.config.n_points) == (8, 2)
+    with torch.no_grad():
+        assert torch.equal(model(PIXELS)["pred_masks"], original(PIXELS)["pred_masks"])
+    _, default = load_model(path)
+    assert (default.config.enc_nheads, default.config.n_points) == (4, 4)  # same shapes, documented ambiguity
