@@ -2,7 +2,8 @@
 
 from maskbench.model.config import Mask2FormerConfig, build_model, build_model_with_backbone
 from maskbench.model.mask2former import Mask2Former
-from maskbench.model.ms_deform_attn import MSDA_BACKENDS, ms_deform_attn, resolve_msda_backend
+# ``ms_deform_attn`` (the function) is not re-exported: it would shadow the submodule of the same name.
+from maskbench.model.ms_deform_attn import MSDA_BACKENDS, resolve_msda_backend
 from maskbench.model.predictor import Prediction, Predictor, postprocess_mask_logits, semantic_inference
 
 __all__ = [
@@ -13,7 +14,6 @@ __all__ = [
     "Predictor",
     "build_model",
     "build_model_with_backbone",
-    "ms_deform_attn",
     "postprocess_mask_logits",
     "resolve_msda_backend",
     "semantic_inference",
