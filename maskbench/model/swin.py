@@ -40,11 +40,23 @@ def window_partition(x: Tensor, window_size: int) -> Tensor:
     return x.permute(0, 1, 3, 2, 4, 5).reshape(b, -1, window_size * window_size, c)
 
 
-def window_reverse(windows: Tensor, window_size: int, h: int, w: int) -> Tensor:
-    """Inverse of :func:`window_partition`: ``[B, nW, ws*ws, C]`` -> ``[B, H, W, C]``."""
-    b, c = windows.shape[0], windows.shape[-1]
-    x = windows.view(b, h // window_size, w // window_size, window_size, window_size, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+def window_token_index(h: int, w: int, window_size: int, shift: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Token indices that replace upstream's pad -> roll -> partition -> reverse -> roll back -> crop copies.
+
+    ``gather`` ``[nW*N]``: for each window slot (windows row-major, tokens row-major inside), the index of the
+    token of the ``h x w`` grid it holds after zero-padding the grid to window multiples and rolling it by
+    ``-shift``; ``h*w`` marks a padding slot (a zero row appended to the tokens). ``inverse`` ``[h*w]``: the
+    slot of each real token, so ``windows[:, inverse]`` undoes the gather.
+    """
+    hp, wp = -(-h // window_size) * window_size, -(-w // window_size) * window_size
+    rows = (torch.arange(hp, device=device) + shift) % hp  # torch.roll(-shift): rolled[i] = padded[(i + shift) % hp]
+    cols = (torch.arange(wp, device=device) + shift) % wp
+    real = (rows[:, None] < h) & (cols[None, :] < w)
+    grid = torch.where(real, rows[:, None] * w + cols[None, :], h * w)
+    gather = grid.view(hp // window_size, window_size, wp // window_size, window_size).permute(0, 2, 1, 3).reshape(-1)
+    inverse = torch.empty(h * w + 1, dtype=torch.int64, device=device)
+    inverse[gather] = torch.arange(gather.numel(), device=device)  # padding slots all land on the extra entry
+    return gather, inverse[: h * w]
 
 
 def shifted_window_mask(hp: int, wp: int, window_size: int, shift: int, device: torch.device) -> Tensor:
@@ -90,8 +102,8 @@ class WindowAttention(nn.Module):
         bias = bias.view(n, n, self.num_heads).permute(2, 0, 1)  # [heads, N, N]
         if mask is not None:
             bias = bias + mask[:, None]  # [nW, heads, N, N]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
-        return self.proj(out.transpose(2, 3).reshape(b, nw, n, c))
+        attn = torch.softmax(torch.matmul(q * (c // self.num_heads) ** -0.5, k.transpose(-2, -1)) + bias, -1)
+        return self.proj(torch.matmul(attn, v).transpose(2, 3).reshape(b, nw, n, c))
 
 
 class Mlp(nn.Module):
@@ -119,19 +131,18 @@ class SwinTransformerBlock(nn.Module):
         self.mlp = Mlp(dim=dim, hidden_dim=int(dim * mlp_ratio))
 
     def forward(self, x: Tensor, h: int, w: int, shift_mask: Tensor) -> Tensor:
-        """x ``[B, H*W, C]``; shift_mask from :func:`shifted_window_mask` on the padded grid."""
+        """x ``[B, H*W, C]``; shift_mask from :func:`shifted_window_mask` on the padded grid.
+
+        Padding (after norm1), rolling and window partitioning are one gather (:func:`window_token_index`)."""
         b, _, c = x.shape
-        ws = self.window_size
-        y = self.norm1(x).view(b, h, w, c)
-        pad_b, pad_r = (ws - h % ws) % ws, (ws - w % ws) % ws
-        y = F.pad(y, (0, 0, 0, pad_r, 0, pad_b))
-        hp, wp = h + pad_b, w + pad_r
-        if self.shift_size:
-            y = torch.roll(y, shifts=(-self.shift_size, -self.shift_size), dims=(1, 2))
-        y = window_reverse(self.attn(window_partition(y, ws), shift_mask if self.shift_size else None), ws, hp, wp)
-        if self.shift_size:
-            y = torch.roll(y, shifts=(self.shift_size, self.shift_size), dims=(1, 2))
-        x = x + y[:, :h, :w, :].reshape(b, h * w, c)
+        n = self.window_size**2
+        gather, inverse = window_token_index(h, w, self.window_size, self.shift_size, x.device)
+        y = self.norm1(x)
+        if gather.numel() > h * w:  # the grid needs padding: index h*w reads an appended zero token
+            y = torch.cat((y, y.new_zeros(b, 1, c)), 1)
+        windows = y[:, gather].view(b, -1, n, c)
+        out = self.attn(windows, shift_mask if self.shift_size else None).view(b, -1, c)
+        x = x + out[:, inverse]
         return x + self.mlp(self.norm2(x))
 
 

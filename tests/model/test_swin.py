@@ -18,7 +18,7 @@ from maskbench.model.swin import (
     relative_position_index,
     shifted_window_mask,
     window_partition,
-    window_reverse,
+    window_token_index,
 )
 
 SWIN_L_FIXTURE = {  # forward.md §3.3 (Swin-L, detectron2 names)
@@ -76,9 +76,16 @@ def test_shifted_window_mask_literal():
                 assert mask[w, i, j] == (0.0 if same else -100.0)
 
 
-def test_window_partition_roundtrip():
-    x = torch.randn(2, 6, 9, 4)
-    assert torch.equal(window_reverse(window_partition(x, 3), 3, 6, 9), x)
+@pytest.mark.parametrize("h,w,shift", [(5, 7, 1), (6, 9, 1), (4, 4, 0)])
+def test_window_token_index_equals_pad_roll_partition(h, w, shift):
+    ws = 3
+    ids = torch.arange(1, h * w + 1, dtype=torch.float64).view(1, h, w, 1)  # token t carries value t + 1
+    padded = F.pad(ids, (0, 0, 0, (ws - w % ws) % ws, 0, (ws - h % ws) % ws))
+    expected = window_partition(torch.roll(padded, (-shift, -shift), (1, 2)), ws).reshape(-1)
+    gather, inverse = window_token_index(h, w, ws, shift, torch.device("cpu"))
+    table = torch.cat((ids.reshape(-1), torch.zeros(1, dtype=torch.float64)))  # index h*w = zero padding
+    assert torch.equal(table[gather], expected)
+    assert torch.equal(table[gather][inverse], ids.reshape(-1))
 
 
 def literal_block(block: SwinTransformerBlock, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
