@@ -11,8 +11,8 @@ with zero padding outside the map (``grid_sample(bilinear, zeros, align_corners=
 - ``"torch"``: the upstream reference, ``grid_sample`` per level then ``stack`` over levels (bit-for-bit
   the upstream summation order; materialises two ``[N*M, D, Lq, L*P]`` temporaries).
 - ``"torch-bag"``: the bilinear corners of all points as one ``F.embedding_bag`` weighted sum per
-  (query, head), chunked over queries (same function, CUDA-kernel coordinate arithmetic; several times
-  faster than ``"torch"`` on CPU with a fraction of its memory, see ``benchmarks/bench_msda.py``).
+  (query, head), chunked over queries (same function, CUDA-kernel coordinate arithmetic; about 2-3x
+  faster than ``"torch"`` on CPU with about a third of its peak memory, see ``benchmarks/bench_msda.py``).
 - ``"triton"``: forward-only Triton kernel (:mod:`maskbench.model.ms_deform_attn_triton`), CUDA tensors
   (or CPU tensors under ``TRITON_INTERPRET=1``).
 
