@@ -80,7 +80,7 @@ def shifted_window_mask(hp: int, wp: int, window_size: int, shift: int, device: 
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside each window with a learned relative position bias.
 
-    ``softmax(q k^T / sqrt(d) + B[index] + mask) v`` then ``proj``; ``qkv`` packs ``[q; k; v]`` rows.
+    ``softmax((q / sqrt(d)) k^T + B[index] + mask) v`` then ``proj``; ``qkv`` packs ``[q; k; v]`` rows.
     """
 
     def __init__(self, *, dim: int, window_size: int, num_heads: int) -> None:
@@ -99,11 +99,11 @@ class WindowAttention(nn.Module):
         qkv = self.qkv(x).view(b, nw, n, 3, self.num_heads, c // self.num_heads).permute(3, 0, 1, 4, 2, 5)
         q, k, v = qkv.unbind(0)  # [B, nW, heads, N, d]
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        bias = bias.view(n, n, self.num_heads).permute(2, 0, 1)  # [heads, N, N]
+        attn = torch.matmul(q * (c // self.num_heads) ** -0.5, k.transpose(-2, -1))  # [B, nW, heads, N, N]
+        attn += bias.view(n, n, self.num_heads).permute(2, 0, 1)  # upstream order: + bias, then + mask
         if mask is not None:
-            bias = bias + mask[:, None]  # [nW, heads, N, N]
-        attn = torch.softmax(torch.matmul(q * (c // self.num_heads) ** -0.5, k.transpose(-2, -1)) + bias, -1)
-        return self.proj(torch.matmul(attn, v).transpose(2, 3).reshape(b, nw, n, c))
+            attn += mask[:, None]
+        return self.proj(torch.matmul(attn.softmax(-1), v).transpose(2, 3).reshape(b, nw, n, c))
 
 
 class Mlp(nn.Module):
