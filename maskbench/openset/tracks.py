@@ -1,0 +1,266 @@
+"""Open-set track drivers: a forward, a dataset and scorers in, a results directory (RESULTS_SCHEMA.md) out.
+
+``forward(image uint8 (H, W, 3)) -> (class logits (Q, K+1), mask logits (Q, H, W))`` as `bench run` uses it.
+
+:func:`run_open_semantic` (StreetHazards, Mask2Anomaly TPAMI'24 Table 3 layout; DenseHybrid protocol):
+
+1. every frame: closed-set prediction ``argmax_k S_k`` and every scorer's anomaly map (float32, image size),
+   kept in ``OUT/work`` until the end;
+2. per scorer and town: the pooled half-resolution calibration curve; threshold = first
+   ``roc_curve(drop_intermediate=True)`` point with TPR > 0.95 (``tpr95_threshold``);
+3. per scorer: open-IoU of town t5 with the threshold of t6 and vice versa (strict ``score > t``, full
+   resolution), their image-weighted mean; closed-set mIoU over both towns; anomaly AP / AUROC / FPR95 pooled
+   and per image (Hendrycks: closest-point FPR95 per image, images without anomaly pixels skipped, then mean).
+"""
+
+import csv
+import json
+import os
+import platform
+import shutil
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from maskbench import __version__
+from maskbench.errors import InputError
+from maskbench.metrics.open_iou import ClosedIoU, OpenIoU, image_weighted_miou
+from maskbench.metrics.pixel import PixelAccumulator, tpr95_threshold
+from maskbench.openset.inference import half_resolution, open_set_prediction, semantic_scores
+
+TOWNS = ("t5", "t6")
+#: Metric keys of an open-semantic result row, in Table 3 order (fractions; FPR lower is better).
+OPEN_SEMANTIC_KEYS = ("AP", "FPR95", "AUROC", "AP_per_image", "FPR95_per_image", "AUROC_per_image", "mIoU_closed",
+                      "open_mIoU_t5", "open_mIoU_t6", "open_mIoU", "anomaly_IoU_t5", "anomaly_IoU_t6",
+                      "threshold_t5", "threshold_t6")
+OPEN_SEMANTIC_PROTOCOL = ("streethazards-open-semantic: DenseHybrid open-IoU (threshold at TPR>0.95 after "
+                          "drop_intermediate on the other town at half resolution, strict score > t), closed-set "
+                          "mIoU, pooled exact AP/AUROC/FPR95 and Hendrycks per-image means")
+
+
+def _utc_now():
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _versions():
+    out = {"python": platform.python_version()}
+    for name in ("torch", "numpy", "numba", "scipy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _write_json(path, obj):
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def _write_csv(path, entries, keys):
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["scorer", "dataset", "protocol", *keys])
+        for e in entries:
+            writer.writerow([e["scorer"], e["dataset"], e["protocol"],
+                             *("" if e["metrics"].get(k) is None else repr(float(e["metrics"][k])) for k in keys)])
+
+
+def _run_meta(dataset, scorers, checkpoint, protocol, task, limit, frames, extra):
+    return {
+        "maskbench_version": __version__, "command": list(sys.argv), "started": _utc_now(), "finished": None,
+        "task": task,
+        "dataset": {"name": dataset.name, "root": str(dataset.root), "info": dataset.info},
+        "checkpoint": checkpoint or {"path": None, "sha256": None, "config": None},
+        "scorers": {n: s.params for n, s in scorers.items()}, "protocol": protocol,
+        "limit": limit, "frames": frames, "versions": _versions(), **extra,
+    }
+
+
+def _resolve_scorers(scorers):
+    from maskbench.scorers import get_scorer
+
+    if not scorers:
+        raise InputError("scorers: name at least one scorer")
+    if isinstance(scorers, dict):
+        return {n: get_scorer(s) if isinstance(s, str) else s for n, s in scorers.items()}
+    return {(s if isinstance(s, str) else s.name): (get_scorer(s) if isinstance(s, str) else s) for s in scorers}
+
+
+def _forward(forward, sample):
+    class_logits, mask_logits = forward(sample.image)
+    if mask_logits.ndim != 3 or tuple(mask_logits.shape[1:]) != sample.image.shape[:2]:
+        raise InputError(f"frame {sample.id!r}: the forward returned mask logits of shape {tuple(mask_logits.shape)}, "
+                         f"expected [Q, {sample.image.shape[0]}, {sample.image.shape[1]}] (the image size)")
+    return class_logits, mask_logits
+
+
+def open_semantic_gt(sample, num_known):
+    """DenseHybrid open-set labels: ``0..K-1`` known (``semantic``), ``K`` anomaly (``ood == 1``), ``K+1`` ignore."""
+    if sample.semantic is None:
+        raise InputError(f"frame {sample.id!r}: the dataset has no semantic labels (open-set semantic needs them)")
+    gt = sample.semantic.astype(np.int64)
+    if gt[gt != 255].max(initial=0) >= num_known:
+        raise InputError(f"frame {sample.id!r}: semantic ids reach {int(gt[gt != 255].max())} but the model has "
+                         f"{num_known} known classes")
+    gt[gt == 255] = num_known + 1
+    gt[sample.ood == 1] = num_known
+    return gt.astype(np.uint8)
+
+
+def _town(frame_id):
+    town = frame_id.partition("_")[0]
+    if town not in TOWNS:
+        raise InputError(f"frame {frame_id!r}: not a StreetHazards t5/t6 frame id")
+    return town
+
+
+def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=None, pooled_fpr95_rule="strict_dropint",
+                      keep_work=False):
+    """Open-set semantic segmentation on StreetHazards for every scorer; writes ``out`` and returns results.json.
+
+    ``scorers``: names, :class:`~maskbench.scorers.Scorer` objects or ``{label: scorer}``. ``limit``: first N
+    frames only (partial run). ``pooled_fpr95_rule``: FPR95 rule of the pooled anomaly metrics.
+    """
+    scorers = _resolve_scorers(scorers)
+    out = Path(out)
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    n = len(dataset) if limit is None else min(int(limit), len(dataset))
+    if n < 1:
+        raise InputError("open-semantic: the dataset has no frames")
+    meta = _run_meta(dataset, scorers, checkpoint, OPEN_SEMANTIC_PROTOCOL, "open-semantic", limit, n,
+                     {"fpr95_rule": pooled_fpr95_rule, "calibration": "other town, scale 0.5 (bilinear scores, "
+                      "nearest labels), ignore dropped, first roc_curve(drop_intermediate) point with TPR > 0.95"})
+    _write_json(out / "run.json", meta)
+
+    names = list(scorers)
+    num_known = None
+    closed = None
+    calib = {t: {s: PixelAccumulator("exact", fpr95_rule="strict_dropint") for s in names} for t in TOWNS}
+    pooled = {s: PixelAccumulator("exact", fpr95_rule=pooled_fpr95_rule) for s in names}
+    per_image = {s: [] for s in names}
+    towns = {t: [] for t in TOWNS}
+    rows = []
+    from maskbench.scorers import score_all
+
+    for index in range(n):
+        sample = dataset[index]
+        town = _town(sample.id)
+        class_logits, mask_logits = _forward(forward, sample)
+        with torch.no_grad():
+            scores = semantic_scores(class_logits, mask_logits)
+            maps = {k: v.float().cpu() for k, v in score_all(scorers, class_logits, mask_logits).items()}
+        if num_known is None:
+            num_known = scores.shape[0]
+            closed = ClosedIoU(num_known)
+        elif scores.shape[0] != num_known:
+            raise InputError(f"frame {sample.id!r}: {scores.shape[0]} classes, earlier frames had {num_known}")
+        gt = open_semantic_gt(sample, num_known)
+        closed_pred = scores.argmax(dim=0).numpy().astype(np.uint8)
+        closed.update(gt, closed_pred)
+        calib_labels = np.where(gt == num_known + 1, 255, (gt == num_known).astype(np.uint8)).astype(np.uint8)
+        row = {"id": sample.id, "index": index, "town": town, "height": int(gt.shape[0]), "width": int(gt.shape[1]),
+               "n_anomaly": int((sample.ood == 1).sum()), "scores": {}}
+        for s in names:
+            m = maps[s].numpy()
+            small, small_lab = half_resolution(maps[s], torch.from_numpy(calib_labels))
+            calib[town][s].update(small.numpy(), small_lab.numpy())
+            pooled[s].update(m, sample.ood)
+            single = PixelAccumulator("exact", fpr95_rule="closest").update(m, sample.ood).compute()
+            if single.ap is not None and single.auroc is not None:
+                per_image[s].append((single.ap, single.auroc, single.fpr95))
+            row["scores"][s] = {"AP": single.ap, "AUROC": single.auroc, "FPR95_closest": single.fpr95}
+        np.savez(work / f"{index:06d}.npz", scores=scores.numpy(), gt=gt, **{s: maps[s].numpy() for s in names})
+        towns[town].append(index)
+        rows.append(row)
+
+    with open(out / "per_image.jsonl", "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, allow_nan=False) + "\n")
+
+    thresholds = {}  # (scorer, evaluated town) -> (threshold, tpr, fpr) calibrated on the other town
+    for s in names:
+        for town, other in zip(TOWNS, TOWNS[::-1]):
+            thresholds[s, town] = tpr95_threshold(calib[other][s], "strict_dropint") if towns[other] else None
+    open_results = {}
+    for s in names:
+        for town in TOWNS:
+            cal = thresholds[s, town]
+            if not towns[town] or cal is None:
+                open_results[s, town] = None
+                continue
+            acc = OpenIoU(num_known)
+            for index in towns[town]:
+                with np.load(work / f"{index:06d}.npz") as z:
+                    pred = open_set_prediction(torch.from_numpy(z["scores"]), torch.from_numpy(z[s]), cal[0])
+                    acc.update(z["gt"], pred.numpy().astype(np.uint8))
+            open_results[s, town] = acc.compute()
+
+    closed_result = closed.compute()
+    entries = []
+    for s in names:
+        notes = {}
+        metrics = {}
+        p = pooled[s].compute()
+        metrics.update(AP=p.ap, FPR95=p.fpr95, AUROC=p.auroc)
+        notes.update({k.upper(): v for k, v in p.notes.items() if k in ("ap", "fpr95", "auroc")})
+        if per_image[s]:
+            ap, auroc, fpr = (float(np.mean(v)) for v in zip(*per_image[s]))
+            metrics.update(AP_per_image=ap, AUROC_per_image=auroc, FPR95_per_image=fpr)
+        else:
+            metrics.update(AP_per_image=None, AUROC_per_image=None, FPR95_per_image=None)
+            notes["AP_per_image"] = "no frame has both anomaly and inlier pixels"
+        skipped = n - len(per_image[s])
+        if skipped:
+            notes["per_image"] = f"{skipped} of {n} frame(s) without anomaly or inlier pixels skipped (Hendrycks)"
+        metrics["mIoU_closed"] = closed_result["miou"]
+        subsets = []
+        for town, other in zip(TOWNS, TOWNS[::-1]):
+            r = open_results[s, town]
+            cal = thresholds[s, town]
+            metrics[f"open_mIoU_{town}"] = r["open_miou"] if r else None
+            metrics[f"anomaly_IoU_{town}"] = r["anomaly_iou"] if r else None
+            metrics[f"threshold_{town}"] = cal[0] if cal else None
+            if not towns[town]:
+                notes[f"open_mIoU_{town}"] = f"no {town} frame evaluated"
+            elif cal is None:
+                notes[f"open_mIoU_{town}"] = (f"no threshold: no {other} frame evaluated" if not towns[other]
+                                              else f"no threshold: no anomaly pixel in the {other} calibration frames")
+            if r is not None and r["open_miou"] is not None:
+                subsets.append((r["open_miou"], len(towns[town])))
+        both = all(open_results[s, t] is not None for t in TOWNS)
+        metrics["open_mIoU"] = image_weighted_miou(subsets) if both else None
+        if not both:
+            notes["open_mIoU"] = "needs the open-mIoU of both towns"
+        metrics["images"] = n
+        details = {
+            "pooled": {"protocol": "exact pooled float32 curve", "fpr95_rule": pooled_fpr95_rule,
+                       "labels": dataset.info.get("label_convention")},
+            "per_image": "Hendrycks anomaly-seg: per-frame AP, AUROC, FPR95 (closest point), mean over frames",
+            "open_iou": open_results[s, TOWNS[0]]["protocol"] if open_results[s, TOWNS[0]] else None,
+            "closed_iou": closed_result["protocol"],
+            "calibration": {town: None if thresholds[s, town] is None else
+                            {"calibrated_on": other, "threshold": thresholds[s, town][0],
+                             "tpr": thresholds[s, town][1], "fpr": thresholds[s, town][2]}
+                            for town, other in zip(TOWNS, TOWNS[::-1])},
+            "per_class_open_iou": {t: open_results[s, t]["iou"] if open_results[s, t] else None for t in TOWNS},
+            "per_class_closed_iou": closed_result["iou"],
+            "images": {t: len(towns[t]) for t in TOWNS},
+        }
+        entries.append({"scorer": s, "dataset": dataset.name, "protocol": "streethazards-open-semantic",
+                        "metrics": metrics, "protocol_details": details, "notes": notes})
+
+    meta["finished"] = _utc_now()
+    results = {"run": meta, "results": entries}
+    _write_json(out / "results.json", results)
+    _write_csv(out / "results.csv", entries, OPEN_SEMANTIC_KEYS)
+    _write_json(out / "run.json", meta)
+    if not keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
