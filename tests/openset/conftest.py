@@ -45,3 +45,9 @@ def streethazards(tmp_path):
 def coco(tmp_path):
     rep = make("coco-open-panoptic", tmp_path / "coco", frames=3, seed=1)
     return load_dataset("coco-open-panoptic", rep.root, split="K20")
+
+
+@pytest.fixture
+def tiny_forward():
+    """``tiny_forward(seed, num_classes, **config) -> forward`` of a tiny random-weight Mask2Former."""
+    return lambda seed, num_classes, **changes: model_forward(build_tiny(seed, num_classes=num_classes, **changes))
