@@ -6,7 +6,7 @@ from maskbench.openset.inference import (
     UNKNOWN_CATEGORY, add_unknown_segments, eam_unknown_instances, half_resolution, open_set_prediction,
     panoptic_inference, semantic_scores,
 )
-from maskbench.openset.tracks import run_open_semantic
+from maskbench.openset.tracks import run_open_panoptic, run_open_semantic
 
 __all__ = ["UNKNOWN_CATEGORY", "add_unknown_segments", "eam_unknown_instances", "half_resolution",
-           "open_set_prediction", "panoptic_inference", "run_open_semantic", "semantic_scores"]
+           "open_set_prediction", "panoptic_inference", "run_open_panoptic", "run_open_semantic", "semantic_scores"]

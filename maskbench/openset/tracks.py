@@ -11,6 +11,17 @@
 3. per scorer: open-IoU of town t5 with the threshold of t6 and vice versa (strict ``score > t``, full
    resolution), their image-weighted mean; closed-set mIoU over both towns; anomaly AP / AUROC / FPR95 pooled
    and per image (Hendrycks: closest-point FPR95 per image, images without anomaly pixels skipped, then mean).
+
+:func:`run_open_panoptic` (COCO val2017 with EOPSN unknown classes, Mask2Anomaly TPAMI'24 Table 4 layout):
+
+1. held-out calibration frames (default: the first frame with unknown pixels; excluded from PQ): pooled
+   curve of every scorer's map, threshold at the first point with TPR >= 0.95 (``first_geq``, as EAM's
+   evaluator takes ``fpr[tpr >= 0.95][0]``);
+2. every other frame: Mask2Former panoptic inference (object-mask and overlap thresholds 0.8) for the known
+   classes, written as panopticapi PNG + JSON (method ``known``); per scorer, EAM-style unknown instances
+   (category -1) overlaid (method ``eam/<scorer>``);
+3. PQ / SQ / RQ per method through :func:`~maskbench.metrics.panoptic.pq_compute_files` with the EOPSN split
+   (`bench pq` machinery): known things, stuff, all known, unknown.
 """
 
 import csv
@@ -30,7 +41,10 @@ from maskbench import __version__
 from maskbench.errors import InputError
 from maskbench.metrics.open_iou import ClosedIoU, OpenIoU, image_weighted_miou
 from maskbench.metrics.pixel import PixelAccumulator, tpr95_threshold
-from maskbench.openset.inference import half_resolution, open_set_prediction, semantic_scores
+from maskbench.openset.inference import (
+    add_unknown_segments, eam_unknown_instances, half_resolution, open_set_prediction, panoptic_inference,
+    semantic_scores,
+)
 
 TOWNS = ("t5", "t6")
 #: Metric keys of an open-semantic result row, in Table 3 order (fractions; FPR lower is better).
@@ -263,4 +277,169 @@ def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=
     _write_json(out / "run.json", meta)
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+#: Metric keys of an open-panoptic result row (Mask2Anomaly TPAMI'24 Table 4 order; fractions).
+OPEN_PANOPTIC_KEYS = ("PQ_th", "SQ_th", "RQ_th", "PQ_st", "SQ_st", "RQ_st", "PQ", "SQ", "RQ", "PQ_unk", "SQ_unk",
+                      "RQ_unk", "threshold")
+_GROUP_KEYS = (("Things", "_th"), ("Stuff", "_st"), ("All", ""), ("Unknown", "_unk"))
+
+
+def _id_to_rgb(ids):
+    """panopticapi ``id2rgb``: ``id = R + 256 G + 256^2 B``."""
+    ids = ids.astype(np.uint32)
+    return np.stack([ids % 256, ids // 256 % 256, ids // 65536 % 256], axis=-1).astype(np.uint8)
+
+
+def _save_png(path, ids):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(_id_to_rgb(ids)).save(path)
+
+
+def _gt_subset(dataset, frame_ids, path):
+    """The GT JSON restricted to ``frame_ids`` (the evaluated frames), for panopticapi-style evaluation."""
+    from maskbench.datasets.coco import ANNOTATIONS
+
+    gt = json.loads((Path(dataset.root) / ANNOTATIONS).read_text())
+    wanted = set(frame_ids)
+    annotations = {a["file_name"].rsplit(".", 1)[0]: a for a in gt["annotations"]}
+    subset = {"categories": gt["categories"], "annotations": [annotations[f] for f in frame_ids],
+              "images": [im for im in gt.get("images", []) if im["file_name"].rsplit(".", 1)[0] in wanted]}
+    _write_json(path, subset)
+    return {a["file_name"].rsplit(".", 1)[0]: a["image_id"] for a in subset["annotations"]}
+
+
+def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=None, calibration_frames=None,
+                      object_mask_threshold=0.8, overlap_threshold=0.8, min_pixels=200, workers=1):
+    """Open-set panoptic segmentation (EOPSN split of ``dataset``) for every scorer; writes ``out``.
+
+    ``dataset``: ``coco-open-panoptic`` (``categories``, ``unknown_ids``, ``split``); the model's classes are the
+    dataset's categories in id order (COCO panoptic: 133). ``calibration_frames``: indices of the held-out
+    frames the EAM threshold is validated on (default: the first frame with unknown pixels); they are not
+    evaluated. ``min_pixels``: EAM keeps masks with more than this many anomalous pixels.
+    Returns the results.json content (one entry per method: ``known``, ``eam/<scorer>``).
+    """
+    from maskbench.metrics.panoptic import pq_compute_files
+    from maskbench.scorers import score_all
+
+    scorers = _resolve_scorers(scorers)
+    names = list(scorers)
+    split = getattr(dataset, "split", None)
+    if split is None or not hasattr(dataset, "categories"):
+        raise InputError(f"--dataset {dataset.name}: open-panoptic needs a COCO panoptic dataset with an unknown split")
+    cat_ids = sorted(dataset.categories)
+    is_thing = torch.tensor([bool(dataset.categories[c]["isthing"]) for c in cat_ids])
+    unknown_contiguous = {i for i, c in enumerate(cat_ids) if c in set(dataset.unknown_ids)}
+    n = len(dataset) if limit is None else min(int(limit), len(dataset))
+    if calibration_frames is None:
+        first = next((i for i in range(len(dataset)) if (dataset[i].ood == 1).any()), None)
+        if first is None:
+            raise InputError(f"{dataset.name}: no frame has unknown-class pixels to calibrate the EAM threshold on")
+        calibration_frames = [first]
+    calibration_frames = sorted({int(i) for i in calibration_frames})
+    bad = [i for i in calibration_frames if not 0 <= i < len(dataset)]
+    if bad:
+        raise InputError(f"calibration_frames: index(es) {bad} out of range for {len(dataset)} frames")
+    evaluated = [i for i in range(n) if i not in set(calibration_frames)]
+    if not evaluated:
+        raise InputError("open-panoptic: every frame is a calibration frame; nothing left to evaluate")
+    out = Path(out)
+    methods = ["known"] + [f"eam/{s}" for s in names]
+    meta = _run_meta(dataset, scorers, checkpoint, f"EOPSN-{split} open-set PQ", "open-panoptic", limit, len(evaluated),
+                     {"methods": methods, "calibration_frames": [dataset.ids[i] for i in calibration_frames],
+                      "panoptic_inference": {"object_mask_threshold": object_mask_threshold,
+                                             "overlap_threshold": overlap_threshold},
+                      "eam": {"threshold_rule": "first point with TPR >= 0.95 on the calibration frames",
+                              "min_pixels": min_pixels, "assignment": "argmax_q sigmoid(M_q), first maximum",
+                              "overlay": "unknown instances replace the known segments under them"}})
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "run.json", meta)
+
+    def outputs(sample):
+        class_logits, mask_logits = _forward(forward, sample)
+        if class_logits.shape[1] - 1 != len(cat_ids):
+            raise InputError(f"frame {sample.id!r}: the model has {class_logits.shape[1] - 1} classes, the dataset "
+                             f"{len(cat_ids)} categories")
+        with torch.no_grad():
+            maps = {k: v.float().cpu() for k, v in score_all(scorers, class_logits, mask_logits).items()}
+        return class_logits.float().cpu(), mask_logits.float().cpu(), maps
+
+    calib = {s: PixelAccumulator("exact", fpr95_rule="first_geq") for s in names}
+    for index in calibration_frames:
+        sample = dataset[index]
+        _, _, maps = outputs(sample)
+        for s in names:
+            calib[s].update(maps[s].numpy(), sample.ood)
+    thresholds = {s: tpr95_threshold(calib[s], "first_geq") for s in names}
+
+    annotations = {m: [] for m in methods}
+    dropped_unknown_class = 0
+    image_ids = _gt_subset(dataset, [dataset.ids[i] for i in evaluated], out / "gt_panoptic.json")
+    rows = []
+    for index in evaluated:
+        sample = dataset[index]
+        class_logits, mask_logits, maps = outputs(sample)
+        ids, segments = panoptic_inference(class_logits, mask_logits, is_thing, object_mask_threshold=object_mask_threshold,
+                                           overlap_threshold=overlap_threshold)
+        stray = [seg for seg in segments if seg["category_id"] in unknown_contiguous]
+        if stray:  # a class of the unknown split: EOPSN rejects its id, the harness voids the segment
+            dropped_unknown_class += len(stray)
+            for seg in stray:
+                ids[ids == seg["id"]] = 0
+            segments = [seg for seg in segments if seg["category_id"] not in unknown_contiguous]
+        known = [{"id": seg["id"], "category_id": cat_ids[seg["category_id"]], "isthing": int(seg["isthing"])}
+                 for seg in segments]
+        results_per_method = {"known": (ids, known)}
+        row = {"id": sample.id, "index": index, "segments": {"known": len(known)}}
+        for s in names:
+            th = thresholds[s]
+            masks = [] if th is None else eam_unknown_instances(mask_logits, maps[s], th[0], min_pixels=min_pixels)
+            new_ids, new_segments = add_unknown_segments(ids, known, masks)
+            results_per_method[f"eam/{s}"] = (new_ids, new_segments)
+            row["segments"][f"eam/{s}"] = len(new_segments)
+        for method, (m_ids, m_segments) in results_per_method.items():
+            _save_png(out / "panoptic" / method / f"{sample.id}.png", m_ids.numpy())
+            annotations[method].append({"image_id": image_ids[sample.id], "file_name": f"{sample.id}.png",
+                                        "segments_info": [{**seg, "isthing": int(seg["isthing"])} for seg in m_segments]})
+        rows.append(row)
+
+    with open(out / "per_image.jsonl", "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, allow_nan=False) + "\n")
+    gt_dir = Path(dataset.root) / "panoptic_val2017"
+    entries = []
+    for method in methods:
+        pred_json = out / "panoptic" / f"{method.replace('/', '_')}.json"
+        _write_json(pred_json, {"annotations": annotations[method]})
+        pq = pq_compute_files(out / "gt_panoptic.json", gt_dir, pred_json, out / "panoptic" / method, unknown=split,
+                              workers=workers)
+        metrics, notes = {}, {}
+        for group, suffix in _GROUP_KEYS:
+            for key in ("pq", "sq", "rq"):
+                metrics[key.upper() + suffix] = pq[group][key]
+            if pq[group].get("note"):
+                notes[group] = pq[group]["note"]
+        scorer = method.partition("/")[2] or None
+        th = thresholds.get(scorer) if scorer else None
+        metrics["threshold"] = th[0] if th else None
+        if scorer and th is None:
+            notes["threshold"] = "no unknown-class pixel in the calibration frames: no unknown instances"
+        if dropped_unknown_class:
+            notes["unknown_class_predictions"] = (f"{dropped_unknown_class} predicted segment(s) of an unknown-split "
+                                                  "class voided (EOPSN rejects those ids)")
+        metrics["images"] = len(evaluated)
+        details = {"pq": pq["protocol"], "pred_json": str(pred_json), "pred_dir": str(out / "panoptic" / method),
+                   "gt_json": str(out / "gt_panoptic.json"), "gt_dir": str(gt_dir),
+                   "calibration": None if th is None else {"threshold": th[0], "tpr": th[1], "fpr": th[2],
+                                                           "frames": meta["calibration_frames"]}}
+        entries.append({"scorer": method, "dataset": dataset.name, "protocol": f"eopsn-{split}",
+                        "metrics": metrics, "protocol_details": details, "notes": notes})
+    meta["finished"] = _utc_now()
+    results = {"run": meta, "results": entries}
+    _write_json(out / "results.json", results)
+    _write_csv(out / "results.csv", entries, OPEN_PANOPTIC_KEYS)
+    _write_json(out / "run.json", meta)
     return results
