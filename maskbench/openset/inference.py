@@ -6,10 +6,13 @@ Notation as in :mod:`maskbench.scorers`: ``C`` class logits ``(Q, K+1)`` (void l
 * Open-set semantic segmentation (Mask2Anomaly TPAMI'24 Eq. 16, DenseHybrid ``OpenModel.forward``):
   :func:`open_set_prediction`; the threshold comes from :func:`half_resolution` maps of the other town.
 * Open-set panoptic segmentation: :func:`panoptic_inference` (Mask2Former ``panoptic_inference``) for the
-  known classes, then unknown instances by :func:`eam_unknown_instances` (EAM CVPRW'23 §4.2), merged with
-  :func:`add_unknown_segments` (EOPSN category -1).
+  known classes, then unknown instances by :func:`eam_unknown_instances` (EAM CVPRW'23 §4.2) or
+  :func:`mine_unknown_instances` (Mask2Anomaly TPAMI'24 §6.3), merged with :func:`add_unknown_segments`
+  (EOPSN category -1).
 """
 
+import numpy as np
+import scipy.ndimage
 import torch
 import torch.nn.functional as F
 
@@ -119,3 +122,55 @@ def add_unknown_segments(ids, segments, unknown_masks):
         next_id += 1
     present = set(torch.unique(ids).tolist())
     return ids, [s for s in segments if s["id"] in present] + added
+
+
+def background_map(class_logits, mask_logits):
+    """TPAMI'24 Eq. 17: ``B = 1 − max_{q∈N_k} (max_{z<K} softmax(C_q)_z · σ(M_q))`` over the known-class masks
+    ``N_k`` (queries whose argmax over all K+1 columns is not void); ``B = 1`` where no such query exists."""
+    probs = torch.softmax(class_logits.float(), dim=-1)
+    void = probs.shape[1] - 1
+    known = probs.argmax(dim=-1) != void
+    if not bool(known.any()):
+        return torch.ones(mask_logits.shape[1:])
+    weights = probs[known, :void].amax(dim=-1)
+    return 1 - (weights[:, None, None] * torch.sigmoid(mask_logits.float()[known])).amax(dim=0)
+
+
+def mine_unknown_instances(class_logits, mask_logits, is_thing, *, background_threshold=0.5, overlap_iou=0.5):
+    """Mask2Anomaly's unknown-instance mining (TPAMI'24 §6.3), in our reading of its four steps.
+
+    1. connected components (8-connectivity) of the background ``B > background_threshold`` (Eq. 17);
+    2. each component's IoU with every binarised mask ``σ(M_i) > 0.5``; the best mask (first maximum) counts
+       as a significant overlap when its IoU exceeds ``overlap_iou``;
+    3. for that mask, with ``p = softmax(C_i)`` over K+1, the average per-class entropy terms
+       ``E_S = mean_{z stuff} −p_z log p_z`` and ``E_T = mean_{z thing} −p_z log p_z``;
+    4. the component is an unknown instance iff ``E_S > E_T``.
+
+    The paper fixes neither threshold; both are recorded with the results. Returns bool ``(H, W)`` masks in
+    component-label order.
+    """
+    void = class_logits.shape[1] - 1
+    if is_thing.shape[0] != void:
+        raise InputError(f"is_thing: {is_thing.shape[0]} entries for a model with {void} classes")
+    if bool(is_thing.all()) or not bool(is_thing.any()):
+        raise InputError("is_thing: the stuff-vs-things entropy test needs both stuff and thing classes")
+    background = (background_map(class_logits, mask_logits) > background_threshold).numpy()
+    components, count = scipy.ndimage.label(background, structure=np.ones((3, 3), dtype=int))
+    if count == 0:
+        return []
+    binary = (torch.sigmoid(mask_logits.float()) > 0.5).reshape(mask_logits.shape[0], -1).numpy()
+    probs = torch.softmax(class_logits.double(), dim=-1)[:, :void]
+    terms = torch.where(probs > 0, -probs * torch.log(probs), torch.zeros_like(probs))
+    e_stuff = terms[:, ~is_thing].mean(dim=1)
+    e_thing = terms[:, is_thing].mean(dim=1)
+    flat = components.reshape(-1)
+    mask_area = binary.sum(axis=1)
+    found = []
+    for label in range(1, count + 1):
+        component = flat == label
+        inter = binary[:, component].sum(axis=1)
+        iou = inter / (mask_area + component.sum() - inter)
+        best = int(np.argmax(iou))
+        if iou[best] > overlap_iou and float(e_stuff[best]) > float(e_thing[best]):
+            found.append(torch.from_numpy(component.reshape(components.shape)))
+    return found

@@ -157,3 +157,96 @@ def test_add_unknown_segments_overrides_and_drops_emptied():
     assert new_ids.tolist() == [[1, 1, 3], [1, 1, 3]]
     assert new_segments == [segments[0], {"id": 3, "category_id": -1, "isthing": True}]
     assert ids.tolist() == [[1, 1, 2], [1, 1, 2]]  # input untouched
+
+
+def literal_background(c, m):
+    """Eq. 17 per pixel: 1 - max over known-class masks of max_z softmax(C)_z * sigmoid(M)."""
+    q, k1 = c.shape
+    probs = [[math.exp(float(v)) for v in c[i]] for i in range(q)]
+    probs = [[v / sum(p) for v in p] for p in probs]
+    known = [i for i in range(q) if max(range(k1), key=lambda j: (probs[i][j], -j)) != k1 - 1]
+    out = np.ones(m.shape[1:])
+    for y in range(m.shape[1]):
+        for x in range(m.shape[2]):
+            if known:
+                out[y, x] = 1 - max(max(probs[i][:-1]) / (1 + math.exp(-float(m[i, y, x]))) for i in known)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_background_eq17_literal(seed):
+    c, m = blocky_outputs(seed, conf=((0, 1, 9), (2, 3, 9)))
+    from maskbench.openset import background_map
+
+    np.testing.assert_allclose(background_map(c, m).numpy(), literal_background(c, m), rtol=0, atol=1e-6)
+    c[:, -1] += 50  # every query void: no known mask, all background
+    np.testing.assert_array_equal(background_map(c, m).numpy(), np.ones(m.shape[1:]))
+
+
+def literal_mining(c, m, is_thing, bg_thr, ov):
+    """TPAMI §6.3 steps 1-4, written with loops: flood-fill components (8-neighbours) of B > bg_thr, IoU with
+    each sigmoid(M) > 0.5 mask, entropy test E_S > E_T on the best-overlapping mask's class scores."""
+    b = literal_background(c, m) > bg_thr
+    h, w = b.shape
+    label = np.zeros((h, w), int)
+    n = 0
+    for y in range(h):  # raster order, as scipy.ndimage.label numbers components
+        for x in range(w):
+            if b[y, x] and not label[y, x]:
+                n += 1
+                stack = [(y, x)]
+                label[y, x] = n
+                while stack:
+                    cy, cx = stack.pop()
+                    for dy in (-1, 0, 1):
+                        for dx in (-1, 0, 1):
+                            ny, nx = cy + dy, cx + dx
+                            if 0 <= ny < h and 0 <= nx < w and b[ny, nx] and not label[ny, nx]:
+                                label[ny, nx] = n
+                                stack.append((ny, nx))
+    sig = 1 / (1 + np.exp(-m.double().numpy()))
+    out = []
+    for comp in range(1, n + 1):
+        region = label == comp
+        ious = []
+        for i in range(c.shape[0]):
+            mask = sig[i] > 0.5
+            ious.append((region & mask).sum() / (region | mask).sum())
+        best = ious.index(max(ious))
+        e = [math.exp(float(v)) for v in c[best].double()]
+        p = [v / sum(e) for v in e][:-1]
+        h_terms = [-v * math.log(v) if v > 0 else 0.0 for v in p]
+        e_s = np.mean([t for t, th in zip(h_terms, is_thing) if not th])
+        e_t = np.mean([t for t, th in zip(h_terms, is_thing) if th])
+        if ious[best] > ov and e_s > e_t:
+            out.append(region)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mining_literal(seed):
+    from maskbench.openset import mine_unknown_instances
+
+    # query 0: a known stuff mask (a cross) splitting the background into four quadrants; queries 1..6 void
+    # with random blocks (candidate unknown objects); query 1's block is also a known thing
+    c, m = blocky_outputs(seed, conf=((0, 1, 12), (1, 0, 12)) + tuple((i, 4, 12) for i in range(2, 7)))
+    m[0] = -8 + 0.1 * m[0]
+    m[0, 5:7, :] = 8
+    m[0, :, 6:8] = 8
+    for i in range(2, 7):  # uneven class scores, so the entropy test goes both ways
+        c[i, :4] = torch.randn(4, generator=torch.Generator().manual_seed(seed * 10 + i)) * 2
+    is_thing = [True, False, True, False]
+    for overlap in (0.1, 0.2):
+        got = mine_unknown_instances(c, m, torch.tensor(is_thing), background_threshold=0.5, overlap_iou=overlap)
+        want = literal_mining(c, m, is_thing, 0.5, overlap)
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g.numpy(), w)
+
+
+def test_mining_needs_stuff_and_things():
+    from maskbench.openset import mine_unknown_instances
+
+    c, m = random_outputs(0)
+    with pytest.raises(InputError, match="stuff"):
+        mine_unknown_instances(c, m, torch.ones(4, dtype=torch.bool))
