@@ -19,7 +19,8 @@
    evaluator takes ``fpr[tpr >= 0.95][0]``);
 2. every other frame: Mask2Former panoptic inference (object-mask and overlap thresholds 0.8) for the known
    classes, written as panopticapi PNG + JSON (method ``known``); per scorer, EAM-style unknown instances
-   (category -1) overlaid (method ``eam/<scorer>``);
+   (category -1) overlaid (method ``eam/<scorer>``); Mask2Anomaly-style mined instances (method ``mining``,
+   scorer-independent: it reads the background of Eq. 17);
 3. PQ / SQ / RQ per method through :func:`~maskbench.metrics.panoptic.pq_compute_files` with the EOPSN split
    (`bench pq` machinery): known things, stuff, all known, unknown.
 """
@@ -42,8 +43,8 @@ from maskbench.errors import InputError
 from maskbench.metrics.open_iou import ClosedIoU, OpenIoU, image_weighted_miou
 from maskbench.metrics.pixel import PixelAccumulator, tpr95_threshold
 from maskbench.openset.inference import (
-    add_unknown_segments, eam_unknown_instances, half_resolution, open_set_prediction, panoptic_inference,
-    semantic_scores,
+    add_unknown_segments, eam_unknown_instances, half_resolution, mine_unknown_instances, open_set_prediction,
+    panoptic_inference, semantic_scores,
 )
 
 TOWNS = ("t5", "t6")
@@ -313,14 +314,17 @@ def _gt_subset(dataset, frame_ids, path):
 
 
 def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=None, calibration_frames=None,
-                      object_mask_threshold=0.8, overlap_threshold=0.8, min_pixels=200, workers=1):
+                      object_mask_threshold=0.8, overlap_threshold=0.8, min_pixels=200, mining=True,
+                      background_threshold=0.5, mining_overlap_iou=0.5, workers=1):
     """Open-set panoptic segmentation (EOPSN split of ``dataset``) for every scorer; writes ``out``.
 
     ``dataset``: ``coco-open-panoptic`` (``categories``, ``unknown_ids``, ``split``); the model's classes are the
     dataset's categories in id order (COCO panoptic: 133). ``calibration_frames``: indices of the held-out
     frames the EAM threshold is validated on (default: the first frame with unknown pixels); they are not
-    evaluated. ``min_pixels``: EAM keeps masks with more than this many anomalous pixels.
-    Returns the results.json content (one entry per method: ``known``, ``eam/<scorer>``).
+    evaluated. ``min_pixels``: EAM keeps masks with more than this many anomalous pixels. ``mining``: also run
+    :func:`~maskbench.openset.inference.mine_unknown_instances` with ``background_threshold`` and
+    ``mining_overlap_iou``. Returns the results.json content (one entry per method: ``known``, ``eam/<scorer>``,
+    ``mining``).
     """
     from maskbench.metrics.panoptic import pq_compute_files
     from maskbench.scorers import score_all
@@ -347,14 +351,18 @@ def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=
     if not evaluated:
         raise InputError("open-panoptic: every frame is a calibration frame; nothing left to evaluate")
     out = Path(out)
-    methods = ["known"] + [f"eam/{s}" for s in names]
+    methods = ["known"] + [f"eam/{s}" for s in names] + (["mining"] if mining else [])
     meta = _run_meta(dataset, scorers, checkpoint, f"EOPSN-{split} open-set PQ", "open-panoptic", limit, len(evaluated),
                      {"methods": methods, "calibration_frames": [dataset.ids[i] for i in calibration_frames],
                       "panoptic_inference": {"object_mask_threshold": object_mask_threshold,
                                              "overlap_threshold": overlap_threshold},
                       "eam": {"threshold_rule": "first point with TPR >= 0.95 on the calibration frames",
                               "min_pixels": min_pixels, "assignment": "argmax_q sigmoid(M_q), first maximum",
-                              "overlay": "unknown instances replace the known segments under them"}})
+                              "overlay": "unknown instances replace the known segments under them"},
+                      "mining": None if not mining else {
+                          "background_threshold": background_threshold, "overlap_iou": mining_overlap_iou,
+                          "rule": "TPAMI'24 §6.3 (our reading): 8-connected components of B > threshold, best-IoU "
+                                  "mask with IoU > overlap_iou, unknown iff mean stuff entropy > mean thing entropy"}})
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "run.json", meta)
 
@@ -400,6 +408,11 @@ def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=
             new_ids, new_segments = add_unknown_segments(ids, known, masks)
             results_per_method[f"eam/{s}"] = (new_ids, new_segments)
             row["segments"][f"eam/{s}"] = len(new_segments)
+        if mining:
+            mined = mine_unknown_instances(class_logits, mask_logits, is_thing, background_threshold=background_threshold,
+                                           overlap_iou=mining_overlap_iou)
+            results_per_method["mining"] = add_unknown_segments(ids, known, mined)
+            row["segments"]["mining"] = len(results_per_method["mining"][1])
         for method, (m_ids, m_segments) in results_per_method.items():
             _save_png(out / "panoptic" / method / f"{sample.id}.png", m_ids.numpy())
             annotations[method].append({"image_id": image_ids[sample.id], "file_name": f"{sample.id}.png",

@@ -11,7 +11,9 @@ from click.testing import CliRunner
 from maskbench.cli import main
 from maskbench.errors import InputError
 from maskbench.metrics.panoptic import read_panoptic_png
-from maskbench.openset import add_unknown_segments, eam_unknown_instances, panoptic_inference, run_open_panoptic
+from maskbench.openset import (
+    add_unknown_segments, eam_unknown_instances, mine_unknown_instances, panoptic_inference, run_open_panoptic,
+)
 from maskbench.scorers import score_all
 
 
@@ -56,7 +58,7 @@ def pq_cli(gt_json, gt_dir, pred_json, pred_dir, split, tmp_path):
 def test_open_panoptic_round_trips_through_bench_pq(coco, tiny_forward, tmp_path, kind):
     forward = oracle_forward(coco) if kind == "oracle" else tiny_forward(0, len(coco.categories))
     results = run_open_panoptic(forward, coco, ["msp", "eam"], tmp_path / "out", min_pixels=20)
-    assert [e["scorer"] for e in results["results"]] == ["known", "eam/msp", "eam/eam"]
+    assert [e["scorer"] for e in results["results"]] == ["known", "eam/msp", "eam/eam", "mining"]
     assert results["run"]["calibration_frames"] == [coco.ids[0]]  # the first frame with unknown pixels
     for entry in results["results"]:
         d = entry["protocol_details"]
@@ -86,8 +88,9 @@ def test_open_panoptic_outputs_follow_the_procedures(coco, tmp_path):
         known = [{"id": s["id"], "category_id": cat_ids[s["category_id"]], "isthing": int(s["isthing"])} for s in segs]
         masks = eam_unknown_instances(m, score_all(["msp"], c, m)["msp"], threshold, min_pixels=20)
         assert masks, "the oracle's unknown segment must produce an unknown instance"
-        for method, (want_ids, want_segs) in {"known": (ids, known),
-                                              "eam/msp": add_unknown_segments(ids, known, masks)}.items():
+        mined = mine_unknown_instances(c, m, is_thing, background_threshold=0.5, overlap_iou=0.5)
+        for method, (want_ids, want_segs) in {"known": (ids, known), "eam/msp": add_unknown_segments(ids, known, masks),
+                                              "mining": add_unknown_segments(ids, known, mined)}.items():
             got = read_panoptic_png(tmp_path / "out" / "panoptic" / method / f"{sample.id}.png")
             np.testing.assert_array_equal(got, want_ids.numpy())
             ann = next(a for a in preds[method]["annotations"] if a["file_name"] == f"{sample.id}.png")
