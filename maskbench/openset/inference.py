@@ -28,18 +28,19 @@ def semantic_scores(class_logits, mask_logits):
     return torch.einsum("qc,qhw->chw", probs, torch.sigmoid(mask_logits.float()))
 
 
-def open_set_prediction(class_scores, anomaly, threshold):
+def open_set_prediction(known_prediction, anomaly, threshold, num_known):
     """TPAMI'24 Eq. 16, ``f_oss = argmax(concat(g(x), f̂(x)))``, as DenseHybrid evaluates it.
 
-    ``g = argmax_k S_k`` (first maximum) over the K known classes; pixels whose anomaly score is strictly
-    above ``threshold`` become the anomaly class ``K`` (the thresholded channel ``f̂`` dominates every known
-    class where it fires, and never elsewhere). Returns int64 ``(H, W)`` ids in ``0..K``.
+    ``known_prediction`` is ``argmax_k S_k`` over the ``num_known`` classes (first maximum); pixels whose
+    anomaly score is strictly above ``threshold`` become the anomaly class ``num_known`` (the thresholded
+    channel ``f̂`` dominates every known class where it fires, and never elsewhere). Returns a new int64
+    ``(H, W)`` tensor of ids in ``0..num_known``.
     """
-    if class_scores.ndim != 3 or anomaly.shape != class_scores.shape[1:]:
-        raise InputError(f"anomaly: shape {tuple(anomaly.shape)} differs from the class scores' "
-                         f"{tuple(class_scores.shape[1:])}")
-    pred = class_scores.argmax(dim=0)
-    pred[anomaly > threshold] = class_scores.shape[0]
+    if anomaly.shape != known_prediction.shape:
+        raise InputError(f"anomaly: shape {tuple(anomaly.shape)} differs from the prediction's "
+                         f"{tuple(known_prediction.shape)}")
+    pred = known_prediction.to(torch.int64, copy=True)
+    pred[anomaly > threshold] = num_known
     return pred
 
 

@@ -191,7 +191,7 @@ def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=
             if single.ap is not None and single.auroc is not None:
                 per_image[s].append((single.ap, single.auroc, single.fpr95))
             row["scores"][s] = {"AP": single.ap, "AUROC": single.auroc, "FPR95_closest": single.fpr95}
-        np.savez(work / f"{index:06d}.npz", scores=scores.numpy(), gt=gt, **{s: maps[s].numpy() for s in names})
+        np.savez(work / f"{index:06d}.npz", closed=closed_pred, gt=gt, **{s: maps[s].numpy() for s in names})
         towns[town].append(index)
         rows.append(row)
 
@@ -213,7 +213,7 @@ def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=
             acc = OpenIoU(num_known)
             for index in towns[town]:
                 with np.load(work / f"{index:06d}.npz") as z:
-                    pred = open_set_prediction(torch.from_numpy(z["scores"]), torch.from_numpy(z[s]), cal[0])
+                    pred = open_set_prediction(torch.from_numpy(z["closed"]), torch.from_numpy(z[s]), cal[0], num_known)
                     acc.update(z["gt"], pred.numpy().astype(np.uint8))
             open_results[s, town] = acc.compute()
 

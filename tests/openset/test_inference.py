@@ -43,8 +43,8 @@ def test_eq16_open_set_prediction(seed):
     np.testing.assert_allclose(s.numpy(), literal_semantic(c, m), rtol=1e-5, atol=1e-6)
     anomaly = torch.rand(m.shape[1:], generator=torch.Generator().manual_seed(seed))
     t = float(anomaly.flatten()[7])
-    pred = open_set_prediction(s, anomaly, t)
     k = s.shape[0]
+    pred = open_set_prediction(s.argmax(0), anomaly, t, k)
     for y in range(m.shape[1]):
         for x in range(m.shape[2]):
             # f_oss = argmax(concat(g, f_hat)): f_hat fires (above every class score) iff f > t
