@@ -132,6 +132,9 @@ def test_open_semantic_matches_reference(streethazards, tiny_forward, tmp_path, 
     ref = reference(streethazards, forward, names)
     for entry in results["results"]:
         got, want = entry["metrics"], ref[entry["scorer"]]
+        calibration = entry["protocol_details"]["calibration"]
+        for town in ("t5", "t6"):
+            assert calibration[town]["threshold"] == want.pop(f"threshold_{town}")
         for key, value in want.items():
             assert got[key] == pytest.approx(float(value), rel=1e-9, abs=1e-12), (entry["scorer"], key)
         assert got["images"] == 4
