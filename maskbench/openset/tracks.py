@@ -136,12 +136,17 @@ def _town(frame_id):
 
 
 def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=None, pooled_fpr95_rule="strict_dropint",
-                      keep_work=False):
+                      keep_work=False, progress=None):
     """Open-set semantic segmentation on StreetHazards for every scorer; writes ``out`` and returns results.json.
 
     ``scorers``: names, :class:`~maskbench.scorers.Scorer` objects or ``{label: scorer}``. ``limit``: first N
-    frames only (partial run). ``pooled_fpr95_rule``: FPR95 rule of the pooled anomaly metrics.
+    frames only (partial run). ``pooled_fpr95_rule``: FPR95 rule of the pooled anomaly metrics. ``progress``:
+    ``progress(label, total)`` -> object with ``update(n)`` and ``close()`` (as `bench run` passes it).
     """
+    if dataset.name != "streethazards":
+        raise InputError(f"--dataset {dataset.name}: open-semantic is the StreetHazards track (towns t5/t6)")
+    if limit is not None and int(limit) < 1:
+        raise InputError(f"--limit {limit}: must be at least 1")
     scorers = _resolve_scorers(scorers)
     out = Path(out)
     work = out / "work"
@@ -164,12 +169,13 @@ def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=
     rows = []
     from maskbench.scorers import score_all
 
+    bar = progress("forward + scorers", n) if progress else None
     for index in range(n):
         sample = dataset[index]
         town = _town(sample.id)
         class_logits, mask_logits = _forward(forward, sample)
         with torch.no_grad():
-            scores = semantic_scores(class_logits, mask_logits)
+            scores = semantic_scores(class_logits, mask_logits).cpu()
             maps = {k: v.float().cpu() for k, v in score_all(scorers, class_logits, mask_logits).items()}
         if num_known is None:
             num_known = scores.shape[0]
@@ -194,6 +200,10 @@ def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=
         np.savez(work / f"{index:06d}.npz", closed=closed_pred, gt=gt, **{s: maps[s].numpy() for s in names})
         towns[town].append(index)
         rows.append(row)
+        if bar:
+            bar.update(1)
+    if bar:
+        bar.close()
 
     with open(out / "per_image.jsonl", "w", encoding="utf-8") as handle:
         for row in rows:
@@ -314,7 +324,7 @@ def _gt_subset(dataset, frame_ids, path):
 
 def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=None, calibration_frames=None,
                       object_mask_threshold=0.8, overlap_threshold=0.8, min_pixels=200, mining=True,
-                      background_threshold=0.5, mining_overlap_iou=0.5, workers=1):
+                      background_threshold=0.5, mining_overlap_iou=0.5, workers=1, progress=None):
     """Open-set panoptic segmentation (EOPSN split of ``dataset``) for every scorer; writes ``out``.
 
     ``dataset``: ``coco-open-panoptic`` (``categories``, ``unknown_ids``, ``split``); the model's classes are the
@@ -323,8 +333,10 @@ def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=
     evaluated. ``min_pixels``: EAM keeps masks with more than this many anomalous pixels. ``mining``: also run
     :func:`~maskbench.openset.inference.mine_unknown_instances` with ``background_threshold`` and
     ``mining_overlap_iou``. Returns the results.json content (one entry per method: ``known``, ``eam/<scorer>``,
-    ``mining``).
+    ``mining``). ``progress`` as in :func:`run_open_semantic`.
     """
+    if limit is not None and int(limit) < 1:
+        raise InputError(f"--limit {limit}: must be at least 1")
     from maskbench.metrics.panoptic import pq_compute_files
     from maskbench.scorers import score_all
 
@@ -386,6 +398,7 @@ def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=
     dropped_unknown_class = 0
     image_ids = _gt_subset(dataset, [dataset.ids[i] for i in evaluated], out / "gt_panoptic.json")
     rows = []
+    bar = progress("forward + panoptic", len(evaluated)) if progress else None
     for index in evaluated:
         sample = dataset[index]
         class_logits, mask_logits, maps = outputs(sample)
@@ -417,6 +430,10 @@ def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=
             annotations[method].append({"image_id": image_ids[sample.id], "file_name": f"{sample.id}.png",
                                         "segments_info": [{**seg, "isthing": int(seg["isthing"])} for seg in m_segments]})
         rows.append(row)
+        if bar:
+            bar.update(1)
+    if bar:
+        bar.close()
 
     with open(out / "per_image.jsonl", "w", encoding="utf-8") as handle:
         for row in rows:

@@ -166,3 +166,12 @@ def test_class_count_mismatch_is_an_input_error(streethazards, tiny_forward, tmp
     forward = tiny_forward(0, 5)
     with pytest.raises(InputError, match="known classes"):
         run_open_semantic(forward, streethazards, ["msp"], tmp_path / "out")
+
+
+def test_wrong_dataset_and_limit_are_input_errors(streethazards, coco, tiny_forward, tmp_path):
+    with pytest.raises(InputError, match="StreetHazards"):
+        run_open_semantic(tiny_forward(0, K), coco, ["msp"], tmp_path / "a")
+    with pytest.raises(InputError, match="--limit"):
+        run_open_semantic(tiny_forward(0, K), streethazards, ["msp"], tmp_path / "b", limit=0)
+    with pytest.raises(InputError, match="scorer"):
+        run_open_semantic(tiny_forward(0, K), streethazards, ["nope"], tmp_path / "c")
