@@ -160,125 +160,28 @@ def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=
     _write_json(out / "run.json", meta)
 
     names = list(scorers)
-    num_known = None
-    closed = None
-    calib = {t: {s: PixelAccumulator("exact", fpr95_rule="strict_dropint") for s in names} for t in TOWNS}
-    pooled = {s: PixelAccumulator("exact", fpr95_rule=pooled_fpr95_rule) for s in names}
-    per_image = {s: [] for s in names}
-    towns = {t: [] for t in TOWNS}
-    rows = []
-    from maskbench.scorers import score_all
-
     bar = progress("forward + scorers", n) if progress else None
-    for index in range(n):
-        sample = dataset[index]
-        town = _town(sample.id)
-        class_logits, mask_logits = _forward(forward, sample)
-        with torch.no_grad():
-            scores = semantic_scores(class_logits, mask_logits).cpu()
-            maps = {k: v.float().cpu() for k, v in score_all(scorers, class_logits, mask_logits).items()}
-        if num_known is None:
-            num_known = scores.shape[0]
-            closed = ClosedIoU(num_known)
-        elif scores.shape[0] != num_known:
-            raise InputError(f"frame {sample.id!r}: {scores.shape[0]} classes, earlier frames had {num_known}")
-        gt = open_semantic_gt(sample, num_known)
-        closed_pred = scores.argmax(dim=0).numpy().astype(np.uint8)
-        closed.update(gt, closed_pred)
-        calib_labels = np.where(gt == num_known + 1, 255, (gt == num_known).astype(np.uint8)).astype(np.uint8)
-        row = {"id": sample.id, "index": index, "town": town, "height": int(gt.shape[0]), "width": int(gt.shape[1]),
-               "n_anomaly": int((sample.ood == 1).sum()), "scores": {}}
-        for s in names:
-            m = maps[s].numpy()
-            small, small_lab = half_resolution(maps[s], torch.from_numpy(calib_labels))
-            calib[town][s].update(small.numpy(), small_lab.numpy())
-            pooled[s].update(m, sample.ood)
-            single = PixelAccumulator("exact", fpr95_rule="closest").update(m, sample.ood).compute()
-            if single.ap is not None and single.auroc is not None:
-                per_image[s].append((single.ap, single.auroc, single.fpr95))
-            row["scores"][s] = {"AP": single.ap, "AUROC": single.auroc, "FPR95_closest": single.fpr95}
-        np.savez(work / f"{index:06d}.npz", closed=closed_pred, gt=gt, **{s: maps[s].numpy() for s in names})
-        towns[town].append(index)
-        rows.append(row)
+    try:
+        state = _score_streethazards(forward, dataset, n, scorers, work, bar, pooled_fpr95_rule)
+    finally:
         if bar:
-            bar.update(1)
-    if bar:
-        bar.close()
-
+            bar.close()
     with open(out / "per_image.jsonl", "w", encoding="utf-8") as handle:
-        for row in rows:
+        for row in state["rows"]:
             handle.write(json.dumps(row, allow_nan=False) + "\n")
 
+    towns = state["towns"]
     thresholds = {}  # (scorer, evaluated town) -> (threshold, tpr, fpr) calibrated on the other town
-    for s in names:
-        for town, other in zip(TOWNS, TOWNS[::-1]):
-            thresholds[s, town] = tpr95_threshold(calib[other][s], "strict_dropint") if towns[other] else None
     open_results = {}
     for s in names:
-        for town in TOWNS:
-            cal = thresholds[s, town]
-            if not towns[town] or cal is None:
-                open_results[s, town] = None
-                continue
-            acc = OpenIoU(num_known)
-            for index in towns[town]:
-                with np.load(work / f"{index:06d}.npz") as z:
-                    pred = open_set_prediction(torch.from_numpy(z["closed"]), torch.from_numpy(z[s]), cal[0], num_known)
-                    acc.update(z["gt"], pred.numpy().astype(np.uint8))
-            open_results[s, town] = acc.compute()
-
-    closed_result = closed.compute()
-    entries = []
-    for s in names:
-        notes = {}
-        metrics = {}
-        p = pooled[s].compute()
-        metrics.update(AP=p.ap, FPR95=p.fpr95, AUROC=p.auroc)
-        notes.update({k.upper(): v for k, v in p.notes.items() if k in ("ap", "fpr95", "auroc")})
-        if per_image[s]:
-            ap, auroc, fpr = (float(np.mean(v)) for v in zip(*per_image[s]))
-            metrics.update(AP_per_image=ap, AUROC_per_image=auroc, FPR95_per_image=fpr)
-        else:
-            metrics.update(AP_per_image=None, AUROC_per_image=None, FPR95_per_image=None)
-            notes["AP_per_image"] = "no frame has both anomaly and inlier pixels"
-        skipped = n - len(per_image[s])
-        if skipped:
-            notes["per_image"] = f"{skipped} of {n} frame(s) without anomaly or inlier pixels skipped (Hendrycks)"
-        metrics["mIoU_closed"] = closed_result["miou"]
-        subsets = []
         for town, other in zip(TOWNS, TOWNS[::-1]):
-            r = open_results[s, town]
-            cal = thresholds[s, town]
-            metrics[f"open_mIoU_{town}"] = r["open_miou"] if r else None
-            metrics[f"anomaly_IoU_{town}"] = r["anomaly_iou"] if r else None
-            if not towns[town]:
-                notes[f"open_mIoU_{town}"] = f"no {town} frame evaluated"
-            elif cal is None:
-                notes[f"open_mIoU_{town}"] = (f"no threshold: no {other} frame evaluated" if not towns[other]
-                                              else f"no threshold: no anomaly pixel in the {other} calibration frames")
-            if r is not None and r["open_miou"] is not None:
-                subsets.append((r["open_miou"], len(towns[town])))
-        both = all(open_results[s, t] is not None for t in TOWNS)
-        metrics["open_mIoU"] = image_weighted_miou(subsets) if both else None
-        if not both:
-            notes["open_mIoU"] = "needs the open-mIoU of both towns"
-        metrics["images"] = n
-        details = {
-            "pooled": {"protocol": "exact pooled float32 curve", "fpr95_rule": pooled_fpr95_rule,
-                       "labels": dataset.info.get("label_convention")},
-            "per_image": "Hendrycks anomaly-seg: per-frame AP, AUROC, FPR95 (closest point), mean over frames",
-            "open_iou": open_results[s, TOWNS[0]]["protocol"] if open_results[s, TOWNS[0]] else None,
-            "closed_iou": closed_result["protocol"],
-            "calibration": {town: None if thresholds[s, town] is None else
-                            {"calibrated_on": other, "threshold": thresholds[s, town][0],
-                             "tpr": thresholds[s, town][1], "fpr": thresholds[s, town][2]}
-                            for town, other in zip(TOWNS, TOWNS[::-1])},
-            "per_class_open_iou": {t: open_results[s, t]["iou"] if open_results[s, t] else None for t in TOWNS},
-            "per_class_closed_iou": closed_result["iou"],
-            "images": {t: len(towns[t]) for t in TOWNS},
-        }
-        entries.append({"scorer": s, "dataset": dataset.name, "protocol": "streethazards-open-semantic",
-                        "metrics": metrics, "protocol_details": details, "notes": notes})
+            cal = tpr95_threshold(state["calib"][other][s], "strict_dropint") if towns[other] else None
+            thresholds[s, town] = cal
+            open_results[s, town] = (_open_iou(work, towns[town], s, cal[0], state["num_known"])
+                                     if towns[town] and cal is not None else None)
+    closed = state["closed"].compute()
+    entries = [_open_semantic_entry(s, dataset, n, state, closed, thresholds, open_results, pooled_fpr95_rule)
+               for s in names]
 
     meta["finished"] = _utc_now()
     results = {"run": meta, "results": entries}
@@ -288,6 +191,113 @@ def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
     return results
+
+
+def _score_streethazards(forward, dataset, n, scorers, work, bar, pooled_fpr95_rule):
+    """Pass 1 over the first ``n`` frames: closed-set IoU, half-resolution calibration curves per town, pooled
+    and per-image anomaly metrics; the closed-set argmax, labels and score maps go to ``work`` for pass 2."""
+    from maskbench.scorers import score_all
+
+    names = list(scorers)
+    state = {"num_known": None, "closed": None, "rows": [], "towns": {t: [] for t in TOWNS},
+             "calib": {t: {s: PixelAccumulator("exact", fpr95_rule="strict_dropint") for s in names} for t in TOWNS},
+             "per_image": {s: [] for s in names},
+             "pooled": {s: PixelAccumulator("exact", fpr95_rule=pooled_fpr95_rule) for s in names}}
+    for index in range(n):
+        sample = dataset[index]
+        town = _town(sample.id)
+        class_logits, mask_logits = _forward(forward, sample)
+        with torch.no_grad():
+            scores = semantic_scores(class_logits, mask_logits).cpu()
+            maps = {k: v.float().cpu() for k, v in score_all(scorers, class_logits, mask_logits).items()}
+        num_known = scores.shape[0]
+        if state["num_known"] is None:
+            state["num_known"], state["closed"] = num_known, ClosedIoU(num_known)
+        elif num_known != state["num_known"]:
+            raise InputError(f"frame {sample.id!r}: {num_known} classes, earlier frames had {state['num_known']}")
+        gt = open_semantic_gt(sample, num_known)
+        closed_pred = scores.argmax(dim=0).numpy().astype(np.uint8)
+        state["closed"].update(gt, closed_pred)
+        calib_labels = np.where(gt == num_known + 1, 255, (gt == num_known).astype(np.uint8)).astype(np.uint8)
+        row = {"id": sample.id, "index": index, "town": town, "height": int(gt.shape[0]), "width": int(gt.shape[1]),
+               "n_anomaly": int((sample.ood == 1).sum()), "scores": {}}
+        for s in names:
+            m = maps[s].numpy()
+            small, small_lab = half_resolution(maps[s], torch.from_numpy(calib_labels))
+            state["calib"][town][s].update(small.numpy(), small_lab.numpy())
+            state["pooled"][s].update(m, sample.ood)
+            single = PixelAccumulator("exact", fpr95_rule="closest").update(m, sample.ood).compute()
+            if single.ap is not None and single.auroc is not None:
+                state["per_image"][s].append((single.ap, single.auroc, single.fpr95))
+            row["scores"][s] = {"AP": single.ap, "AUROC": single.auroc, "FPR95_closest": single.fpr95}
+        np.savez(work / f"{index:06d}.npz", closed=closed_pred, gt=gt, **{s: maps[s].numpy() for s in names})
+        state["towns"][town].append(index)
+        state["rows"].append(row)
+        if bar:
+            bar.update(1)
+    return state
+
+
+def _open_iou(work, indices, scorer, threshold, num_known):
+    """Pass 2: open-IoU of the frames ``indices`` with Eq. 16 at ``threshold``."""
+    acc = OpenIoU(num_known)
+    for index in indices:
+        with np.load(work / f"{index:06d}.npz") as z:
+            pred = open_set_prediction(torch.from_numpy(z["closed"]), torch.from_numpy(z[scorer]), threshold, num_known)
+            acc.update(z["gt"], pred.numpy().astype(np.uint8))
+    return acc.compute()
+
+
+def _open_semantic_entry(s, dataset, n, state, closed, thresholds, open_results, pooled_fpr95_rule):
+    """One results.json entry (Table 3 row) for scorer ``s``."""
+    towns = state["towns"]
+    notes, metrics = {}, {}
+    p = state["pooled"][s].compute()
+    metrics.update(AP=p.ap, FPR95=p.fpr95, AUROC=p.auroc)
+    notes.update({k.upper(): v for k, v in p.notes.items() if k in ("ap", "fpr95", "auroc")})
+    per_image = state["per_image"][s]
+    if per_image:
+        ap, auroc, fpr = (float(np.mean(v)) for v in zip(*per_image))
+        metrics.update(AP_per_image=ap, AUROC_per_image=auroc, FPR95_per_image=fpr)
+    else:
+        metrics.update(AP_per_image=None, AUROC_per_image=None, FPR95_per_image=None)
+        notes["AP_per_image"] = "no frame has both anomaly and inlier pixels"
+    if n - len(per_image):
+        notes["per_image"] = f"{n - len(per_image)} of {n} frame(s) without anomaly or inlier pixels skipped (Hendrycks)"
+    metrics["mIoU_closed"] = closed["miou"]
+    subsets = []
+    for town, other in zip(TOWNS, TOWNS[::-1]):
+        r = open_results[s, town]
+        metrics[f"open_mIoU_{town}"] = r["open_miou"] if r else None
+        metrics[f"anomaly_IoU_{town}"] = r["anomaly_iou"] if r else None
+        if not towns[town]:
+            notes[f"open_mIoU_{town}"] = f"no {town} frame evaluated"
+        elif thresholds[s, town] is None:
+            notes[f"open_mIoU_{town}"] = (f"no threshold: no {other} frame evaluated" if not towns[other]
+                                          else f"no threshold: no anomaly pixel in the {other} calibration frames")
+        if r is not None and r["open_miou"] is not None:
+            subsets.append((r["open_miou"], len(towns[town])))
+    both = all(open_results[s, t] is not None for t in TOWNS)
+    metrics["open_mIoU"] = image_weighted_miou(subsets) if both else None
+    if not both:
+        notes["open_mIoU"] = "needs the open-mIoU of both towns"
+    metrics["images"] = n
+    details = {
+        "pooled": {"protocol": "exact pooled float32 curve", "fpr95_rule": pooled_fpr95_rule,
+                   "labels": dataset.info.get("label_convention")},
+        "per_image": "Hendrycks anomaly-seg: per-frame AP, AUROC, FPR95 (closest point), mean over frames",
+        "open_iou": next((r["protocol"] for t in TOWNS if (r := open_results[s, t])), None),
+        "closed_iou": closed["protocol"],
+        "calibration": {town: None if thresholds[s, town] is None else
+                        {"calibrated_on": other, "threshold": thresholds[s, town][0],
+                         "tpr": thresholds[s, town][1], "fpr": thresholds[s, town][2]}
+                        for town, other in zip(TOWNS, TOWNS[::-1])},
+        "per_class_open_iou": {t: open_results[s, t]["iou"] if open_results[s, t] else None for t in TOWNS},
+        "per_class_closed_iou": closed["iou"],
+        "images": {t: len(towns[t]) for t in TOWNS},
+    }
+    return {"scorer": s, "dataset": dataset.name, "protocol": "streethazards-open-semantic",
+            "metrics": metrics, "protocol_details": details, "notes": notes}
 
 
 #: Metric keys of an open-panoptic result row (Mask2Anomaly TPAMI'24 Table 4 order; fractions).
