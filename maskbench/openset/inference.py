@@ -102,7 +102,8 @@ def eam_unknown_instances(mask_logits, anomaly, threshold, *, min_pixels=200):
     more than ``min_pixels`` anomalous pixels becomes one instance. Returns a list of bool ``(H, W)`` masks in
     query order."""
     if anomaly.shape != mask_logits.shape[1:]:
-        raise InputError(f"anomaly: shape {tuple(anomaly.shape)} differs from the masks' {tuple(mask_logits.shape[1:])}")
+        raise InputError(f"anomaly: shape {tuple(anomaly.shape)} differs from the masks' "
+                         f"{tuple(mask_logits.shape[1:])}")
     anomalous = anomaly > threshold
     preferred = torch.sigmoid(mask_logits.float()).argmax(dim=0)
     counts = torch.bincount(preferred[anomalous], minlength=mask_logits.shape[0])

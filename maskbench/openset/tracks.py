@@ -135,8 +135,8 @@ def _town(frame_id):
     return town
 
 
-def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=None, pooled_fpr95_rule="strict_dropint",
-                      keep_work=False, progress=None):
+def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=None,
+                      pooled_fpr95_rule="strict_dropint", keep_work=False, progress=None):
     """Open-set semantic segmentation on StreetHazards for every scorer; writes ``out`` and returns results.json.
 
     ``scorers``: names, :class:`~maskbench.scorers.Scorer` objects or ``{label: scorer}``. ``limit``: first N
@@ -263,7 +263,8 @@ def _open_semantic_entry(s, dataset, n, state, closed, thresholds, open_results,
         metrics.update(AP_per_image=None, AUROC_per_image=None, FPR95_per_image=None)
         notes["AP_per_image"] = "no frame has both anomaly and inlier pixels"
     if n - len(per_image):
-        notes["per_image"] = f"{n - len(per_image)} of {n} frame(s) without anomaly or inlier pixels skipped (Hendrycks)"
+        notes["per_image"] = (f"{n - len(per_image)} of {n} frame(s) without anomaly or inlier pixels skipped "
+                              "(Hendrycks)")
     metrics["mIoU_closed"] = closed["miou"]
     subsets = []
     for town, other in zip(TOWNS, TOWNS[::-1]):
@@ -412,7 +413,8 @@ def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=
     for index in evaluated:
         sample = dataset[index]
         class_logits, mask_logits, maps = outputs(sample)
-        ids, segments = panoptic_inference(class_logits, mask_logits, is_thing, object_mask_threshold=object_mask_threshold,
+        ids, segments = panoptic_inference(class_logits, mask_logits, is_thing,
+                                           object_mask_threshold=object_mask_threshold,
                                            overlap_threshold=overlap_threshold)
         stray = [seg for seg in segments if seg["category_id"] in unknown_contiguous]
         if stray:  # a class of the unknown split: EOPSN rejects its id, the harness voids the segment
@@ -431,14 +433,16 @@ def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=
             results_per_method[f"eam/{s}"] = (new_ids, new_segments)
             row["segments"][f"eam/{s}"] = len(new_segments)
         if mining:
-            mined = mine_unknown_instances(class_logits, mask_logits, is_thing, background_threshold=background_threshold,
+            mined = mine_unknown_instances(class_logits, mask_logits, is_thing,
+                                           background_threshold=background_threshold,
                                            overlap_iou=mining_overlap_iou)
             results_per_method["mining"] = add_unknown_segments(ids, known, mined)
             row["segments"]["mining"] = len(results_per_method["mining"][1])
         for method, (m_ids, m_segments) in results_per_method.items():
             _save_png(out / "panoptic" / method / f"{sample.id}.png", m_ids.numpy())
+            info = [{**seg, "isthing": int(seg["isthing"])} for seg in m_segments]
             annotations[method].append({"image_id": image_ids[sample.id], "file_name": f"{sample.id}.png",
-                                        "segments_info": [{**seg, "isthing": int(seg["isthing"])} for seg in m_segments]})
+                                        "segments_info": info})
         rows.append(row)
         if bar:
             bar.update(1)
