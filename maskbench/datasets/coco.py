@@ -41,7 +41,7 @@ class CocoOpenPanoptic(Dataset):
     name = "coco-open-panoptic"
     summary = "COCO panoptic val2017 (5000) with EOPSN unknown thing splits K5/K10/K20 (default K20)"
     official_count = 5000
-    track = "anomaly"
+    track = None  # open-set panoptic task: PQ, not the SMIYC component track
     layout = f"""<coco root>/
   {ANNOTATIONS}      (images[], annotations[] with segments_info[], categories[])
   val2017/<12-digit id>.jpg
