@@ -10,8 +10,9 @@ kind and a depth. Shading turns materials into pixels: texture noise, tiles, fen
 anomaly patterns, shadows, sky gradient and clouds, aerial perspective or fog, exposure and white balance,
 lens blur and sensor noise. Labels come from the material canvas, so they are exact.
 
-Only IEEE-exact arithmetic (``+ - * /``, sqrt, comparisons) touches per-pixel arrays and every random draw
-comes from one ``numpy.random.Generator``: the same seed gives the same bytes.
+Only IEEE-exact arithmetic (``+ - * /``, comparisons, integer blur and noise) touches per-pixel arrays, noise
+comes from uniform draws (no libm), scalars use Python's ``math``, and every random draw comes from one
+``numpy.random.Generator``: the same seed gives the same bytes.
 """
 
 import math
@@ -498,7 +499,7 @@ def _anomaly_colour(rng):
 def _anomaly(p, cam, rng, u, z, size, inst):
     """An object of no known class standing on the ground at (``u``, ``z``), about ``size`` m tall."""
     shape = ANOMALY_SHAPES[int(rng.integers(len(ANOMALY_SHAPES)))]
-    aspect = float(np.exp(rng.uniform(-0.7, 0.9)))  # width / height
+    aspect = math.exp(float(rng.uniform(-0.7, 0.9)))  # width / height
     mats = []
     for _ in range(2):
         pattern = ANOMALY_PATTERNS[int(rng.integers(len(ANOMALY_PATTERNS)))]
@@ -562,8 +563,13 @@ def _anomaly(p, cam, rng, u, z, size, inst):
 
 
 # -- shading ------------------------------------------------------------------------------------------------------------
+def _unit_noise(rng, shape):
+    """Zero-mean, unit-variance triangular noise from two uniform draws (exact bit arithmetic, no libm)."""
+    return (rng.random(shape, dtype=np.float32) + rng.random(shape, dtype=np.float32) - 1.0) * np.float32(6 ** 0.5)
+
+
 def _smooth_noise(rng, h, w, cell):
-    small = rng.standard_normal((max(2, h // cell + 2), max(2, w // cell + 2))).astype(np.float32)
+    small = _unit_noise(rng, (max(2, h // cell + 2), max(2, w // cell + 2)))
     return np.asarray(Image.fromarray(small, mode="F").resize((w, h), Image.BILINEAR), dtype=np.float32)
 
 
@@ -592,7 +598,7 @@ def _shade_image(rng, p, ids, gdepth, u, cam):
     """Pixels of the material canvas ``ids``; multiplicative texture maps are built full-frame (no indexing)."""
     h, w = ids.shape
     kind = np.asarray(p.kind, np.int64)
-    fine = rng.standard_normal((h, w), dtype=np.float32)
+    fine = _unit_noise(rng, (h, w))
     medium = _smooth_noise(rng, h, w, 3)
     smooth = _smooth_noise(rng, h, w, 24)
     weights = _NOISE_WEIGHTS[kind] * np.asarray(p.amp, np.float32)[:, None]  # per material
@@ -679,11 +685,11 @@ def _place_anomalies(p, cam, rng, lay, mode, objects):
     count = int(rng.choice([1, 1, 2, 2, 3, 4]))
     for inst in range(1, count + 1):
         if mode == "obstacle":
-            size = float(np.exp(rng.uniform(math.log(0.12), math.log(1.0))))
+            size = math.exp(float(rng.uniform(math.log(0.12), math.log(1.0))))
             u, z = _ground_point(rng, cam, lay, "road", cam.z_near + 1.0, 35.0)
         else:
             large = rng.random() < 0.35
-            size = float(rng.uniform(1.5, 3.5)) if large else float(np.exp(rng.uniform(math.log(0.3), math.log(2.5))))
+            size = float(rng.uniform(1.5, 3.5)) if large else math.exp(float(rng.uniform(math.log(0.3), math.log(2.5))))
             where = "road" if rng.random() < 0.6 else "offroad"
             z_hi = cam.z_near + 8.0 if large else 30.0
             u, z = _ground_point(rng, cam, lay, where, cam.z_near + 1.0, z_hi)

@@ -14,9 +14,9 @@ Frame ``i`` of split ``s`` is rendered from ``SeedSequence([seed, SPLIT_CODES[s]
 depend on the other frames or on the split sizes, and splits can be written in parallel. Each split is written
 into a temporary folder, renamed into place and then marked complete (``.complete-<split>``), all under a file
 lock: an interrupted generation is never used, it is redone. The world root is
-``<cache>/world-v1-<digest of the configuration>``; the cache is ``$MASKBENCH_CACHE``, else
+``<cache>/world-v1-<digest of the configuration and of the generator's source>``; the cache is ``$MASKBENCH_CACHE``, else
 ``$XDG_CACHE_HOME/maskbench``, else ``~/.cache/maskbench``. Bump :data:`VERSION` whenever the renderer's output
-changes.
+changes on purpose (a shipped model trained on the world names the version it learned).
 """
 
 import fcntl
@@ -36,6 +36,7 @@ from maskbench.datasets.base import VOID, Frame
 from maskbench.datasets.catalog import load_dataset
 from maskbench.datasets.cityscapes import IMAGE_SUFFIX, LABEL_FILES, Cityscapes
 from maskbench.datasets.replica import _save, _save_jpg
+from maskbench.datasets.world import scene as renderer
 from maskbench.datasets.world.scene import (
     BUILDING, CAR, FENCE, PERSON, POLE, ROAD, SIDEWALK, SKY, TERRAIN, TRAFFIC_SIGN, VEGETATION, WALL, render_scene,
 )
@@ -90,8 +91,12 @@ class WorldConfig:
         return tuple(self.streethazards_size if split == "streethazards" else self.size)
 
     def digest(self):
+        """Hash of the version, this configuration and the generator's source (a code change is a new world)."""
         text = json.dumps({"version": VERSION, **asdict(self)}, sort_keys=True, default=list)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        sha = hashlib.sha256(text.encode())
+        for module in (renderer, __file__):
+            sha.update(Path(getattr(module, "__file__", module)).read_bytes())
+        return sha.hexdigest()[:12]
 
 
 def frame_seed(config, split, index):
