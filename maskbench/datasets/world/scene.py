@@ -92,8 +92,7 @@ SKIN = ([235, 200, 170], [200, 150, 110], [150, 100, 70], [95, 60, 40], [225, 18
 class _Painter:
     """Materials (class, colour, texture, depth, anomaly instance) and a PIL canvas of material indices."""
 
-    def __init__(self, h, w):
-        self.h, self.w = h, w
+    def __init__(self):
         self.cls, self.colour, self.kind, self.amp, self.depth, self.param, self.inst = [], [], [], [], [], [], []
         self.patterns = []  # anomaly pattern specs, indexed by ``param`` of _PATTERN materials
         self.canvas = None
@@ -129,7 +128,6 @@ class _Painter:
 
 class _Camera:
     def __init__(self, rng, h, w):
-        self.h, self.w = h, w
         self.f = w * float(rng.uniform(0.55, 0.75))
         self.cx = w * float(0.5 + rng.uniform(-0.07, 0.07))
         self.yh = h * float(rng.uniform(0.38, 0.48))
@@ -703,7 +701,7 @@ def _render_once(rng, h, w, mode, ego, min_anomaly_pixels):
     """The scene drawn from ``rng``, or ``None`` (before shading) when an anomaly has too few visible pixels."""
     cam = _Camera(rng, h, w)
     lay = _Layout(rng)
-    p = _Painter(h, w)
+    p = _Painter()
     overcast = rng.random() < 0.35
     p.material(SKY, [0, 0, 0], _SKYK, 1.0, depth=1e6)  # material 0: sky
     if overcast:
