@@ -328,13 +328,13 @@ def _tree(p, cam, rng, u, z):
 
 def _pole(p, cam, rng, u, z, side):
     height = float(rng.uniform(4.0, 8.0))
-    width = float(rng.uniform(0.16, 0.3))
+    width = float(rng.uniform(0.2, 0.35))
     grey = _jitter(rng, [[90, 90, 95], [40, 45, 40], [150, 150, 150], [50, 70, 55]][int(rng.integers(4))], 10)
     mat = p.material(POLE, grey, _SMOOTH, 0.8, depth=z)
     arm = rng.random() < 0.4
-    sign_kind = ["circle", "triangle", "square", "octagon"][int(rng.integers(4))] if rng.random() < 0.45 else None
+    sign_kind = ["circle", "triangle", "square", "octagon"][int(rng.integers(4))] if rng.random() < 0.6 else None
     sign_h = float(rng.uniform(2.0, 2.8))
-    size = float(rng.uniform(0.55, 0.85))
+    size = float(rng.uniform(0.6, 0.95))
     inward = 1.0 if side == 0 else -1.0
     red = p.material(TRAFFIC_SIGN, _jitter(rng, [200, 30, 30], 15), _FLAT, 1.0, depth=z - 0.05)
     white = p.material(TRAFFIC_SIGN, _jitter(rng, [235, 235, 230], 8), _FLAT, 1.0, depth=z - 0.05)
@@ -738,7 +738,7 @@ def _render_once(rng, h, w, mode, ego, min_anomaly_pixels):
                 length = float(rng.uniform(8, 30))
                 colour = _jitter(rng, FACADE_COLOURS[int(rng.integers(len(FACADE_COLOURS)))], 15)
                 height = float(rng.uniform(6, 26))
-                if rng.random() < 0.12:  # a gap: something lower behind the building line
+                if rng.random() < 0.2:  # a gap: something lower behind the building line
                     kind = ["hedge", "wall", "fence"][int(rng.integers(3))]
                     facades.append(_barrier(p, cam, rng, side, lay.edge(side) + 0.1, z, z + length, kind))
                     facades.append(_tree(p, cam, rng, (-1 if side == 0 else 1) * (b + 3.0), z + length / 2))
@@ -752,7 +752,7 @@ def _render_once(rng, h, w, mode, ego, min_anomaly_pixels):
                 sign = -1 if side == 0 else 1
                 facades.append(_tree(p, cam, rng, sign * (lay.edge(side) + float(rng.uniform(1, 8))), z))
                 z += float(rng.uniform(4, 12))
-        if rng.random() < 0.35:  # a wall, fence or hedge along the sidewalk edge
+        if rng.random() < 0.55:  # a wall, fence or hedge along the sidewalk edge
             z0 = float(rng.uniform(cam.z_near * 0.5, 25))
             kind = ["hedge", "wall", "fence"][int(rng.integers(3))]
             facades.append(_barrier(p, cam, rng, side, lay.edge(side) + (0.05 if lay.urban[side] else 0.5),
@@ -774,9 +774,9 @@ def _render_once(rng, h, w, mode, ego, min_anomaly_pixels):
                 z += step
 
     # people: on sidewalks, now and then crossing the road
-    for _ in range(int(rng.choice([0, 1, 2, 3, 4, 6, 8]))):
+    for _ in range(int(rng.choice([0, 1, 2, 3, 4, 6, 8, 10]))):
         where = "road" if rng.random() < 0.15 and mode != "obstacle" else "sidewalk"
-        pu, pz = _ground_point(rng, cam, lay, where, cam.z_near + 0.5, 45)
+        pu, pz = _ground_point(rng, cam, lay, where, cam.z_near + 0.5, 35)
         objects.append(_person(p, cam, rng, pu, pz))
     # cars: in the lanes (oncoming in the left ones) and parked along the curb
     lane_centres = [-lay.road[0] + (k + 0.5) * lay.lane_w for k in range(lay.lanes)]
