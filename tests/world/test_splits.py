@@ -1,6 +1,9 @@
 """The world on disk: official layouts read back by maskbench's readers, exact content, byte determinism,
 atomic generation."""
 
+import multiprocessing
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -183,3 +186,19 @@ def test_cache_location_and_errors(tmp_path, monkeypatch):
         ensure_world(("test",), config=config)
     with pytest.raises(InputError, match="positive frame count"):
         ensure_world(("val",), config=WorldConfig(val=0))
+    with pytest.raises(InputError, match="WorldConfig.size"):
+        ensure_world(("val",), config=WorldConfig(size=(16, 64)))
+    assert ensure_world("obstacle", config=config).root == world.root  # one split may be named alone
+
+
+def _ensure_in_child(cache):
+    config = WorldConfig(seed=2, train=1, val=1, anomaly=1, obstacle=3, streethazards=1)
+    return str(ensure_world(("obstacle",), config=config, cache=cache).root)
+
+
+def test_concurrent_generations_share_one_world(tmp_path, hashes):
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        roots = pool.map(_ensure_in_child, [str(tmp_path / "shared")] * 2)
+    assert roots[0] == roots[1]
+    clean = _ensure_in_child(str(tmp_path / "clean"))
+    assert hashes(Path(roots[0])) == hashes(Path(clean))

@@ -270,6 +270,11 @@ def ensure_world(splits=EVAL_SPLITS, *, config=None, cache=None, workers=None):
     1 otherwise). Returns a :class:`World`.
     """
     config = config or WorldConfig()
+    splits = (splits,) if isinstance(splits, str) else tuple(splits)
+    for name in ("size", "streethazards_size"):
+        size = getattr(config, name)
+        if len(size) != 2 or not all(isinstance(v, int) and v >= 32 for v in size):
+            raise InputError(f"WorldConfig.{name} must be (height, width), each an int >= 32, got {size!r}")
     for split in splits:
         _check_split(split)
         if not isinstance(config.frames(split), int) or config.frames(split) < 1:
