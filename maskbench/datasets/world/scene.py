@@ -128,6 +128,7 @@ class _Painter:
 
 class _Camera:
     def __init__(self, rng, h, w):
+        self.w = w
         self.f = w * float(rng.uniform(0.55, 0.75))
         self.cx = w * float(0.5 + rng.uniform(-0.07, 0.07))
         self.yh = h * float(rng.uniform(0.38, 0.48))
@@ -679,20 +680,23 @@ def _ground_point(rng, cam, lay, where, z_lo, z_hi):
 
 
 def _place_anomalies(p, cam, rng, lay, mode, objects):
-    """Add 1-4 anomalies to ``objects``; returns how many."""
+    """Add 1-4 anomalies standing in view (base centre within the middle 90% of the width); returns how many."""
     count = int(rng.choice([1, 1, 2, 2, 3, 4]))
     for inst in range(1, count + 1):
-        if mode == "obstacle":
-            size = math.exp(float(rng.uniform(math.log(0.12), math.log(1.0))))
-            u, z = _ground_point(rng, cam, lay, "road", cam.z_near + 1.0, 35.0)
-        else:
-            large = rng.random() < 0.35
-            size = float(rng.uniform(1.5, 3.5)) if large else math.exp(float(rng.uniform(math.log(0.3), math.log(2.5))))
-            where = "road" if rng.random() < 0.6 else "offroad"
-            z_hi = cam.z_near + 8.0 if large else 30.0
-            u, z = _ground_point(rng, cam, lay, where, cam.z_near + 1.0, z_hi)
-        z = min(z, cam.f * size / (6.0 if mode == "obstacle" else 12.0))  # at least ~6 (12) pixels tall
-        z = max(z, cam.z_near + 0.5)
+        for _ in range(20):
+            if mode == "obstacle":
+                size = math.exp(float(rng.uniform(math.log(0.12), math.log(1.0))))
+                u, z = _ground_point(rng, cam, lay, "road", cam.z_near + 1.0, 35.0)
+            else:
+                large = rng.random() < 0.35
+                size = float(rng.uniform(1.5, 3.5)) if large else math.exp(float(rng.uniform(math.log(0.3), math.log(2.5))))
+                where = "road" if rng.random() < 0.6 else "offroad"
+                z_hi = cam.z_near + 8.0 if large else 30.0
+                u, z = _ground_point(rng, cam, lay, where, cam.z_near + 1.0, z_hi)
+            z = min(z, cam.f * size / (6.0 if mode == "obstacle" else 12.0))  # at least ~6 (12) pixels tall
+            z = max(z, cam.z_near + 0.5)
+            if 0.05 * cam.w < cam.point(u, z)[0] < 0.95 * cam.w:
+                break
         objects.append(_anomaly(p, cam, rng, u, z, size, inst))
     return count
 
@@ -830,13 +834,14 @@ def _render_once(rng, h, w, mode, ego, min_anomaly_pixels):
     return Scene(image, semantic, anomalies, ego_mask, road_line)
 
 
-def render_scene(seed, size=(256, 512), *, mode=None, ego=None, min_anomaly_pixels=12):
+def render_scene(seed, size=(256, 512), *, mode=None, ego=None, min_anomaly_pixels=None):
     """Render one frame from ``seed`` (an int or a ``numpy.random.SeedSequence``); same seed, same arrays.
 
     ``mode``: ``None`` inliers only; ``"anomaly"`` 1-4 anomalies anywhere on the ground (road, verge,
     sidewalk), 0.3-3.5 m, a third of them close and large; ``"obstacle"`` 1-4 small obstacles (0.12-1 m) on the road.
     ``ego``: draw the ego-vehicle bonnet (``None``: with probability 0.3). With anomalies, layouts where one
-    is hidden (fewer than ``min_anomaly_pixels`` visible) are redrawn from the next child seed (at most 16).
+    is hidden (fewer than ``min_anomaly_pixels`` visible; default 40, 12 for obstacles) are redrawn from the next
+    child seed (at most 16).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -844,6 +849,8 @@ def render_scene(seed, size=(256, 512), *, mode=None, ego=None, min_anomaly_pixe
     if h < 32 or w < 32:
         raise ValueError(f"size must be at least 32x32, got {h}x{w}")
     seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
+    if min_anomaly_pixels is None:
+        min_anomaly_pixels = 12 if mode == "obstacle" else 40
     attempts = 16
     for attempt in range(attempts):  # child seeds built explicitly: ``seq.spawn`` would change ``seq``
         rng = np.random.default_rng(np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, attempt)))
