@@ -165,12 +165,11 @@ def write_split(out, config, split, workers=1):
         for kind in ("images", "annotations"):
             for town in ("t5", "t6"):
                 (Path(out) / "streethazards" / "test" / kind / "test" / town).mkdir(parents=True, exist_ok=True)
-    chunks = [list(range(n))[k::max(1, workers)] for k in range(max(1, workers))]
     if workers <= 1 or n < 2 * workers:
         _write_frames((str(out), config, split, range(n)))
         return
-    with ProcessPoolExecutor(workers) as pool:
-        list(pool.map(_write_frames, [(str(out), config, split, chunk) for chunk in chunks]))
+    with ProcessPoolExecutor(workers) as pool:  # frame k goes to worker k mod workers
+        list(pool.map(_write_frames, [(str(out), config, split, range(k, n, workers)) for k in range(workers)]))
 
 
 # -- the cache ------------------------------------------------------------------------------------------------------
