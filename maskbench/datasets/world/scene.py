@@ -725,7 +725,7 @@ def _render_once(rng, h, w, mode, ego, min_anomaly_pixels):
     # patches and manhole covers on the road (class road)
     for _ in range(int(rng.integers(0, 3))):
         pu, pz = _ground_point(rng, cam, lay, "road", cam.z_near + 1, 40)
-        mat = p.material(ROAD, _shade(p.colour[1], float(rng.uniform(0.7, 1.2))), _GRAIN, 1.0)
+        mat = p.material(ROAD, _shade(p.colour[1], float(rng.uniform(0.7, 1.2))), _GRAIN, 1.0)  # 1: asphalt
         r = float(rng.uniform(0.3, 1.5))
         objects.append((1e5, lambda pu=pu, pz=pz, r=r, mat=mat: p.polygon(
             [cam.point(pu + r * math.cos(a), pz + r * math.sin(a) * 1.5) for a in np.arange(10) * (math.pi / 5)], mat)))
