@@ -308,7 +308,12 @@ def _prepare(config, forward, checkpoint):
     stray = sorted(set(config.scorer_params) - set(config.scorers))
     if stray:
         raise InputError(f"--param given for scorer(s) {stray} that are not in --scorer {','.join(config.scorers)}")
-    scorers = {n: get_scorer(n, **config.scorer_params.get(n, {})) for n in config.scorers}
+    scorers = {}
+    for name in config.scorers:
+        try:
+            scorers[name] = get_scorer(name, **config.scorer_params.get(name, {}))
+        except InputError as err:
+            raise InputError(f"--scorer/--param: {err}") from err
     if config.dataset not in DATASETS.names():
         raise InputError(f"--dataset {config.dataset!r}: unknown; known datasets: {', '.join(DATASETS.names())}")
     protocol = resolve_protocol(config.protocol, config.dataset, DATASETS.get(config.dataset).track)

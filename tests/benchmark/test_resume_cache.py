@@ -1,0 +1,113 @@
+"""Resume after a crash, a finished run re-run, refused configuration changes, and the forward cache round trip."""
+
+import json
+
+import numpy as np
+import pytest
+
+from maskbench.benchmark.runner import run_benchmark
+from maskbench.errors import InputError
+
+
+def test_resume_after_crash_gives_identical_results(kit, tmp_path):
+    clean = run_benchmark(kit.config(tmp_path / "clean"), kit.fake_forward, checkpoint=kit.checkpoint())
+
+    out = tmp_path / "crashed"
+    crashing = kit.CountingForward(fail_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(kit.config(out), crashing, checkpoint=kit.checkpoint())
+    rows = (out / "per_image.jsonl").read_text().splitlines()
+    assert [json.loads(r)["index"] for r in rows] == [0, 1]
+    assert json.loads((out / "run.json").read_text())["finished"] is None
+    assert not (out / "results.json").exists()
+    with open(out / "per_image.jsonl", "a") as handle:
+        handle.write('{"id": "validation0002", "ind')  # torn line of the frame in flight
+
+    again = kit.CountingForward()
+    resumed = run_benchmark(kit.config(out), again, checkpoint=kit.checkpoint())
+    assert again.calls == 1  # only the frame that was in flight
+    assert kit.comparable(resumed) == kit.comparable(clean)
+    rows = [json.loads(r) for r in (out / "per_image.jsonl").read_text().splitlines()]
+    assert [r["index"] for r in rows] == [0, 1, 2]
+
+    # the same command once more: nothing is recomputed, the stored results come back
+    idle = kit.CountingForward()
+    assert kit.comparable(run_benchmark(kit.config(out), idle, checkpoint=kit.checkpoint())) == kit.comparable(clean)
+    assert idle.calls == 0
+
+
+def test_row_without_map_is_recomputed(kit, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(kit.config(out, keep_work=True), kit.CountingForward(fail_at=3), checkpoint=kit.checkpoint())
+    (out / "work" / "000001.npz").unlink()
+    again = kit.CountingForward()
+    resumed = run_benchmark(kit.config(out, keep_work=True), again, checkpoint=kit.checkpoint())
+    assert again.calls == 2
+    clean = run_benchmark(kit.config(tmp_path / "clean"), kit.fake_forward, checkpoint=kit.checkpoint())
+    assert kit.comparable(resumed) == kit.comparable(clean)
+    assert len((out / "per_image.jsonl").read_text().splitlines()) == 3  # duplicates folded
+
+
+def test_changed_configuration_is_refused(kit, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(kit.config(out), kit.CountingForward(fail_at=2), checkpoint=kit.checkpoint())
+    with pytest.raises(InputError, match="different tta"):
+        run_benchmark(kit.config(out, tta="flip"), kit.fake_forward, checkpoint=kit.checkpoint())
+    with pytest.raises(InputError, match="different scorers"):
+        run_benchmark(kit.config(out, scorer_params={"maskomaly": {"lam": 0.5}}), kit.fake_forward,
+                      checkpoint=kit.checkpoint())
+    other = dict(kit.checkpoint(), sha256="e" * 64)
+    with pytest.raises(InputError, match="different checkpoint"):
+        run_benchmark(kit.config(out), kit.fake_forward, checkpoint=other)
+
+
+def test_cache_round_trip_without_forward(kit, tmp_path):
+    cache = tmp_path / "cache"
+    counting = kit.CountingForward()
+    cached = run_benchmark(kit.config(tmp_path / "a", cache=cache, tta="flip"), counting, checkpoint=kit.checkpoint())
+    assert counting.calls == 6  # 3 frames x 2 views
+    entries = sorted(cache.rglob("*.npz"))
+    assert len(entries) == 6
+    for entry in entries:
+        with np.load(entry, allow_pickle=False) as z:
+            assert z["mask_logits"].dtype == np.float16 and z["class_logits"].dtype == np.float32
+            key = json.loads(str(z["key"]))
+            assert key["checkpoint_sha256"] == "f" * 64 and key["resolution"] == "native"
+            assert key["view"] in ("none", "hflip") and key["dataset"] == "smiyc-ra21"
+    assert json.loads(next(cache.glob("*/checkpoint.json")).read_text())["sha256"] == "f" * 64
+
+    # --from-cache: no forward, no checkpoint argument, identical results
+    replay = run_benchmark(kit.config(tmp_path / "b", from_cache=cache, tta="flip"), kit.never_called)
+    assert kit.comparable(replay) == kit.comparable(cached)
+    assert replay["run"]["checkpoint"]["sha256"] == "f" * 64 and replay["run"]["source"] == "cache"
+
+    # a second --cache run reads the entries instead of calling the forward
+    again = kit.CountingForward()
+    refill = run_benchmark(kit.config(tmp_path / "c", cache=cache, tta="flip"), again, checkpoint=kit.checkpoint())
+    assert again.calls == 0 and kit.comparable(refill) == kit.comparable(cached)
+
+    # a changed configuration is never served from the cache
+    with pytest.raises(InputError, match="not in the cache"):
+        run_benchmark(kit.config(tmp_path / "d", from_cache=cache, resolution="short1024"), kit.never_called)
+    other = dict(kit.checkpoint(), sha256="e" * 64)
+    with pytest.raises(InputError, match="not in the cache"):
+        run_benchmark(kit.config(tmp_path / "e", from_cache=cache), kit.never_called, checkpoint=other)
+    changed = kit.CountingForward()
+    run_benchmark(kit.config(tmp_path / "f", cache=cache, scorers=("msp",)), changed, checkpoint=other)
+    assert changed.calls == 3
+
+
+def test_cache_entry_of_other_image_content_is_not_served(kit, tmp_path):
+    cache = tmp_path / "cache"
+    run_benchmark(kit.config(tmp_path / "a", cache=cache, scorers=("msp",)), kit.fake_forward,
+                  checkpoint=kit.checkpoint())
+    # the same frame ids of another replica (other seed, other pixels) under the same dataset name
+    from maskbench.datasets.replica import make
+
+    other_root = make("smiyc-ra21", tmp_path / "other", frames=3, seed=99).root
+    config = kit.config(tmp_path / "b", from_cache=cache, scorers=("msp",))
+    config.root = other_root
+    with pytest.raises(InputError, match="not in the cache"):
+        run_benchmark(config, kit.never_called)
