@@ -246,7 +246,9 @@ def _model_forward(checkpoint, resolution, device):
         prediction = predictor(image)
         return prediction.class_logits, prediction.mask_logits
 
-    return forward, _jsonable(dataclasses.asdict(report.config))
+    config = _jsonable(dataclasses.asdict(report.config))
+    config["msda_backend_resolved"] = predictor.msda_backend
+    return forward, config
 
 
 def _resume_view(meta):
