@@ -71,7 +71,8 @@ def main():
 def run(scorers, dataset, root, options, checkpoint, out, protocol, fpr95_rule, resolution, tta, device, cache,
         from_cache, limit, params, save_maps, keep_work, workers):
     """Run the benchmark: one forward per image, every scorer, every metric of the dataset's protocol."""
-    from maskbench.benchmark.runner import RunConfig, TerminalProgress, format_leaderboard, parse_scorer_params, run_benchmark
+    from maskbench.benchmark.runner import RunConfig, TerminalProgress, parse_scorer_params, run_benchmark, run_summary
+    from maskbench.benchmark.tables import format_leaderboard
     from maskbench.datasets import parse_options
 
     config = RunConfig(
@@ -82,7 +83,8 @@ def run(scorers, dataset, root, options, checkpoint, out, protocol, fpr95_rule, 
         save_maps=save_maps, keep_work=keep_work, workers=workers, command=list(sys.argv))
     results = run_benchmark(config, progress=TerminalProgress)
     if int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 reports
-        click.echo(format_leaderboard(results))
+        click.echo(run_summary(results))
+        click.echo(format_leaderboard(results, "text"), nl=False)
         click.echo(f"results: {out / 'results.json'}")
 
 

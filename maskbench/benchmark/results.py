@@ -20,8 +20,6 @@ from maskbench.errors import InputError
 
 #: Metric keys of a result (the `bench evaluate` JSON keys), in table order.
 METRIC_KEYS = ("AP", "AUROC", "FPR95", "sIoU", "PPV", "F1", "MDM_F1_60", "MDM_F1_70", "threshold")
-#: Metrics where lower is better; every other metric is higher-is-better.
-LOWER_IS_BETTER = ("FPR95",)
 MAX_CURVE_POINTS = 2000
 
 
@@ -158,30 +156,3 @@ def write_results(out, run, entries, curves):
     with open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
     os.replace(tmp, out / "curves.npz")
-
-
-_TABLE = (("AP", "AP"), ("FPR95", "FPR95"), ("AUROC", "AUROC"), ("sIoU", "sIoU"), ("PPV", "PPV"),
-          ("F1*", "F1"), ("MDM60", "MDM_F1_60"), ("MDM70", "MDM_F1_70"))
-
-
-def format_leaderboard(results):
-    """Terminal table scorers x metrics (x100) under a header naming dataset, frames and protocol."""
-    run, entries = results["run"], results["results"]
-    info = run["dataset"]["info"]
-    frames = entries[0]["metrics"]["images"] if entries else 0
-    official = info.get("official_count")
-    partial = "" if official in (None, frames) else f" of {official} official (partial: not comparable)"
-    details = entries[0]["protocol_details"] if entries else {}
-    lines = [
-        f"{run['dataset']['name']} (version {info.get('version') or 'unversioned'}), {frames} frames{partial}; "
-        f"checkpoint {run['checkpoint']['sha256'][:12]}; resolution {run['resolution']}; tta {run['tta']}",
-        f"protocol {run['protocol']}: {details.get('description', '')}; FPR95 rule {run['fpr95_rule']}",
-        f"{'scorer':<14}" + "".join(f"{label:>8}" for label, _ in _TABLE),
-    ]
-    for e in entries:
-        m = e["metrics"]
-        cells = "".join(f"{'-' if m[k] is None else f'{100 * m[k]:.2f}':>8}" for _, k in _TABLE)
-        lines.append(f"{e['scorer']:<14}{cells}")
-    lines.append(f"(values x100, protocol {run['protocol']}; FPR95 lower is better, all others higher; "
-                 "- = undefined, see notes in results.json)")
-    return "\n".join(lines)

@@ -33,7 +33,7 @@ from maskbench.benchmark.evaluate import (
     EVAL_PROTOCOLS, default_workers, map_merge, metric_values, protocol_details,
 )
 from maskbench.benchmark.results import (
-    RowLog, checkpoint_sha256, format_leaderboard, package_versions, read_json, read_rows, utc_now,
+    RowLog, checkpoint_sha256, package_versions, read_json, read_rows, utc_now,
     write_json_atomic, write_results, write_rows,
 )
 from maskbench.errors import InputError
@@ -455,6 +455,17 @@ def _run(config, forward, checkpoint, progress, dist, device):
     return dist.gather(results)[0]
 
 
+def run_summary(results):
+    """One line on what was run: frames against the official count, checkpoint, source, resolution, TTA."""
+    run = results["run"]
+    info = run["dataset"]["info"]
+    frames = results["results"][0]["metrics"]["images"] if results["results"] else 0
+    official = info.get("official_count")
+    partial = "" if official in (None, frames) else f" of {official} official (partial: not comparable to published numbers)"
+    return (f"{run['dataset']['name']}: {frames} frames{partial}; protocol {run['protocol']}; checkpoint "
+            f"{run['checkpoint']['sha256'][:12]} ({run['source']}); resolution {run['resolution']}; tta {run['tta']}")
+
+
 class TerminalProgress:
     """``label  done/total  rate img/s  eta`` on stderr, redrawn in place."""
 
@@ -480,5 +491,5 @@ class TerminalProgress:
         self.stream.flush()
 
 
-__all__ = ["RunConfig", "TerminalProgress", "format_leaderboard", "parse_scorer_params", "resolve_protocol",
-           "run_benchmark", "score_frame"]
+__all__ = ["RunConfig", "TerminalProgress", "parse_scorer_params", "resolve_protocol", "run_benchmark", "run_summary",
+           "score_frame"]
