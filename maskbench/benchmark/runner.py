@@ -9,7 +9,12 @@ the frame in flight and re-running the same command resumes.
 Passes 1 and 2 read the stored maps back, as `bench evaluate` does: pixel accumulators (AP, AUROC, FPR95, MDM,
 the split's best-F1 threshold), then component accumulators at each scorer's threshold. The metrics are
 recomputed from the maps on every run, so a resumed run never counts a frame twice. With torchrun every rank
-handles its own frames and the accumulators are merged exactly (:mod:`maskbench.benchmark.distributed`).
+handles its own frames and the accumulators are merged exactly (:mod:`maskbench.benchmark.distributed`); ranks
+append their rows to ``work/rows.<rank>.jsonl`` and rank 0 writes ``per_image.jsonl`` (sorted by frame) at the end.
+
+``--cache DIR`` keeps the forward outputs (float32 class logits, float16 mask logits; :mod:`.cache`). When
+caching, the scorers run on exactly the cached (float16-rounded) values, so ``--from-cache`` reproduces the run
+bit for bit without a model.
 
 ``--tta flip`` follows Mask2Anomaly (``anomaly_utils/anomaly_inference.py``, the only reference with TTA): the
 image and its horizontal flip each get their own forward and their own scorer map (refinement included), the
@@ -447,9 +452,9 @@ def _run(config, forward, checkpoint, progress, dist, device):
                             "protocol_details": protocol_details(proto, pixel[n]), "notes": notes})
             curves[n] = (*pixel[n].pr_curve(), *pixel[n].roc_curve())
         meta["finished"] = utc_now()
-        write_json_atomic(out / "run.json", meta)
         results = {"run": meta, "results": entries}
         write_results(out, meta, entries, curves)
+        write_json_atomic(out / "run.json", meta)  # last: a finished run.json implies complete results
         if not config.keep_work:
             shutil.rmtree(work, ignore_errors=True)
     return dist.gather(results)[0]
