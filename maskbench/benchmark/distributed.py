@@ -55,6 +55,8 @@ def from_env(device):
     ``device`` ``"cuda"`` selects ``cuda:LOCAL_RANK`` and the ``nccl`` backend; ``"cpu"`` uses ``gloo``.
     Returns ``(dist, torch_device)``.
     """
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available to this process (use --device cpu)")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist(), torch.device(device)

@@ -159,11 +159,15 @@ def _accumulate(accs, frames):
     return accs
 
 
-def _accumulators(frames, func, args, empty, workers):
+def _accumulators(frames, func, args, empty, workers, bar):
+    """Accumulate this rank's frames (in ``workers`` processes), counting them on ``bar``."""
     if not frames:
         return empty
-    return map_merge(func, frames, args, default_workers(len(frames)) if workers is None else workers,
-                     lambda n: None)
+    try:
+        return map_merge(func, frames, args, workers, bar.update if bar else lambda n: None)
+    finally:
+        if bar:
+            bar.close()
 
 
 def _merged(parts):
@@ -427,15 +431,19 @@ def _run(config, forward, checkpoint, progress, dist, device):
 
     frames = [(i, work / f"{i:06d}.npz") for i in mine]
     names = list(scorers)
+    # ranks share the machine's cores when they share a node
+    workers = config.workers or max(1, default_workers(len(frames)) // dist.world)
+    bar = progress("pixel metrics", len(frames)) if progress and dist.is_main and frames else None
     pixel_parts = dist.gather(_accumulators(
         frames, _pixel_chunk, (names, proto.pixel, config.fpr95_rule),
-        PerScorer({n: PixelAccumulator(proto.pixel, fpr95_rule=config.fpr95_rule) for n in names}), config.workers))
+        PerScorer({n: PixelAccumulator(proto.pixel, fpr95_rule=config.fpr95_rule) for n in names}), workers, bar))
     pixel = {n: acc.compute() for n, acc in _merged(pixel_parts).items()}
     thresholds = {n: pixel[n].threshold for n in names}
+    bar = progress("component metrics", len(frames)) if progress and dist.is_main and frames else None
     comp_parts = dist.gather(_accumulators(
         frames, _component_chunk, (thresholds, proto.track, score_dtype),
         PerScorer({n: ComponentAccumulator(t, track=proto.track, score_dtype=score_dtype)
-                   for n, t in thresholds.items() if t is not None}), config.workers))
+                   for n, t in thresholds.items() if t is not None}), workers, bar))
     comp = {n: acc.compute() for n, acc in _merged(comp_parts).items()}
     all_rows = dist.gather(rows)
 

@@ -72,3 +72,12 @@ def test_run_from_cache_on_the_command_line(kit, tmp_path):
     table = {line.split()[0]: line.split("|")[1].split() for line in lines if line.split()[:1] in (["msp"], ["eam"])}
     ap = stored["results"][0]["metrics"]["AP"]
     assert table["msp"][0].rstrip("*+") == f"{100 * ap:.1f}"
+
+
+def test_cuda_without_a_device_is_a_clean_error(kit, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = invoke("--scorer", "msp", "--dataset", "smiyc-ra21", "--root", kit.replicas["smiyc-ra21"],
+                    "--from-cache", tmp_path, "--out", tmp_path / "out", "--device", "cuda")
+    assert result.exit_code == 1 and "--device cuda: no CUDA device" in result.output
