@@ -111,3 +111,17 @@ def test_cache_entry_of_other_image_content_is_not_served(kit, tmp_path):
     config.root = other_root
     with pytest.raises(InputError, match="not in the cache"):
         run_benchmark(config, kit.never_called)
+
+
+def test_limit_runs_the_first_frames_and_can_grow_before_finishing(kit, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):  # crash after 2 frames of a full run
+        run_benchmark(kit.config(out, scorers=("msp",)), kit.CountingForward(fail_at=3), checkpoint=kit.checkpoint())
+    partial = run_benchmark(kit.config(out, scorers=("msp",), limit=2), kit.never_called, checkpoint=kit.checkpoint())
+    assert partial["run"]["limit"] == 2 and partial["results"][0]["metrics"]["images"] == 2
+    assert len((out / "per_image.jsonl").read_text().splitlines()) == 2
+    with pytest.raises(InputError, match="finished run"):
+        run_benchmark(kit.config(out, scorers=("msp",)), kit.fake_forward, checkpoint=kit.checkpoint())
+    alone = run_benchmark(kit.config(tmp_path / "alone", scorers=("msp",), limit=2), kit.fake_forward,
+                          checkpoint=kit.checkpoint())
+    assert kit.comparable(alone) == kit.comparable(partial)
