@@ -1,0 +1,183 @@
+"""Pieces every scorer shares, computed once per forward output: softmax P, sigmoid σ(M) and S.
+
+Notation (shared by every scorer docstring): ``C`` class logits ``(Q, K+1)`` with the void / no-object
+column last (index ``K``); ``M`` mask logits ``(Q, H, W)``; ``P = softmax(C)`` over all ``K+1``
+columns; ``σ`` the logistic sigmoid; ``S_k(x) = Σ_q P[q,k] σ(M_q(x))`` for the ``K`` known classes
+(softmax first, void dropped after, as Mask2Former ``semantic_inference`` does; ``S`` is not a
+distribution and ``Σ_k S_k`` may exceed 1).
+
+Every scorer is pixel-local, so :func:`run_scorers` walks the pixels in chunks: on CPU the
+``(Q, chunk)`` sigmoid block stays in cache while every scorer reads it, which is what makes
+running all scorers together cost little more than the slowest one alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import torch
+
+from maskbench.errors import InputError
+
+#: A prepared scorer: maps the pixel context of one chunk to the ``(n,)`` anomaly scores of that chunk.
+ChunkScore = Callable[["Pixels"], torch.Tensor]
+
+#: Pixels per chunk on CPU: a ``(100, 2**14)`` float32 sigmoid block is 6.5 MB (stays in L3).
+CPU_CHUNK_PIXELS = 2**14
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays float64; float32 and the half types are computed in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def logit(p: float) -> float:
+    """``log(p / (1 − p))``, so that ``σ(m) > p  ⇔  m > logit(p)`` (no sigmoid needed for a threshold)."""
+    return math.log(p) - math.log1p(-p)
+
+
+def check_inputs(class_logits, mask_logits) -> None:
+    """Reject anything but finite ``class_logits (Q, K+1)`` and ``mask_logits (Q, H, W)`` floating tensors on one device."""
+    for name, x, ndim, shape in (("class_logits", class_logits, 2, "(Q, K+1)"), ("mask_logits", mask_logits, 3, "(Q, H, W)")):
+        if not isinstance(x, torch.Tensor):
+            raise InputError(f"{name}: expected a torch.Tensor {shape}, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise InputError(f"{name}: expected a floating-point tensor (raw logits), got dtype {x.dtype}")
+        if x.ndim != ndim:
+            raise InputError(f"{name}: expected shape {shape}, got {tuple(x.shape)}")
+    q, k1 = class_logits.shape
+    if k1 < 2:
+        raise InputError(f"class_logits: need at least one known class plus the void column, got {k1} column(s)")
+    if q < 1:
+        raise InputError("class_logits: no queries (Q = 0)")
+    if mask_logits.shape[0] != q:
+        raise InputError(f"mask_logits: {mask_logits.shape[0]} queries but class_logits has {q}")
+    if mask_logits.shape[1] < 1 or mask_logits.shape[2] < 1:
+        raise InputError(f"mask_logits: empty mask shape {tuple(mask_logits.shape)}")
+    if class_logits.device != mask_logits.device:
+        raise InputError(f"class_logits is on {class_logits.device} but mask_logits is on {mask_logits.device}")
+    for name, x in (("class_logits", class_logits), ("mask_logits", mask_logits)):
+        low, high = torch.aminmax(x)  # one pass; NaN propagates
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise InputError(f"{name}: contains NaN or infinite values")
+
+
+def check_query_ids(name: str, ids, num_queries: int) -> None:
+    """Raise if a query-index parameter points outside ``[0, Q)``."""
+    bad = [i for i in ids if not 0 <= i < num_queries]
+    if bad:
+        raise InputError(f"{name}: query id(s) {bad} out of range for a model with {num_queries} queries")
+
+
+class Queries:
+    """Per-image query statistics, from the class logits alone (cheap; computed once per forward).
+
+    ``probs`` = P ``(Q, K+1)``; ``known`` = P[:, :K]; ``conf`` = max over all K+1 columns (void
+    included); ``label`` = argmax over all K+1 columns (first maximum); ``void`` = K.
+    ``pixel_weights`` ``(K+2, Q)`` stacks ``P[:, :K]ᵀ``, the EAM weights ``max_{k<K} P[q,k]`` and the
+    known mass ``Σ_{k<K} P[q,k]``, so one matrix product gives S, Σ_q max_k P σ and Σ_k S_k.
+    """
+
+    def __init__(self, class_logits: torch.Tensor):
+        self.probs = torch.softmax(class_logits, dim=-1)
+        self.num_queries, self.void = self.probs.shape[0], self.probs.shape[1] - 1
+        self.known = self.probs[:, : self.void]
+        self.conf, self.label = self.probs.max(dim=-1)
+        self.pixel_weights = torch.cat([self.known.t(), self.known.amax(dim=1)[None], self.known.sum(dim=1)[None]]).contiguous()
+
+    def select(self, keep: torch.Tensor) -> torch.Tensor:
+        """Query ids (int64, ascending) where the boolean ``keep (Q,)`` is true."""
+        return torch.nonzero(keep).flatten()
+
+    def ids(self, ids) -> torch.Tensor:
+        """A list of query ids as an int64 tensor on the probabilities' device."""
+        return torch.as_tensor(list(ids), dtype=torch.long, device=self.probs.device)
+
+
+class Pixels:
+    """Lazy per-chunk context: mask logits of ``n`` pixels and what is derived from them, each at most once.
+
+    ``logits`` ``(Q, n)``; :attr:`sigmoid` σ(M) of every query; :attr:`class_scores` S ``(K, n)``;
+    :attr:`max_class_score` ``max_k S_k``; :attr:`eam_sum` ``Σ_q max_{k<K} P[q,k] σ(M_q)``;
+    :attr:`known_mass` ``Σ_k S_k`` (the last three ``(n,)``). Scorers that read only a few queries
+    (Maskomaly) take the sigmoid of those rows themselves, so their output is bit-identical whichever
+    scorers run beside them.
+    """
+
+    def __init__(self, logits: torch.Tensor, queries: Queries):
+        self.logits, self.queries = logits, queries
+        self._sigmoid: torch.Tensor | None = None
+        self._weighted: torch.Tensor | None = None
+        self._max_class_score: torch.Tensor | None = None
+
+    @property
+    def sigmoid(self) -> torch.Tensor:
+        if self._sigmoid is None:
+            self._sigmoid = torch.sigmoid(self.logits)
+        return self._sigmoid
+
+    @property
+    def weighted(self) -> torch.Tensor:
+        """``Queries.pixel_weights @ σ(M)``, shape ``(K+2, n)``: S, the EAM sum and the known mass."""
+        if self._weighted is None:
+            self._weighted = self.queries.pixel_weights @ self.sigmoid
+        return self._weighted
+
+    @property
+    def class_scores(self) -> torch.Tensor:
+        """``S = P[:, :K]ᵀ σ(M)``, shape ``(K, n)``."""
+        return self.weighted[: self.queries.void]
+
+    @property
+    def max_class_score(self) -> torch.Tensor:
+        if self._max_class_score is None:
+            self._max_class_score = self.class_scores.amax(dim=0)
+        return self._max_class_score
+
+    @property
+    def eam_sum(self) -> torch.Tensor:
+        return self.weighted[self.queries.void]
+
+    @property
+    def known_mass(self) -> torch.Tensor:
+        return self.weighted[self.queries.void + 1]
+
+
+def max_weighted(sigmoid: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``max_j weights[j] · sigmoid[j]`` per pixel for a fresh ``(m, n)`` block (modified in place); 0 if ``m = 0``."""
+    if sigmoid.shape[0] == 0:
+        return sigmoid.new_zeros(sigmoid.shape[1])
+    return sigmoid.mul_(weights[:, None]).amax(dim=0)
+
+
+def run_scorers(
+    prepare: Mapping[str, Callable[[Queries], ChunkScore]],
+    class_logits: torch.Tensor,
+    mask_logits: torch.Tensor,
+    *,
+    chunk_pixels: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """Run several scorers on one forward output, sharing P, σ(M) and S; returns float32 ``(H, W)`` maps.
+
+    ``prepare[name](queries)`` does the per-image (query-level) work and returns the per-chunk function.
+    The inputs are never modified. ``chunk_pixels`` defaults to :data:`CPU_CHUNK_PIXELS` on CPU and to
+    the whole image on an accelerator.
+    """
+    check_inputs(class_logits, mask_logits)
+    dtype = compute_dtype(mask_logits.dtype)
+    queries = Queries(class_logits.to(dtype))
+    chunk_fns = {name: fn(queries) for name, fn in prepare.items()}
+    q, h, w = mask_logits.shape
+    flat = mask_logits.reshape(q, h * w)
+    if chunk_pixels is None:
+        chunk_pixels = CPU_CHUNK_PIXELS if flat.device.type == "cpu" else h * w
+    if not isinstance(chunk_pixels, int) or isinstance(chunk_pixels, bool) or chunk_pixels < 1:
+        raise InputError(f"chunk_pixels: expected a positive integer, got {chunk_pixels!r}")
+    out = {name: torch.empty(h * w, dtype=torch.float32, device=flat.device) for name in chunk_fns}
+    for start in range(0, h * w, chunk_pixels):
+        logits = flat[:, start : start + chunk_pixels].to(dtype)
+        pixels = Pixels(logits, queries)
+        for name, fn in chunk_fns.items():
+            out[name][start : start + chunk_pixels] = fn(pixels)
+    return {name: o.view(h, w) for name, o in out.items()}

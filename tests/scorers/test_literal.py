@@ -1,0 +1,223 @@
+"""Every scorer against a literal, loop-based transcription of its paper formula / reference code."""
+
+import math
+
+import pytest
+import torch
+
+from maskbench.scorers import get_scorer, score_all
+
+K = 4  # known classes; void column index = K
+
+
+def softmax(row):
+    m = max(row)
+    e = [math.exp(v - m) for v in row]
+    return [v / sum(e) for v in e]
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def per_pixel(fn, class_logits, mask_logits):
+    """Apply ``fn(P, m)`` at every pixel; P = softmax rows (lists), m = mask logits of that pixel."""
+    P = [softmax(row) for row in class_logits.double().tolist()]
+    M = mask_logits.double().tolist()
+    q, h, w = mask_logits.shape
+    return torch.tensor([[fn(P, [M[n][i][j] for n in range(q)]) for j in range(w)] for i in range(h)], dtype=torch.float64)
+
+
+def class_scores(P, m):
+    return [sum(P[q][k] * sigmoid(m[q]) for q in range(len(P))) for k in range(len(P[0]) - 1)]
+
+
+def literal_msp(P, m):
+    return 1 - max(class_scores(P, m))
+
+
+def literal_rba(P, m):
+    return -sum(math.tanh(s) for s in class_scores(P, m))
+
+
+def literal_eam(P, m):
+    return 1 - sum(max(P[q][:-1]) * sigmoid(m[q]) for q in range(len(P)))
+
+
+def literal_aem(P, m):
+    return 1 - sum(class_scores(P, m))
+
+
+def literal_mask2anomaly(P, m, suppress=range(2, 11), conf=0.95):
+    void = len(P[0]) - 1
+    kept = []
+    for q in range(len(P)):
+        score = max(P[q])
+        label = P[q].index(score)
+        if label != void and score > conf and label in suppress:
+            kept.append(q)
+    base = 1 - max(class_scores(P, m))
+    if len(kept) > 1:
+        refine = max(max(P[q]) * sigmoid(m[q]) for q in kept)
+        base = base * (1 - (1 if refine >= 0.5 else 0))
+    return base
+
+
+def literal_maskomaly(P, m, accept, ground, lam=0.6, t_mask=0.7, t_border=0.1, part="full", border=True):
+    """Algorithm 1 step by step, with the pairwise border loop, as the reference code orders it."""
+    void = len(P[0]) - 1
+    accept_score = 0.0
+    for q in accept:
+        accept_score = max(accept_score, sigmoid(m[q]) * max(P[q]))
+    reject = 1.0
+    for q in range(len(P)):
+        label = P[q].index(max(P[q]))
+        if label != void and P[q][label] > t_mask:
+            reject = min(reject, 1 - sigmoid(m[q]) * P[q][label])
+    inlier = [q for q in range(len(P)) if P[q].index(max(P[q])) != void]
+    for a in range(len(inlier) if border else 0):
+        for b in range(a + 1, len(inlier)):
+            if sigmoid(m[inlier[a]]) > t_border and sigmoid(m[inlier[b]]) > t_border:
+                reject = min(reject, 0.0)
+    for q in ground:
+        reject = min(reject, 1 - sigmoid(m[q]) * max(P[q]))
+    if part == "reject":
+        return reject
+    if part == "accept":
+        return accept_score
+    return lam * reject + (1 - lam) * accept_score
+
+
+# queries 0..3 confident known classes (2, 3 in the default suppress range), 4 confident void,
+# 5 moderately confident class 1; the rest are random.
+CONFIDENT = ((0, 2, 9.0), (1, 3, 9.0), (2, 0, 9.0), (3, 1, 9.0), (4, K, 9.0), (5, 1, 5.0))
+
+
+def close(actual, expected, dtype):
+    tol = 2e-6 if dtype == torch.float64 else 1e-5
+    assert actual.dtype == torch.float32
+    torch.testing.assert_close(actual.double(), expected, atol=tol, rtol=tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(
+    "name,literal",
+    [("msp", literal_msp), ("rba", literal_rba), ("eam", literal_eam), ("aem", literal_aem)],
+)
+def test_aggregate_scorers_match_literal(forward, name, literal, seed, dtype):
+    c, m = forward(seed, confident=CONFIDENT, dtype=dtype)
+    close(get_scorer(name)(c, m), per_pixel(literal, c, m), dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mask2anomaly_matches_literal(forward, seed, dtype):
+    c, m = forward(seed, confident=CONFIDENT, dtype=dtype)
+    suppress = (2, 3)
+    expected = per_pixel(lambda P, x: literal_mask2anomaly(P, x, suppress=suppress), c, m)
+    actual = get_scorer("mask2anomaly", suppress=suppress)(c, m)
+    close(actual, expected, dtype)
+    # the refinement is active here: some pixels are zeroed, and it differs from plain MSP
+    assert (actual == 0).any()
+    assert not torch.equal(actual, get_scorer("msp")(c, m))
+
+
+def test_mask2anomaly_needs_more_than_one_suppressed_query(forward):
+    c, m = forward(3, confident=CONFIDENT)
+    only_one = get_scorer("mask2anomaly", suppress=(2,))  # only query 0 is a confident class-2 query
+    close(only_one(c, m), per_pixel(lambda P, x: literal_mask2anomaly(P, x, suppress=(2,)), c, m), torch.float32)
+    assert torch.equal(only_one(c, m), get_scorer("msp")(c, m))
+
+
+def test_mask2anomaly_default_suppress_is_cityscapes_2_to_10(forward):
+    c, m = forward(4, k=19, confident=((0, 2, 12.0), (1, 10, 12.0), (2, 11, 12.0), (3, 1, 12.0)))
+    close(get_scorer("mask2anomaly")(c, m), per_pixel(literal_mask2anomaly, c, m), torch.float32)
+    assert get_scorer("mask2anomaly").params["suppress"] == tuple(range(2, 11))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("part", ["full", "reject", "accept"])
+def test_maskomaly_matches_literal_algorithm_1(forward, seed, dtype, part):
+    c, m = forward(seed, confident=CONFIDENT, dtype=dtype)
+    accept, ground = (7, 4, 9), (4, 8)  # query 4 is void-labelled: its confidence includes the void column
+    kwargs = {"full": dict(accept=accept, ground=ground), "reject": dict(ground=ground), "accept": dict(accept=accept)}[part]
+    name = {"full": "maskomaly", "reject": "maskomaly_reject", "accept": "maskomaly_accept"}[part]
+    expected = per_pixel(lambda P, x: literal_maskomaly(P, x, accept, ground, part=part), c, m)
+    close(get_scorer(name, **kwargs)(c, m), expected, dtype)
+
+
+def test_maskomaly_reject_without_border_matches_literal(forward):
+    c, m = forward(1, confident=CONFIDENT)
+    expected = per_pixel(lambda P, x: literal_maskomaly(P, x, (), (4,), part="reject", border=False), c, m)
+    actual = get_scorer("maskomaly_reject", ground=(4,), border=False)(c, m)
+    close(actual, expected, torch.float32)
+    assert (actual > get_scorer("maskomaly_reject", ground=(4,))(c, m)).any()
+
+
+def test_maskomaly_hyperparameters_match_literal(forward):
+    c, m = forward(5, confident=CONFIDENT)
+    params = dict(accept=(1, 6), ground=(), lam=0.8, t_mask=0.5, t_border=0.3)
+    expected = per_pixel(lambda P, x: literal_maskomaly(P, x, **params), c, m)
+    close(get_scorer("maskomaly", **params)(c, m), expected, torch.float32)
+
+
+def test_maskomaly_branches_are_exercised(forward):
+    """Guard for the literal test: the border zeros some pixels and spares others."""
+    c, m = forward(0, confident=CONFIDENT)
+    reject = get_scorer("maskomaly_reject", ground=())(c, m)
+    assert (reject == 0).any() and ((reject > 0) & (reject < 1)).any()
+    assert (get_scorer("maskomaly_accept", accept=(7, 4, 9))(c, m) > 0.5).any()
+
+
+def test_maskomaly_defaults_are_the_published_swin_l_ids(forward):
+    c, m = forward(6, q=100, k=19, h=3, w=4)
+    s = get_scorer("maskomaly")
+    assert s.params == {"accept": (49, 31, 83, 32), "ground": (19, 24), "lam": 0.6, "t_mask": 0.7, "t_border": 0.1}
+    expected = per_pixel(lambda P, x: literal_maskomaly(P, x, (49, 31, 83, 32), (19, 24)), c, m)
+    close(s(c, m), expected, torch.float32)
+
+
+def test_maskomaly_worked_example_by_hand():
+    """Three queries, two known classes (void = 2), one row of three pixels, worked out on paper."""
+    big = 30.0  # softmax ≈ one-hot up to e^-30
+    c = torch.tensor([[big, 0.0, 0.0], [0.0, big, 0.0], [0.0, 0.0, big]])
+    # σ: query 0 = (0.9, 0.5, 0.0), query 1 = (0.0, 0.5, 0.0), query 2 (void) = (0.0, 0.0, 0.8)
+    lg = math.log
+    m = torch.tensor([[[lg(9), 0.0, -big]], [[-big, 0.0, -big]], [[-big, -big, lg(4)]]])
+    out = get_scorer("maskomaly", accept=(2,), ground=(), lam=0.6)(c, m)
+    # pixel 0: R = 1 − 0.9 = 0.1, Acc = 0 → 0.06; pixel 1: border (0.5 and 0.5 > 0.1) → R = 0, Acc = 0 → 0;
+    # pixel 2: R = 1, Acc = 0.8 → 0.6 + 0.32 = 0.92
+    torch.testing.assert_close(out, torch.tensor([[0.06, 0.0, 0.92]]), atol=1e-6, rtol=0)
+
+
+def test_score_all_equals_each_scorer_alone_bitwise(forward):
+    c, m = forward(7, h=40, w=50, confident=CONFIDENT)
+    scorers = {
+        "msp": get_scorer("msp"),
+        "rba": get_scorer("rba"),
+        "eam": get_scorer("eam"),
+        "aem": get_scorer("aem"),
+        "maskomaly": get_scorer("maskomaly", accept=(7, 9), ground=(8,)),
+        "maskomaly_b": get_scorer("maskomaly", accept=(6,), ground=(), t_border=0.2),
+        "mask2anomaly": get_scorer("mask2anomaly", suppress=(2, 3)),
+    }
+    together = score_all(scorers, c, m, chunk_pixels=256)
+    for label, scorer in scorers.items():
+        alone = score_all({label: scorer}, c, m, chunk_pixels=256)[label]
+        assert torch.equal(together[label], alone), label
+        torch.testing.assert_close(scorer(c, m), alone, atol=1e-6, rtol=1e-6)
+
+
+def test_maskomaly_border_count_with_more_than_255_inlier_queries(forward):
+    """A pixel covered by exactly 256 inlier masks is a border pixel (a uint8 count would wrap to 0)."""
+    c, m = forward(10, q=300, h=2, w=3, void_bias=-10.0)
+    assert (c.argmax(1) != K).all()
+    m[:, 0, :2] = -10.0
+    m[:256, 0, 0] = 10.0  # 256 masks over pixel (0, 0)
+    m[7, 0, 1] = 10.0  # one mask over pixel (0, 1)
+    expected = per_pixel(lambda P, x: literal_maskomaly(P, x, (), (), part="reject"), c, m)
+    actual = get_scorer("maskomaly_reject", ground=())(c, m)
+    close(actual, expected, torch.float32)
+    assert actual[0, 0] == 0 and actual[0, 1] > 0
