@@ -328,7 +328,10 @@ def _prepare(config, forward, checkpoint):
     if config.dataset not in DATASETS.names():
         raise InputError(f"--dataset {config.dataset!r}: unknown; known datasets: {', '.join(DATASETS.names())}")
     protocol = resolve_protocol(config.protocol, config.dataset, DATASETS.get(config.dataset).track)
-    PixelAccumulator(EVAL_PROTOCOLS[protocol].pixel, fpr95_rule=config.fpr95_rule)  # validates the rule
+    try:
+        PixelAccumulator(EVAL_PROTOCOLS[protocol].pixel, fpr95_rule=config.fpr95_rule)
+    except InputError as err:
+        raise InputError(f"--fpr95-rule {config.fpr95_rule} with protocol {protocol}: {err}") from err
     ds = load_dataset(config.dataset, config.root, **config.dataset_options)
 
     if config.cache is not None and config.from_cache is not None:

@@ -45,6 +45,8 @@ def test_bad_dataset_and_checkpoint_arguments(kit, tmp_path, checkpoint_file):
         (["--dataset", "nosuch", "--checkpoint", checkpoint_file], "--dataset 'nosuch': unknown"),
         (["--dataset", "cityscapes", "--checkpoint", checkpoint_file], "no anomaly or obstacle track"),
         (["--dataset", "streethazards", "--checkpoint", checkpoint_file], "per-image metrics"),
+        (["--dataset", "smiyc-ra21", "--root", kit.replicas["smiyc-ra21"], "--checkpoint", checkpoint_file,
+          "--fpr95-rule", "closest"], "--fpr95-rule closest with protocol smiyc-anomaly"),
         (["--dataset", "smiyc-ra21", "--root", kit.replicas["smiyc-ra21"], "--from-cache", tmp_path / "nocache"],
          "--from-cache"),
         (["--dataset", "smiyc-ra21", "--root", kit.replicas["smiyc-ra21"], "--checkpoint", checkpoint_file,
