@@ -10,7 +10,7 @@ import click
 
 from maskbench import __version__
 from maskbench.benchmark.evaluate import EVAL_PROTOCOLS, evaluate_dirs, format_evaluation, pair_frames
-from maskbench.benchmark.runner import PROTOCOL_ALIASES, RESOLUTIONS, TTA_MODES
+from maskbench.benchmark.runner import DEFAULT_SCORERS, PROTOCOL_ALIASES, RESOLUTIONS, TTA_MODES
 from maskbench.errors import MaskbenchError
 from maskbench.metrics.pixel import FPR95_RULES
 
@@ -35,8 +35,9 @@ def main():
 
 
 @main.command()
-@click.option("--scorer", "scorers", required=True, multiple=True, metavar="NAMES",
-              help="Scorers, comma-separated and/or repeated: msp, rba, eam, aem, maskomaly, mask2anomaly.")
+@click.option("--scorer", "scorers", multiple=True, metavar="NAMES",
+              help=f"Scorers, comma-separated and/or repeated (default: {','.join(DEFAULT_SCORERS)}; "
+                   "also maskomaly_reject, maskomaly_accept).")
 @click.option("--dataset", required=True, help="Dataset name (see `bench datasets`).")
 @click.option("--root", type=click.Path(path_type=Path), default=None,
               help="Dataset root (default: $MASKBENCH_ROOT_<NAME> or $MASKBENCH_DATA/<name>).")
@@ -77,7 +78,7 @@ def run(scorers, dataset, root, options, checkpoint, out, protocol, fpr95_rule, 
 
     config = RunConfig(
         dataset=dataset, root=root, dataset_options=parse_options(options), out=out,
-        scorers=tuple(n.strip() for item in scorers for n in item.split(",") if n.strip()),
+        scorers=tuple(n.strip() for item in scorers for n in item.split(",") if n.strip()) or DEFAULT_SCORERS,
         scorer_params=parse_scorer_params(params), checkpoint=checkpoint, protocol=protocol, fpr95_rule=fpr95_rule,
         resolution=resolution, tta=tta, device=device, cache=cache, from_cache=from_cache, limit=limit,
         save_maps=save_maps, keep_work=keep_work, workers=workers, command=list(sys.argv))

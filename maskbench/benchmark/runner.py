@@ -45,6 +45,8 @@ from maskbench.errors import InputError
 from maskbench.metrics.components import ComponentAccumulator
 from maskbench.metrics.pixel import PixelAccumulator
 
+#: The six methods compared by default (the registry also holds Maskomaly's two parts).
+DEFAULT_SCORERS = ("msp", "rba", "eam", "aem", "maskomaly", "mask2anomaly")
 RESOLUTIONS = ("native", "short1024")
 TTA_MODES = ("none", "flip")
 #: ``--protocol`` values besides the full names of EVAL_PROTOCOLS: resolved with the dataset's track.

@@ -83,3 +83,13 @@ def test_cuda_without_a_device_is_a_clean_error(kit, tmp_path, monkeypatch):
     result = invoke("--scorer", "msp", "--dataset", "smiyc-ra21", "--root", kit.replicas["smiyc-ra21"],
                     "--from-cache", tmp_path, "--out", tmp_path / "out", "--device", "cuda")
     assert result.exit_code == 1 and "--device cuda: no CUDA device" in result.output
+
+
+def test_every_scorer_by_default(kit, tmp_path):
+    cache = tmp_path / "cache"
+    run_benchmark(kit.config(tmp_path / "fill", cache=cache), kit.fake_forward, checkpoint=kit.checkpoint())
+    result = invoke("--dataset", "smiyc-ra21", "--root", kit.replicas["smiyc-ra21"], "--from-cache", cache,
+                    "--out", tmp_path / "out", "--workers", 1)
+    assert result.exit_code == 0, result.output
+    stored = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [e["scorer"] for e in stored["results"]] == ["msp", "rba", "eam", "aem", "maskomaly", "mask2anomaly"]
