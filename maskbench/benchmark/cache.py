@@ -5,9 +5,11 @@ Layout under the cache root::
     <sha256[:16] of the checkpoint>/checkpoint.json        path, sha256, architecture config
     <sha256[:16]>/<dataset>/<quoted frame id>.<resolution>.<view>.npz
 
-Each entry holds ``class_logits`` (float32 ``[Q, K+1]``), ``mask_logits`` (float16 ``[Q, H, W]``) and ``key``
-(a JSON string: format, checkpoint sha256, dataset name and version, frame id, sha256 of the image pixels,
-resolution, view). An entry is served only when its stored key equals the requested one, so a changed
+Each entry holds ``class_logits`` (float32 ``[Q, K+1]``), the mask logits in float16 and ``key`` (a JSON
+string: format, checkpoint sha256, dataset name and version, frame id, sha256 of the image pixels, resolution,
+view). A checkpoint's mask logits are stored as the network outputs them, ``mask_logits_quarter``
+(``[Q, Hp/4, Wp/4]`` of the padded input, with ``processed_size``), 16x smaller than at image size; any other
+forward's as ``mask_logits`` ``[Q, H, W]``. An entry is served only when its stored key equals the requested one, so a changed
 checkpoint, dataset version, image, resolution or TTA view is never answered from the cache.
 ``view`` is ``"none"`` for the image and ``"hflip"`` for its horizontally flipped copy (``--tta flip``).
 """
@@ -88,7 +90,7 @@ class ForwardCache:
         return self.folder / f"{quote(frame_id, safe='')}.{resolution}.{view}.npz"
 
     def load(self, key):
-        """``(class_logits, mask_logits)`` numpy arrays for ``key``, or ``None`` when absent or stale."""
+        """``{name: numpy array}`` of the entry for ``key`` (``key`` itself left out), or ``None`` when absent or stale."""
         path = self.path(key["frame"], key["resolution"], key["view"])
         if not path.is_file():
             return None
@@ -96,12 +98,12 @@ class ForwardCache:
             with np.load(path, allow_pickle=False) as z:
                 if json.loads(str(z["key"])) != key:
                     return None
-                return z["class_logits"], z["mask_logits"]
+                return {name: z[name] for name in z.files if name != "key"}
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
             raise InputError(f"{path}: unreadable cache entry ({err}); delete it to recompute") from err
 
-    def store(self, key, class_logits, mask_logits):
-        """Write one entry (``class_logits`` as float32, ``mask_logits`` as float16)."""
+    def store(self, key, **arrays):
+        """Write one entry: ``arrays`` (``class_logits`` and the mask logits, see the module docstring) and ``key``."""
         if not self.folder.is_dir():
             self.folder.mkdir(parents=True, exist_ok=True)
             record = self.folder.parent / "checkpoint.json"
@@ -110,9 +112,7 @@ class ForwardCache:
                 tmp.write_text(json.dumps(self.checkpoint, indent=1) + "\n")
                 os.replace(tmp, record)
         write_npz_atomic(self.path(key["frame"], key["resolution"], key["view"]),
-                         key=np.array(json.dumps(key, sort_keys=True)),
-                         class_logits=np.asarray(class_logits, np.float32),
-                         mask_logits=np.asarray(mask_logits, np.float16))
+                         key=np.array(json.dumps(key, sort_keys=True)), **arrays)
 
     def describe_miss(self, key):
         return (f"frame {key['frame']!r} ({key['view']} view, resolution {key['resolution']}, checkpoint "

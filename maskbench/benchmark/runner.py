@@ -185,7 +185,6 @@ class _Source:
     def __init__(self, forward, cache, cache_only, resolution, device):
         self.forward, self.cache, self.cache_only = forward, cache, cache_only
         self.resolution, self.device = resolution, device
-        self.forward_calls = 0
 
     def __call__(self, frame_id, image_hash, image, view):
         import torch
@@ -194,10 +193,20 @@ class _Source:
         if self.cache is not None:
             hit = self.cache.load(key)
             if hit is not None:
-                return (torch.from_numpy(hit[0]).to(self.device), torch.from_numpy(hit[1]).to(self.device))
+                class_logits = torch.from_numpy(hit["class_logits"]).to(self.device)
+                if "mask_logits_quarter" in hit:
+                    quarter = torch.from_numpy(hit["mask_logits_quarter"]).to(self.device)
+                    return class_logits, _expand(quarter, hit["processed_size"], image.shape[:2])
+                return class_logits, torch.from_numpy(hit["mask_logits"]).to(self.device)
             if self.cache_only:
                 raise InputError(self.cache.describe_miss(key))
-        self.forward_calls += 1
+        if self.cache is not None and isinstance(self.forward, ModelForward):
+            # Cache the 1/4-resolution logits (16x smaller) and score their upsampling, as a replay will.
+            class_logits, quarter, size = self.forward.raw(image)
+            class_logits, quarter = class_logits.float(), quarter.half()
+            self.cache.store(key, class_logits=class_logits.cpu().numpy(), mask_logits_quarter=quarter.cpu().numpy(),
+                             processed_size=np.array(size, np.int64))
+            return class_logits.to(self.device), _expand(quarter, size, image.shape[:2])
         class_logits, mask_logits = self.forward(image)
         if not (isinstance(class_logits, torch.Tensor) and isinstance(mask_logits, torch.Tensor)):
             raise InputError(f"frame {frame_id!r}: the forward must return two tensors (class logits, mask logits)")
@@ -208,8 +217,39 @@ class _Source:
         if self.cache is not None:
             # Score exactly what the cache holds, so a run from the cache reproduces this run bit for bit.
             class_logits, mask_logits = class_logits.float(), mask_logits.half()
-            self.cache.store(key, class_logits.cpu().numpy(), mask_logits.cpu().numpy())
+            self.cache.store(key, class_logits=class_logits.cpu().numpy(), mask_logits=mask_logits.cpu().numpy())
         return class_logits.to(self.device), mask_logits.to(self.device)
+
+
+def _expand(quarter, processed_size, image_size):
+    """float16 ``[Q, Hp/4, Wp/4]`` logits -> float32 ``[Q, H, W]``, as the Predictor upsamples them."""
+    from maskbench.model.predictor import postprocess_mask_logits
+
+    return postprocess_mask_logits(quarter.float(), tuple(int(v) for v in processed_size), tuple(image_size))
+
+
+class ModelForward:
+    """The Mask2Former of a checkpoint through :class:`maskbench.model.Predictor`.
+
+    ``forward(image)`` gives class logits and mask logits at the image size; ``raw(image)`` gives the class
+    logits, the 1/4-resolution mask logits of the padded input and the processed size, which is what the
+    forward cache stores.
+    """
+
+    def __init__(self, predictor):
+        self.predictor = predictor
+
+    def __call__(self, image):
+        prediction = self.predictor(image)
+        return prediction.class_logits, prediction.mask_logits
+
+    def raw(self, image):
+        import torch
+
+        with torch.inference_mode():
+            pixels, size = self.predictor.preprocess(image)
+            out = self.predictor.model(pixels)
+        return out["pred_logits"][0], out["pred_masks"][0], size
 
 
 def score_frame(sample, source, scorers, tta):
@@ -252,14 +292,9 @@ def _model_forward(checkpoint, resolution, device):
 
     model, report = load_model(checkpoint)
     predictor = Predictor(model.to(device), resize=resolution)
-
-    def forward(image):
-        prediction = predictor(image)
-        return prediction.class_logits, prediction.mask_logits
-
     config = _jsonable(dataclasses.asdict(report.config))
     config["msda_backend_resolved"] = predictor.msda_backend
-    return forward, config
+    return ModelForward(predictor), config
 
 
 def _resume_view(meta):
@@ -384,8 +419,8 @@ def _run(config, forward, checkpoint, progress, dist, device):
         "device": config.device,
         "world_size": dist.world,
         "source": "cache" if config.from_cache is not None else "forward",
-        "forward_outputs": "float32 class logits, float16 mask logits (as cached)" if cache is not None
-                           else "as the forward returns them",
+        "forward_outputs": "float32 class logits, float16 mask logits (as cached; a checkpoint's at 1/4 resolution, "
+                           "upsampled as the Predictor does)" if cache is not None else "as the forward returns them",
         "limit": config.limit,
         "frames": n_frames,
         "versions": package_versions(),

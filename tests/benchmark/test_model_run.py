@@ -92,3 +92,33 @@ def test_checkpoint_run_matches_evaluate_and_torchrun(kit, tmp_path, tiny_checkp
     assert proc.stdout.count("results: ") == 1 and "protocol smiyc-anomaly" in proc.stdout  # rank 0 alone reports
     merged = json.loads((two / "results.json").read_text())
     assert merged["run"]["world_size"] == 2 and merged["results"] == stored["results"]
+
+
+def test_checkpoint_cache_stores_quarter_resolution_and_replays(kit, tmp_path, tiny_checkpoint):
+    cache = tmp_path / "cache"
+    filled = CliRunner().invoke(main, [*run_args(kit, tiny_checkpoint, tmp_path / "fill"), "--cache", str(cache),
+                                       "--tta", "flip"])
+    assert filled.exit_code == 0, filled.output
+    entries = sorted(cache.rglob("*.npz"))
+    assert len(entries) == 6  # 3 frames x 2 views
+    model, _ = load_model(tiny_checkpoint)
+    predictor = Predictor(model, resize="native")
+    sample = load_dataset("smiyc-ra21", kit.replicas["smiyc-ra21"])[0]
+    pixels, size = predictor.preprocess(sample.image)
+    with torch.no_grad():
+        raw = model(pixels)
+    with np.load(next(e for e in entries if e.name.startswith(f"{sample.id}.native.none")), allow_pickle=False) as z:
+        assert "mask_logits" not in z.files and z["mask_logits_quarter"].dtype == np.float16
+        assert z["mask_logits_quarter"].shape == tuple(raw["pred_masks"].shape[1:])  # [Q, Hp/4, Wp/4]
+        assert tuple(z["processed_size"]) == size
+        np.testing.assert_array_equal(z["mask_logits_quarter"], raw["pred_masks"][0].half().numpy())
+        np.testing.assert_array_equal(z["class_logits"], raw["pred_logits"][0].numpy())
+
+    replay = CliRunner().invoke(main, ["run", "--scorer", ",".join(SCORERS), "--dataset", "smiyc-ra21",
+                                       "--root", str(kit.replicas["smiyc-ra21"]), "--from-cache", str(cache),
+                                       "--out", str(tmp_path / "replay"), "--tta", "flip", "--workers", "1"])
+    assert replay.exit_code == 0, replay.output
+    first = json.loads((tmp_path / "fill" / "results.json").read_text())
+    second = json.loads((tmp_path / "replay" / "results.json").read_text())
+    assert second["results"] == first["results"]
+    assert second["run"]["checkpoint"]["config"]["num_queries"] == 7  # recorded with the cache
