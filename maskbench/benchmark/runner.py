@@ -262,13 +262,33 @@ def score_frame(sample, source, scorers, tta):
     for view in views:
         image = sample.image if view == "none" else np.ascontiguousarray(sample.image[:, ::-1])
         class_logits, mask_logits = source(sample.id, image_hash, image, view)
-        maps = score_all(scorers, class_logits, mask_logits)
+        try:
+            maps = score_all(scorers, class_logits, mask_logits)
+        except InputError as err:
+            raise InputError(f"frame {sample.id!r} ({view} view): {err}") from err
         if view == "hflip":
             maps = {name: m.flip(-1) for name, m in maps.items()}
         total = maps if total is None else {name: total[name] + maps[name] for name in maps}
     if len(views) > 1:
         total = {name: m / len(views) for name, m in total.items()}
     return {name: m.cpu().numpy() for name, m in total.items()}
+
+
+def _check_range(maps, score_dtype, frame_id, protocol):
+    """Refuse scores (of a registered custom scorer) that are not finite or that float16 would make infinite."""
+    limit = 65520.0 if score_dtype == np.float16 else np.inf  # |x| >= 65520 rounds to inf in float16
+    for name, m in maps.items():
+        if not np.isfinite(m).all():
+            raise InputError(f"frame {frame_id!r}: scorer {name} produced NaN or infinite scores")
+        if np.abs(m).max() >= limit:
+            raise InputError(f"frame {frame_id!r}: scorer {name} has scores beyond float16's range (max |s| = "
+                             f"{float(np.abs(m).max())}), which protocol {protocol} stores in float16; use "
+                             "--protocol exact")
+
+
+def _overlay_dtype(scores):
+    """float16 for ``maps/`` (RESULTS_SCHEMA.md), float32 where float16 would overflow (custom scorers)."""
+    return scores.astype(np.float16) if np.abs(scores).max() < 65520.0 else scores
 
 
 def _row(index, sample, maps, seconds):
@@ -454,12 +474,13 @@ def _run(config, forward, checkpoint, progress, dist, device):
             if sample.id != ids[index]:
                 raise InputError(f"{config.dataset}: frame {index} read as {sample.id!r}, listed as {ids[index]!r}")
             maps = score_frame(sample, source, scorers, config.tta)
+            _check_range(maps, score_dtype, sample.id, protocol)
             write_npz_atomic(work / f"{index:06d}.npz", ood=sample.ood,
                              **{n: m.astype(score_dtype) for n, m in maps.items()})
             if index < config.save_maps:
                 maps_dir.mkdir(exist_ok=True)
                 write_npz_atomic(maps_dir / f"{quote(sample.id, safe='')}.npz", image=sample.image, ood=sample.ood,
-                                 **{n: m.astype(np.float16) for n, m in maps.items()})
+                                 **{n: _overlay_dtype(m) for n, m in maps.items()})
             rows[index] = _row(index, sample, maps, time.perf_counter() - start)
             log.append(rows[index])
             if bar:

@@ -125,3 +125,36 @@ def test_limit_runs_the_first_frames_and_can_grow_before_finishing(kit, tmp_path
     alone = run_benchmark(kit.config(tmp_path / "alone", scorers=("msp",), limit=2), kit.fake_forward,
                           checkpoint=kit.checkpoint())
     assert kit.comparable(alone) == kit.comparable(partial)
+
+
+def test_scores_beyond_float16_are_refused_under_float16_protocols(kit, tmp_path, monkeypatch):
+    from maskbench.scorers import _registry, register_scorer
+
+    def huge(queries):
+        return lambda px: px.class_scores.amax(dim=0) * 1e6 + 7e4
+
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))  # the registration ends with the test
+    register_scorer("test_huge", huge)
+    with pytest.raises(InputError, match="scorer test_huge has scores beyond float16's range"):
+        run_benchmark(kit.config(tmp_path / "a", scorers=("test_huge",)), kit.fake_forward, checkpoint=kit.checkpoint())
+    exact = run_benchmark(kit.config(tmp_path / "b", scorers=("test_huge",), protocol="exact"), kit.fake_forward,
+                          checkpoint=kit.checkpoint())
+    assert exact["results"][0]["metrics"]["AP"] is not None
+    with np.load(tmp_path / "b" / "maps" / "validation0000.npz") as z:
+        assert z["test_huge"].dtype == np.float32 and np.isfinite(z["test_huge"]).all()  # overlays kept finite
+
+
+def test_bad_forward_output_names_the_frame(kit, tmp_path):
+    def nan(image):
+        class_logits, mask_logits = kit.fake_forward(image)
+        return class_logits * float("nan"), mask_logits
+
+    with pytest.raises(InputError, match="frame 'validation0000' \\(none view\\): class_logits: contains NaN"):
+        run_benchmark(kit.config(tmp_path / "nan", scorers=("msp",)), nan, checkpoint=kit.checkpoint())
+
+    def wrong_size(image):
+        class_logits, mask_logits = kit.fake_forward(image)
+        return class_logits, mask_logits[:, ::2]
+
+    with pytest.raises(InputError, match="expected \\[Q, 64, 128\\]"):
+        run_benchmark(kit.config(tmp_path / "size", scorers=("msp",)), wrong_size, checkpoint=kit.checkpoint())
