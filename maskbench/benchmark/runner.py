@@ -223,7 +223,7 @@ class _Source:
 
 def _expand(quarter, processed_size, image_size):
     """float16 ``[Q, Hp/4, Wp/4]`` logits -> float32 ``[Q, H, W]``, as the Predictor upsamples them."""
-    from maskbench.model.predictor import postprocess_mask_logits
+    from maskbench.model import postprocess_mask_logits
 
     return postprocess_mask_logits(quarter.float(), tuple(int(v) for v in processed_size), tuple(image_size))
 
@@ -307,8 +307,7 @@ def _row(index, sample, maps, seconds):
 
 
 def _model_forward(checkpoint, resolution, device):
-    from maskbench.model.checkpoint import load_model
-    from maskbench.model.predictor import Predictor
+    from maskbench.model import Predictor, load_model
 
     model, report = load_model(checkpoint)
     predictor = Predictor(model.to(device), resize=resolution)

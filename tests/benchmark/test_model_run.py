@@ -16,8 +16,7 @@ from PIL import Image
 from maskbench.benchmark.evaluate import evaluate_dirs
 from maskbench.cli import main
 from maskbench.datasets import load_dataset
-from maskbench.model import Mask2FormerConfig, Predictor, build_model_with_backbone
-from maskbench.model.checkpoint import load_model
+from maskbench.model import Mask2FormerConfig, Predictor, build_model_with_backbone, load_model
 from maskbench.model.resnet import ResNet
 from maskbench.scorers import get_scorer
 
