@@ -68,9 +68,13 @@ def main():
 @click.option("--keep-work", is_flag=True, help="Keep the per-frame score maps in OUT/work after the run.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes for the metric passes (default: automatic; 1 = in-process).")
+@click.option("--task", default="anomaly", show_default=True,
+              type=click.Choice(["anomaly", "open-semantic", "open-panoptic"]),
+              help="open-semantic: StreetHazards open-IoU; open-panoptic: COCO EOPSN open-set PQ (maskbench.openset).")
+@click.option("--split", default=None, help="Dataset split option, same as -o split=VALUE (e.g. K20 for coco-open-panoptic).")
 @user_errors
 def run(scorers, dataset, root, options, checkpoint, out, protocol, fpr95_rule, resolution, tta, device, cache,
-        from_cache, limit, params, save_maps, keep_work, workers):
+        from_cache, limit, params, save_maps, keep_work, workers, task, split):
     """Run the benchmark: one forward per image, every scorer, every metric of the dataset's protocol."""
     from maskbench.benchmark.runner import RunConfig, TerminalProgress, parse_scorer_params, run_benchmark, run_summary
     from maskbench.benchmark.tables import format_leaderboard
@@ -82,6 +86,15 @@ def run(scorers, dataset, root, options, checkpoint, out, protocol, fpr95_rule, 
         scorer_params=parse_scorer_params(params), checkpoint=checkpoint, protocol=protocol, fpr95_rule=fpr95_rule,
         resolution=resolution, tta=tta, device=device, cache=cache, from_cache=from_cache, limit=limit,
         save_maps=save_maps, keep_work=keep_work, workers=workers, command=list(sys.argv))
+    if split is not None:
+        config.dataset_options["split"] = split
+    if task != "anomaly":
+        from maskbench.openset.task import TABLE_METRICS, run_task
+
+        results = run_task(config, task, progress=TerminalProgress)
+        click.echo(format_leaderboard(results, "text", metrics=list(TABLE_METRICS[task])), nl=False)
+        click.echo(f"results: {out / 'results.json'}")
+        return
     results = run_benchmark(config, progress=TerminalProgress)
     if int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 reports
         click.echo(run_summary(results))

@@ -73,7 +73,7 @@ def _versions():
 
 def _write_json(path, obj):
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, allow_nan=False) + "\n")
+    tmp.write_text(json.dumps(obj, indent=1, allow_nan=False, default=str) + "\n")
     os.replace(tmp, path)
 
 
@@ -86,9 +86,10 @@ def _write_csv(path, entries, keys):
                              *("" if e["metrics"].get(k) is None else repr(float(e["metrics"][k])) for k in keys)])
 
 
-def _run_meta(dataset, scorers, checkpoint, protocol, task, limit, frames, extra):
+def _run_meta(dataset, scorers, checkpoint, protocol, task, limit, frames, extra, run_info):
     return {
-        "maskbench_version": __version__, "command": list(sys.argv), "started": _utc_now(), "finished": None,
+        "maskbench_version": __version__, "command": list(sys.argv), **(run_info or {}),
+        "started": _utc_now(), "finished": None,
         "task": task,
         "dataset": {"name": dataset.name, "root": str(dataset.root), "info": dataset.info},
         "checkpoint": checkpoint or {"path": None, "sha256": None, "config": None},
@@ -136,12 +137,13 @@ def _town(frame_id):
 
 
 def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=None,
-                      pooled_fpr95_rule="strict_dropint", keep_work=False, progress=None):
+                      pooled_fpr95_rule="strict_dropint", keep_work=False, progress=None, run_info=None):
     """Open-set semantic segmentation on StreetHazards for every scorer; writes ``out`` and returns results.json.
 
     ``scorers``: names, :class:`~maskbench.scorers.Scorer` objects or ``{label: scorer}``. ``limit``: first N
     frames only (partial run). ``pooled_fpr95_rule``: FPR95 rule of the pooled anomaly metrics. ``progress``:
     ``progress(label, total)`` -> object with ``update(n)`` and ``close()`` (as `bench run` passes it).
+    ``run_info``: extra run.json fields (``command``, ``resolution``, ``device``, ...).
     """
     if dataset.name != "streethazards":
         raise InputError(f"--dataset {dataset.name}: open-semantic is the StreetHazards track (towns t5/t6)")
@@ -156,7 +158,8 @@ def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=
         raise InputError("open-semantic: the dataset has no frames")
     meta = _run_meta(dataset, scorers, checkpoint, OPEN_SEMANTIC_PROTOCOL, "open-semantic", limit, n,
                      {"fpr95_rule": pooled_fpr95_rule, "calibration": "other town, scale 0.5 (bilinear scores, "
-                      "nearest labels), ignore dropped, first roc_curve(drop_intermediate) point with TPR > 0.95"})
+                      "nearest labels), ignore dropped, first roc_curve(drop_intermediate) point with TPR > 0.95"},
+                     run_info)
     _write_json(out / "run.json", meta)
 
     names = list(scorers)
@@ -335,7 +338,7 @@ def _gt_subset(dataset, frame_ids, path):
 
 def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=None, calibration_frames=None,
                       object_mask_threshold=0.8, overlap_threshold=0.8, min_pixels=200, mining=True,
-                      background_threshold=0.5, mining_overlap_iou=0.5, workers=1, progress=None):
+                      background_threshold=0.5, mining_overlap_iou=0.5, workers=1, progress=None, run_info=None):
     """Open-set panoptic segmentation (EOPSN split of ``dataset``) for every scorer; writes ``out``.
 
     ``dataset``: ``coco-open-panoptic`` (``categories``, ``unknown_ids``, ``split``); the model's classes are the
@@ -344,7 +347,7 @@ def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=
     evaluated. ``min_pixels``: EAM keeps masks with more than this many anomalous pixels. ``mining``: also run
     :func:`~maskbench.openset.inference.mine_unknown_instances` with ``background_threshold`` and
     ``mining_overlap_iou``. Returns the results.json content (one entry per method: ``known``, ``eam/<scorer>``,
-    ``mining``). ``progress`` as in :func:`run_open_semantic`.
+    ``mining``). ``progress`` and ``run_info`` as in :func:`run_open_semantic`.
     """
     if limit is not None and int(limit) < 1:
         raise InputError(f"--limit {limit}: must be at least 1")
@@ -384,7 +387,8 @@ def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=
                       "mining": None if not mining else {
                           "background_threshold": background_threshold, "overlap_iou": mining_overlap_iou,
                           "rule": "TPAMI'24 §6.3 (our reading): 8-connected components of B > threshold, best-IoU "
-                                  "mask with IoU > overlap_iou, unknown iff mean stuff entropy > mean thing entropy"}})
+                                  "mask with IoU > overlap_iou, unknown iff mean stuff entropy > mean thing entropy"}},
+                     run_info)
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "run.json", meta)
 

@@ -16,6 +16,15 @@ _spec.loader.exec_module(_model_conftest)
 build_tiny = _model_conftest.build_tiny
 
 
+def write_checkpoint(path, num_classes, seed=0):
+    """A random-weight tiny Swin Mask2Former saved as a bare .pth in the official (EAM) key layout."""
+    import torch
+
+    model = _model_conftest.build_ckpt_model("swin", seed, num_classes=num_classes)
+    torch.save(_model_conftest.official_state(model, "eam"), path)
+    return path
+
+
 def model_forward(model):
     """``image -> (class logits, mask logits at the image size)`` through the reference Predictor."""
     from maskbench.model.predictor import Predictor
@@ -51,3 +60,9 @@ def coco(tmp_path):
 def tiny_forward():
     """``tiny_forward(seed, num_classes, **config) -> forward`` of a tiny random-weight Mask2Former."""
     return lambda seed, num_classes, **changes: model_forward(build_tiny(seed, num_classes=num_classes, **changes))
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """``checkpoint(num_classes) -> path`` of a tiny random-weight checkpoint file."""
+    return lambda num_classes: write_checkpoint(tmp_path / f"tiny_{num_classes}.pth", num_classes)
