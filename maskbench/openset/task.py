@@ -1,6 +1,7 @@
 """`bench run --task open-semantic|open-panoptic`: the runner's :class:`RunConfig` to an open-set track driver."""
 
 import dataclasses
+import json
 
 from maskbench.errors import InputError
 
@@ -69,4 +70,5 @@ def _model_forward(path, resolution, device):
         prediction = predictor(image)
         return prediction.class_logits, prediction.mask_logits
 
-    return forward, {**dataclasses.asdict(report.config), "msda_backend_resolved": predictor.msda_backend}
+    config = json.loads(json.dumps(dataclasses.asdict(report.config), default=str))  # JSON-ready
+    return forward, {**config, "msda_backend_resolved": predictor.msda_backend}

@@ -27,18 +27,15 @@
 
 import csv
 import json
-import os
-import platform
 import shutil
 import sys
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from maskbench import __version__
+from maskbench.benchmark.results import downsample_curve, package_versions, utc_now, write_json_atomic
 from maskbench.errors import InputError
 from maskbench.metrics.open_iou import ClosedIoU, OpenIoU, image_weighted_miou
 from maskbench.metrics.pixel import PixelAccumulator, tpr95_threshold
@@ -57,26 +54,6 @@ OPEN_SEMANTIC_PROTOCOL = ("streethazards-open-semantic: DenseHybrid open-IoU (th
                           "mIoU, pooled exact AP/AUROC/FPR95 and Hendrycks per-image means")
 
 
-def _utc_now():
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _versions():
-    out = {"python": platform.python_version()}
-    for name in ("torch", "numpy", "numba", "scipy"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def _write_json(path, obj):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, allow_nan=False, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 def _write_csv(path, entries, keys):
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -89,12 +66,12 @@ def _write_csv(path, entries, keys):
 def _run_meta(dataset, scorers, checkpoint, protocol, task, limit, frames, extra, run_info):
     return {
         "maskbench_version": __version__, "command": list(sys.argv), **(run_info or {}),
-        "started": _utc_now(), "finished": None,
+        "started": utc_now(), "finished": None,
         "task": task,
         "dataset": {"name": dataset.name, "root": str(dataset.root), "info": dataset.info},
         "checkpoint": checkpoint or {"path": None, "sha256": None, "config": None},
         "scorers": {n: s.params for n, s in scorers.items()}, "protocol": protocol,
-        "limit": limit, "frames": frames, "versions": _versions(), **extra,
+        "limit": limit, "frames": frames, "versions": package_versions(), **extra,
     }
 
 
@@ -160,7 +137,7 @@ def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=
                      {"fpr95_rule": pooled_fpr95_rule, "calibration": "other town, scale 0.5 (bilinear scores, "
                       "nearest labels), ignore dropped, first roc_curve(drop_intermediate) point with TPR > 0.95"},
                      run_info)
-    _write_json(out / "run.json", meta)
+    write_json_atomic(out / "run.json", meta)
 
     names = list(scorers)
     bar = progress("forward + scorers", n) if progress else None
@@ -183,14 +160,16 @@ def run_open_semantic(forward, dataset, scorers, out, *, checkpoint=None, limit=
             open_results[s, town] = (_open_iou(work, towns[town], s, cal[0], state["num_known"])
                                      if towns[town] and cal is not None else None)
     closed = state["closed"].compute()
-    entries = [_open_semantic_entry(s, dataset, n, state, closed, thresholds, open_results, pooled_fpr95_rule)
-               for s in names]
+    pooled = {s: state["pooled"][s].compute() for s in names}
+    entries = [_open_semantic_entry(s, pooled[s], dataset, n, state, closed, thresholds, open_results,
+                                    pooled_fpr95_rule) for s in names]
+    _write_curves(out / "curves.npz", pooled)
 
-    meta["finished"] = _utc_now()
+    meta["finished"] = utc_now()
     results = {"run": meta, "results": entries}
-    _write_json(out / "results.json", results)
+    write_json_atomic(out / "results.json", results)
     _write_csv(out / "results.csv", entries, OPEN_SEMANTIC_KEYS)
-    _write_json(out / "run.json", meta)
+    write_json_atomic(out / "run.json", meta)
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
     return results
@@ -251,11 +230,20 @@ def _open_iou(work, indices, scorer, threshold, num_known):
     return acc.compute()
 
 
-def _open_semantic_entry(s, dataset, n, state, closed, thresholds, open_results, pooled_fpr95_rule):
-    """One results.json entry (Table 3 row) for scorer ``s``."""
+def _write_curves(path, pooled):
+    """``curves.npz`` (RESULTS_SCHEMA.md): the pooled PR and ROC curves of every scorer, downsampled."""
+    arrays = {}
+    for name, result in pooled.items():
+        arrays[f"{name}/pr_precision"], arrays[f"{name}/pr_recall"] = downsample_curve(*result.pr_curve())
+        arrays[f"{name}/roc_fpr"], arrays[f"{name}/roc_tpr"] = downsample_curve(*result.roc_curve())
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def _open_semantic_entry(s, p, dataset, n, state, closed, thresholds, open_results, pooled_fpr95_rule):
+    """One results.json entry (Table 3 row) for scorer ``s`` with pooled pixel result ``p``."""
     towns = state["towns"]
     notes, metrics = {}, {}
-    p = state["pooled"][s].compute()
     metrics.update(AP=p.ap, FPR95=p.fpr95, AUROC=p.auroc)
     notes.update({k.upper(): v for k, v in p.notes.items() if k in ("ap", "fpr95", "auroc")})
     per_image = state["per_image"][s]
@@ -332,7 +320,7 @@ def _gt_subset(dataset, frame_ids, path):
     annotations = {a["file_name"].rsplit(".", 1)[0]: a for a in gt["annotations"]}
     subset = {"categories": gt["categories"], "annotations": [annotations[f] for f in frame_ids],
               "images": [im for im in gt.get("images", []) if im["file_name"].rsplit(".", 1)[0] in wanted]}
-    _write_json(path, subset)
+    write_json_atomic(path, subset)
     return {a["file_name"].rsplit(".", 1)[0]: a["image_id"] for a in subset["annotations"]}
 
 
@@ -390,7 +378,7 @@ def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=
                                   "mask with IoU > overlap_iou, unknown iff mean stuff entropy > mean thing entropy"}},
                      run_info)
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "run.json", meta)
+    write_json_atomic(out / "run.json", meta)
 
     def outputs(sample):
         class_logits, mask_logits = _forward(forward, sample)
@@ -460,7 +448,7 @@ def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=
     entries = []
     for method in methods:
         pred_json = out / "panoptic" / f"{method.replace('/', '_')}.json"
-        _write_json(pred_json, {"annotations": annotations[method]})
+        write_json_atomic(pred_json, {"annotations": annotations[method]})
         pq = pq_compute_files(out / "gt_panoptic.json", gt_dir, pred_json, out / "panoptic" / method, unknown=split,
                               workers=workers)
         metrics, notes = {}, {}
@@ -484,9 +472,9 @@ def run_open_panoptic(forward, dataset, scorers, out, *, checkpoint=None, limit=
                                                            "frames": meta["calibration_frames"]}}
         entries.append({"scorer": method, "dataset": dataset.name, "protocol": f"eopsn-{split}",
                         "metrics": metrics, "protocol_details": details, "notes": notes})
-    meta["finished"] = _utc_now()
+    meta["finished"] = utc_now()
     results = {"run": meta, "results": entries}
-    _write_json(out / "results.json", results)
+    write_json_atomic(out / "results.json", results)
     _write_csv(out / "results.csv", entries, OPEN_PANOPTIC_KEYS)
-    _write_json(out / "run.json", meta)
+    write_json_atomic(out / "run.json", meta)
     return results

@@ -175,3 +175,13 @@ def test_wrong_dataset_and_limit_are_input_errors(streethazards, coco, tiny_forw
         run_open_semantic(tiny_forward(0, K), streethazards, ["msp"], tmp_path / "b", limit=0)
     with pytest.raises(InputError, match="scorer"):
         run_open_semantic(tiny_forward(0, K), streethazards, ["nope"], tmp_path / "c")
+
+
+def test_curves_file_holds_the_pooled_curves(streethazards, tiny_forward, tmp_path):
+    results = run_open_semantic(tiny_forward(0, K), streethazards, ["msp"], tmp_path / "out")
+    with np.load(tmp_path / "out" / "curves.npz") as z:
+        assert sorted(z.files) == ["msp/pr_precision", "msp/pr_recall", "msp/roc_fpr", "msp/roc_tpr"]
+        fpr, tpr = z["msp/roc_fpr"].astype(np.float64), z["msp/roc_tpr"].astype(np.float64)
+        assert fpr.size <= 2000 and fpr[0] == 0 and tpr[-1] == 1
+    auroc = float(np.trapezoid(tpr, fpr))  # of the downsampled curve: close to, not equal to, the exact AUROC
+    assert auroc == pytest.approx(results["results"][0]["metrics"]["AUROC"], abs=1e-3)
