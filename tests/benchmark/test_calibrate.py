@@ -216,3 +216,20 @@ def test_tiny_checkpoint_end_to_end(kit, tmp_path, tiny_checkpoint):
     params = json.loads((tmp_path / "res" / "run.json").read_text())["scorers"]["maskomaly"]
     assert params["accept"] == record["accept"] and params["ground"] == record["ground"]
     assert "WARNING" not in run.output
+
+
+def test_published_ids_are_not_flagged_on_the_published_checkpoint():
+    import dataclasses
+
+    from maskbench.benchmark.calibrate import published_id_notes
+    from maskbench.model import Mask2FormerConfig
+
+    swin_l = dataclasses.asdict(Mask2FormerConfig(backbone="swin"))  # Swin-L, 19 classes, 100 queries, 9 layers
+    published = {"path": "/ckpt/model_final_17c1ee.pkl", "sha256": "d" * 64, "config": swin_l}
+    assert published_id_notes(("maskomaly", "msp"), {}, published) == {}
+    renamed = dict(published, path="/ckpt/swin_l.pkl")
+    other_arch = dict(published, config=dict(swin_l, num_queries=200))
+    for record in (renamed, other_arch):
+        assert published_id_notes(("maskomaly", "msp"), {}, record) == {
+            "maskomaly": {"maskomaly.accept": PUBLISHED_NOTE, "maskomaly.ground": PUBLISHED_NOTE}}
+    assert published_id_notes(("maskomaly_reject",), {"maskomaly_reject": {"ground": [1]}}, renamed) == {}
