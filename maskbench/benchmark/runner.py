@@ -80,6 +80,7 @@ class RunConfig:
     cache: Path | None = None
     from_cache: Path | None = None
     limit: int | None = None
+    calibration: Path | None = None
     save_maps: int = 4
     keep_work: bool = False
     workers: int | None = None
@@ -179,8 +180,12 @@ def _merged(parts):
     return merged
 
 
-class _Source:
-    """Forward outputs of a frame view: from the cache, or from ``forward`` (then stored when caching)."""
+class ForwardSource:
+    """Forward outputs of a frame view: from the cache, or from ``forward`` (then stored when caching).
+
+    ``source(frame_id, image_hash, image, view)`` -> (class logits [Q, K+1], mask logits [Q, H, W]) on ``device``,
+    ``image_hash`` being :func:`~maskbench.benchmark.cache.image_sha256` of the unflipped image (None without cache).
+    """
 
     def __init__(self, forward, cache, cache_only, resolution, device):
         self.forward, self.cache, self.cache_only = forward, cache, cache_only
@@ -359,6 +364,7 @@ def run_benchmark(config, forward=None, *, checkpoint=None, progress=None):
 
 
 def _prepare(config, forward, checkpoint):
+    from maskbench.benchmark import calibrate
     from maskbench.datasets import DATASETS, load_dataset
     from maskbench.scorers import get_scorer
 
@@ -375,10 +381,13 @@ def _prepare(config, forward, checkpoint):
     stray = sorted(set(config.scorer_params) - set(config.scorers))
     if stray:
         raise InputError(f"--param given for scorer(s) {stray} that are not in --scorer {','.join(config.scorers)}")
+    calibration = calibrate.read_calibration(config.calibration) if config.calibration is not None else None
+    scorer_params = (calibrate.calibrated_params(config.scorers, config.scorer_params, calibration)
+                     if calibration else config.scorer_params)
     scorers = {}
     for name in config.scorers:
         try:
-            scorers[name] = get_scorer(name, **config.scorer_params.get(name, {}))
+            scorers[name] = get_scorer(name, **scorer_params.get(name, {}))
         except InputError as err:
             raise InputError(f"--scorer/--param: {err}") from err
     if config.dataset not in DATASETS.names():
@@ -389,18 +398,38 @@ def _prepare(config, forward, checkpoint):
     except InputError as err:
         raise InputError(f"--fpr95-rule {config.fpr95_rule} with protocol {protocol}: {err}") from err
     ds = load_dataset(config.dataset, config.root, **config.dataset_options)
+    checkpoint = checkpoint_record(config, checkpoint)
+    if calibration:
+        calibrate.check_calibration_checkpoint(calibration, checkpoint)
+    checkpoint, forward, cache = resolve_forward(config, ds, forward, checkpoint)
+    notes = calibrate.published_id_notes(config.scorers, scorer_params, checkpoint)
+    return ds, scorers, protocol, checkpoint, forward, cache, calibration, notes
 
+
+def checkpoint_record(config, checkpoint=None):
+    """``{"path", "sha256", "config"}`` of ``config.checkpoint`` (hashed; config None until loaded) or of the one
+    checkpoint cached in ``config.from_cache``; ``checkpoint`` itself when given."""
     if config.cache is not None and config.from_cache is not None:
         raise InputError("--cache and --from-cache: give one (--cache reads and fills, --from-cache only reads)")
+    if checkpoint is not None:
+        return checkpoint
+    if config.checkpoint is not None:
+        return {"path": str(config.checkpoint), "sha256": checkpoint_sha256(config.checkpoint), "config": None}
+    if config.from_cache is not None:
+        return ForwardCache.checkpoint_in(config.from_cache)
+    raise InputError("--checkpoint: required (or --from-cache DIR to score cached forward outputs)")
+
+
+def resolve_forward(config, ds, forward=None, checkpoint=None):
+    """``(checkpoint record, forward, cache)`` for ``config``'s ``checkpoint``, ``cache``, ``from_cache``,
+    ``resolution``, ``device`` and ``dataset`` (a :class:`RunConfig` or any object with those fields).
+
+    The record is ``{"path", "sha256", "config"}``: hashed from ``--checkpoint``, or the one checkpoint of
+    ``--from-cache`` (then ``forward`` is None: every frame must come from the cache). Without a ``forward``
+    the Mask2Former of the checkpoint is loaded. Feed the three to :class:`ForwardSource`.
+    """
+    checkpoint = checkpoint_record(config, checkpoint)
     cache_root = config.from_cache or config.cache
-    if checkpoint is None:
-        if config.checkpoint is not None:
-            checkpoint = {"path": str(config.checkpoint), "sha256": checkpoint_sha256(config.checkpoint),
-                          "config": None}
-        elif config.from_cache is not None:
-            checkpoint = ForwardCache.checkpoint_in(config.from_cache)
-        else:
-            raise InputError("--checkpoint: required (or --from-cache DIR to score cached forward outputs)")
     if config.from_cache is not None:
         forward = None
         if checkpoint.get("config") is None:
@@ -408,11 +437,11 @@ def _prepare(config, forward, checkpoint):
     elif forward is None:
         forward, checkpoint["config"] = _model_forward(config.checkpoint, config.resolution, config.device)
     cache = ForwardCache(cache_root, checkpoint, config.dataset, ds.info.get("version")) if cache_root else None
-    return ds, scorers, protocol, checkpoint, forward, cache
+    return checkpoint, forward, cache
 
 
 def _run(config, forward, checkpoint, progress, dist, device):
-    ds, scorers, protocol, checkpoint, forward, cache = _prepare(config, forward, checkpoint)
+    ds, scorers, protocol, checkpoint, forward, cache, calibration, scorer_notes = _prepare(config, forward, checkpoint)
     proto = EVAL_PROTOCOLS[protocol]
     score_dtype = PixelAccumulator(proto.pixel).score_dtype
     out = Path(config.out)
@@ -427,6 +456,7 @@ def _run(config, forward, checkpoint, progress, dist, device):
                     "info": _jsonable(ds.info)},
         "checkpoint": _jsonable(checkpoint),
         "scorers": {n: _jsonable(dict(s.params)) for n, s in scorers.items()},
+        "calibration": calibration,
         "protocol": protocol,
         "protocol_choice": (f"official protocol of the {ds.info['track']} track ({config.dataset})"
                             if config.protocol in (None, "official") else f"--protocol {config.protocol}"),
@@ -462,7 +492,7 @@ def _run(config, forward, checkpoint, progress, dist, device):
     rows = {i: done[i] for i in mine if i in done}
     todo = [i for i in mine if i not in done]
     log = RowLog(out / "per_image.jsonl" if dist.world == 1 else work / f"rows.{dist.rank}.jsonl")
-    source = _Source(forward, cache, config.from_cache is not None, config.resolution, device)
+    source = ForwardSource(forward, cache, config.from_cache is not None, config.resolution, device)
     bar = progress("forward + scorers", len(todo)) if progress and dist.is_main else None
     maps_dir = out / "maps"
     ids = ds.ids
@@ -514,7 +544,7 @@ def _run(config, forward, checkpoint, progress, dist, device):
         entries, curves = [], {}
         for n in names:
             values = metric_values(pixel[n], comp.get(n))
-            notes = values.pop("notes")
+            notes = {**scorer_notes.get(n, {}), **values.pop("notes")}
             entries.append({"scorer": n, "dataset": config.dataset, "protocol": protocol,
                             "metrics": {**values, "images": len(merged_rows)},
                             "protocol_details": protocol_details(proto, pixel[n]), "notes": notes})
@@ -529,14 +559,23 @@ def _run(config, forward, checkpoint, progress, dist, device):
 
 
 def run_summary(results):
-    """One line on what was run: frames against the official count, checkpoint, source, resolution, TTA."""
+    """What was run: frames against the official count, checkpoint, source, resolution, TTA; then a warning line
+    for every Maskomaly scorer left on the published Swin-L query ids of another checkpoint."""
     run = results["run"]
     info = run["dataset"]["info"]
     frames = results["results"][0]["metrics"]["images"] if results["results"] else 0
     official = info.get("official_count")
     partial = "" if official in (None, frames) else f" of {official} official (partial: not comparable to published numbers)"
-    return (f"{run['dataset']['name']}: {frames} frames{partial}; protocol {run['protocol']}; checkpoint "
-            f"{run['checkpoint']['sha256'][:12]} ({run['source']}); resolution {run['resolution']}; tta {run['tta']}")
+    lines = [f"{run['dataset']['name']}: {frames} frames{partial}; protocol {run['protocol']}; checkpoint "
+             f"{run['checkpoint']['sha256'][:12]} ({run['source']}); resolution {run['resolution']}; tta {run['tta']}"]
+    for entry in results["results"]:
+        published = [k for k in (entry.get("notes") or {}) if k in ("maskomaly.accept", "maskomaly.ground")]
+        if published:
+            lines.append(f"WARNING: {entry['scorer']} uses the published Swin-L Cityscapes query ids "
+                         f"({', '.join(k.split('.')[1] for k in published)}), which are not fitted for this "
+                         "checkpoint: its numbers are not meaningful; fit them with `bench calibrate maskomaly` "
+                         "and pass --calibration")
+    return "\n".join(lines)
 
 
 class TerminalProgress:
@@ -564,5 +603,5 @@ class TerminalProgress:
         self.stream.flush()
 
 
-__all__ = ["RunConfig", "TerminalProgress", "parse_scorer_params", "resolve_protocol", "run_benchmark", "run_summary",
-           "score_frame"]
+__all__ = ["ForwardSource", "RunConfig", "TerminalProgress", "checkpoint_record", "parse_scorer_params",
+           "resolve_forward", "resolve_protocol", "run_benchmark", "run_summary", "score_frame"]

@@ -16,29 +16,10 @@ from PIL import Image
 from maskbench.benchmark.evaluate import evaluate_dirs
 from maskbench.cli import main
 from maskbench.datasets import load_dataset
-from maskbench.model import Mask2FormerConfig, Predictor, build_model_with_backbone, load_model
-from maskbench.model.resnet import ResNet
+from maskbench.model import Predictor, load_model
 from maskbench.scorers import get_scorer
 
 SCORERS = ("msp", "rba", "eam", "aem", "mask2anomaly")  # maskomaly's default query ids need 100 queries
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    """A random-weight R50 Mask2Former (width 32, 7 queries, 19 classes) saved as a bare .pth state dict."""
-    cfg = Mask2FormerConfig(backbone="resnet", num_classes=19, num_queries=7, dec_layers=3, hidden_dim=32, nheads=8,
-                            dim_feedforward=48, conv_dim=32, mask_dim=32, enc_layers=2, enc_nheads=8,
-                            enc_dim_feedforward=64)
-    model = build_model_with_backbone(cfg, ResNet(depth=50, norm="FrozenBN", stem_channels=16, res2_channels=32))
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-            if t.is_floating_point():
-                t.copy_(torch.rand(t.shape, generator=gen) + 0.5 if name.endswith("running_var")
-                        else torch.randn(t.shape, generator=gen) * 0.2)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
-    torch.save(model.state_dict(), path)
-    return path
 
 
 @pytest.fixture
