@@ -77,10 +77,7 @@ def main():
 @click.option("--split", default=None, help="Dataset split option, same as -o split=VALUE (e.g. K20 for coco-open-panoptic).")
 @user_errors
 def run(scorers, dataset, root, options, checkpoint, out, protocol, fpr95_rule, resolution, tta, device, cache,
-        from_cache, limit, params, save_maps, keep_work, workers, task, split):
-
-
-        from_cache, limit, params, calibration, save_maps, keep_work, workers):
+        from_cache, limit, params, calibration, save_maps, keep_work, workers, task, split):
     """Run the benchmark: one forward per image, every scorer, every metric of the dataset's protocol."""
     from maskbench.benchmark.runner import RunConfig, TerminalProgress, parse_scorer_params, run_benchmark, run_summary
     from maskbench.benchmark.tables import format_leaderboard
@@ -91,7 +88,7 @@ def run(scorers, dataset, root, options, checkpoint, out, protocol, fpr95_rule, 
         scorers=tuple(n.strip() for item in scorers for n in item.split(",") if n.strip()) or DEFAULT_SCORERS,
         scorer_params=parse_scorer_params(params), checkpoint=checkpoint, protocol=protocol, fpr95_rule=fpr95_rule,
         resolution=resolution, tta=tta, device=device, cache=cache, from_cache=from_cache, limit=limit,
-        save_maps=save_maps, keep_work=keep_work, workers=workers, command=list(sys.argv))
+        calibration=calibration, save_maps=save_maps, keep_work=keep_work, workers=workers, command=list(sys.argv))
     if split is not None:
         config.dataset_options["split"] = split
     if task != "anomaly":
@@ -101,9 +98,6 @@ def run(scorers, dataset, root, options, checkpoint, out, protocol, fpr95_rule, 
         click.echo(format_leaderboard(results, "text", metrics=list(TABLE_METRICS[task])), nl=False)
         click.echo(f"results: {out / 'results.json'}")
         return
-
-
-        calibration=calibration, save_maps=save_maps, keep_work=keep_work, workers=workers, command=list(sys.argv))
     results = run_benchmark(config, progress=TerminalProgress)
     if int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 reports
         click.echo(run_summary(results))
