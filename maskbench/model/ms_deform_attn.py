@@ -14,7 +14,7 @@ with zero padding outside the map (``grid_sample(bilinear, zeros, align_corners=
   (query, head), chunked over queries (same function, CUDA-kernel coordinate arithmetic; about 2-3x
   faster than ``"torch"`` on CPU with about a third of its peak memory, see ``benchmarks/bench_msda.py``).
 - ``"numba"``: float32 CPU port of the CUDA kernel (:mod:`maskbench.model.ms_deform_attn_numba`), parallel
-  over (batch, query), bit-identical for any thread count; about 5x faster than ``"torch-bag"`` at R50
+  over (batch, query), bit-identical for any thread count; about 3x faster than ``"torch-bag"`` at R50
   Cityscapes shapes on 2 threads (``benchmarks/bench_msda.py``).
 - ``"triton"``: forward-only Triton kernel (:mod:`maskbench.model.ms_deform_attn_triton`), CUDA tensors
   (or CPU tensors under ``TRITON_INTERPRET=1``).
