@@ -99,20 +99,27 @@ def ms_deform_attn_numba(value: Tensor, spatial_shapes: Tensor, level_start_inde
                          attn: Tensor) -> Tensor:
     """``[N, S, M, D]`` value etc. (see :func:`maskbench.model.ms_deform_attn.ms_deform_attn`) -> ``[N, Lq, M*D]``.
 
-    Runs on ``torch.get_num_threads()`` numba threads (capped at numba's pool size)."""
+    Runs on ``torch.get_num_threads()`` numba threads (capped at numba's pool size) and leaves torch's thread
+    count as it found it."""
     reason = numba_unsupported(value, loc, attn)
     if reason is not None:
         raise InputError(f"ms_deform_attn backend='numba': {reason}; use backend='torch-bag' or 'torch'")
     n, _, m, d = value.shape
     lq = loc.shape[1]
     out = np.zeros((n, lq, m, d), dtype=np.float32)
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-    _msda_kernel(
-        value.detach().contiguous().numpy(),
-        spatial_shapes.detach().to("cpu", torch.int64).contiguous().numpy(),
-        level_start_index.detach().to("cpu", torch.int64).contiguous().numpy(),
-        loc.detach().contiguous().numpy(),
-        attn.detach().contiguous().numpy(),
-        out,
-    )
+    torch_threads = torch.get_num_threads()
+    numba.set_num_threads(max(1, min(torch_threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        _msda_kernel(
+            value.detach().contiguous().numpy(),
+            spatial_shapes.detach().to("cpu", torch.int64).contiguous().numpy(),
+            level_start_index.detach().to("cpu", torch.int64).contiguous().numpy(),
+            loc.detach().contiguous().numpy(),
+            attn.detach().contiguous().numpy(),
+            out,
+        )
+    finally:
+        # numba's OpenMP layer shares the OpenMP runtime with torch and resets its thread count on launch
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
     return torch.from_numpy(out).view(n, lq, m * d)

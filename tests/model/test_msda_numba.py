@@ -58,6 +58,7 @@ from maskbench.model.ms_deform_attn import ms_deform_attn
 torch.set_num_threads(int(sys.argv[3]))
 args = torch.load(sys.argv[1])
 torch.save([ms_deform_attn(*args, backend="numba") for _ in range(2)], sys.argv[2])
+assert torch.get_num_threads() == int(sys.argv[3]), "the numba call changed torch's thread count"
 """
 
 
