@@ -5,7 +5,7 @@ Shapes: levels 1/32, 1/16, 1/8 = 32x64, 64x128, 128x256 (Lq = S = 43 008), batch
 softmax over levels x points (as in the encoder).
 
 CPU (default 2 threads): the upstream grid_sample ``stack`` reference (``backend="torch"``) against the fast
-path (``"torch-bag"``), timed side by side in one process, then the peak extra resident memory of one call
+paths (``"torch-bag"``, ``"numba"``; numba compiled/cache-loaded in the warm-up), timed side by side in one process, then the peak extra resident memory of one call
 of each, measured in a fresh child process (Linux ``VmHWM`` before/after). On CUDA: ``"triton"`` against
 ``"torch"`` with CUDA events and ``torch.cuda.max_memory_allocated``.
 
@@ -73,7 +73,7 @@ def hwm() -> int:
 def bench_cpu(repeats: int, threads: int) -> dict:
     torch.set_num_threads(threads)
     args = make_inputs("cpu")
-    backends = ("torch", "torch-bag")
+    backends = ("torch", "torch-bag", "numba")
     times = {b: [] for b in backends}
     outputs = {b: ms_deform_attn(*args, backend=b) for b in backends}  # warm-up
     for _ in range(repeats):
@@ -85,8 +85,9 @@ def bench_cpu(repeats: int, threads: int) -> dict:
     return {
         "protocol": f"CPU, {threads} threads, median of {repeats} calls after 1 warm-up, R50 Cityscapes 1024x2048 shapes",
         "seconds": med,
-        "speedup_torch_bag_vs_grid_sample": med["torch"] / med["torch-bag"],
-        "max_abs_diff": float((outputs["torch"] - outputs["torch-bag"]).abs().max()),
+        "speedup_vs_grid_sample": {b: med["torch"] / med[b] for b in backends[1:]},
+        "speedup_numba_vs_torch_bag": med["torch-bag"] / med["numba"],
+        "max_abs_diff_vs_grid_sample": {b: float((outputs["torch"] - outputs[b]).abs().max()) for b in backends[1:]},
         "peak_extra_rss_mib": {b: peak_rss_child(b, threads) for b in backends},
     }
 

@@ -29,7 +29,7 @@ class Conv2dNorm(nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.norm(super().forward(x))
-        return F.relu(x) if self.relu else x
+        return x.relu_() if self.relu else x
 
 
 class MSDeformAttnTransformerEncoderLayer(nn.Module):
@@ -49,7 +49,7 @@ class MSDeformAttnTransformerEncoderLayer(nn.Module):
                 level_start_index: Tensor) -> Tensor:
         """src, pos ``[N, S, C]``; reference_points ``[N, S, L, 2]`` -> ``[N, S, C]``."""
         src = self.norm1(src + self.self_attn(src + pos, reference_points, src, spatial_shapes, level_start_index))
-        return self.norm2(src + self.linear2(F.relu(self.linear1(src))))
+        return self.norm2(src + self.linear2(self.linear1(src).relu_()))  # in-place ReLU: no extra [N, S, d_ffn] buffer
 
 
 class MSDeformAttnEncoder(nn.Module):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -190,6 +192,57 @@ def decoder_inputs(dec, *, seed: int, sizes=((2, 4), (4, 8), (8, 16)), mask_hw=(
     return feats, mask_features
 
 
+# ---- deformable attention (test_msda.py, test_msda_numba.py) -------------------------------------------
+
+
+def literal_msda(value, shapes, starts, loc, attn):
+    """Per (n, q, m, l, p): h = y H - 0.5, w = x W - 0.5; skip unless -1 < h < H and -1 < w < W; bilinear
+    over the 4 corners, a corner outside the map contributes 0; weight and sum (CUDA im2col kernel)."""
+    n_, _, m_, d_ = value.shape
+    _, lq, _, n_levels, n_points, _ = loc.shape
+    out = torch.zeros(n_, lq, m_, d_, dtype=torch.float64)
+    for n in range(n_):
+        for q in range(lq):
+            for m in range(m_):
+                for lvl in range(n_levels):
+                    hh_, ww_ = (int(v) for v in shapes[lvl])
+                    start = int(starts[lvl])
+                    for p in range(n_points):
+                        x, y = (float(v) for v in loc[n, q, m, lvl, p].detach())
+                        h, w = y * hh_ - 0.5, x * ww_ - 0.5
+                        if not (-1 < h < hh_ and -1 < w < ww_):
+                            continue
+                        h0, w0 = math.floor(h), math.floor(w)
+                        lh, lw = h - h0, w - w0
+                        sample = torch.zeros(d_, dtype=torch.float64)
+                        for yy, xx, wt in ((h0, w0, (1 - lh) * (1 - lw)), (h0, w0 + 1, (1 - lh) * lw),
+                                           (h0 + 1, w0, lh * (1 - lw)), (h0 + 1, w0 + 1, lh * lw)):
+                            if 0 <= yy < hh_ and 0 <= xx < ww_:
+                                sample += wt * value[n, start + yy * ww_ + xx, m].double()
+                        out[n, q, m] += float(attn[n, q, m, lvl, p].detach()) * sample
+    return out.reshape(n_, lq, m_ * d_)
+
+
+def msda_inputs(dtype, seed=0, n=2, m=2, d=8, lq=11, points=3, shapes=((3, 5), (6, 10), (1, 2))):
+    """Deformable-attention inputs with many points partly or fully outside the maps and exact edge cases."""
+    gen = torch.Generator().manual_seed(seed)
+    hw = torch.tensor(shapes, dtype=torch.int64)
+    sizes = hw[:, 0] * hw[:, 1]
+    starts = torch.cat((sizes.new_zeros(1), sizes.cumsum(0)[:-1]))
+    value = torch.randn(n, int(sizes.sum()), m, d, generator=gen, dtype=dtype)
+    # locations in [-0.3, 1.3]: many points partly or fully outside the map
+    loc = torch.rand(n, lq, m, len(shapes), points, 2, generator=gen, dtype=dtype) * 1.6 - 0.3
+    # exact edge cases: far outside, on the skip boundary (h = -1, h = H) and on pixel centres
+    loc[0, 0, 0, 0, 0] = torch.tensor([-5.0, 7.0], dtype=dtype)
+    loc[0, 1, 0, 0, 0] = torch.tensor([0.5, -0.5 / shapes[0][0]], dtype=dtype)
+    lvl = min(1, len(shapes) - 1)
+    loc[0, 2, 0, lvl, min(1, points - 1)] = torch.tensor([(shapes[lvl][1] + 0.5) / shapes[lvl][1], 0.25], dtype=dtype)
+    loc[-1, 3, -1, lvl, min(2, points - 1)] = torch.tensor([0.5 / shapes[lvl][1], 1.5 / shapes[lvl][0]], dtype=dtype)
+    attn = torch.rand(n, lq, m, len(shapes), points, generator=gen, dtype=dtype)
+    return value, hw, starts, loc, attn
+
+
+
 @pytest.fixture(scope="session")
 def helpers():
     """The helpers above as attributes (test modules cannot import conftest under --import-mode=importlib)."""
@@ -198,7 +251,8 @@ def helpers():
     return types.SimpleNamespace(
         TinyBackbone=TinyBackbone, tiny_config=tiny_config, randomize_=randomize_, build_tiny=build_tiny,
         literal_sine_pos=literal_sine_pos, literal_pos_forward=literal_pos_forward, literal_layer_norm=literal_layer_norm, literal_mha=literal_mha,
-        literal_decoder=literal_decoder, decoder_inputs=decoder_inputs,
+        literal_decoder=literal_decoder, decoder_inputs=decoder_inputs, literal_msda=literal_msda,
+        msda_inputs=msda_inputs,
     )
 
 

@@ -98,7 +98,7 @@ def test_predictor_output_sizes_and_resize_policy():
     native = Predictor(model)(image)
     assert native.mask_logits.shape == (3, 30, 45) and native.class_logits.shape == (3, 3)
     assert native.protocol["resize"] == "native" and native.protocol["padded_size"] == [32, 64]
-    assert native.protocol["msda_backend"] in ("torch-bag", "torch", "triton")
+    assert native.protocol["msda_backend"] in ("numba", "torch-bag", "torch", "triton")
     resized = Predictor(model, resize="short1024")(image)
     assert resized.protocol["processed_size"] == [1024, 1536] and resized.mask_logits.shape == (3, 30, 45)
     # the model saw the PIL-bilinear resized image, normalised

@@ -1,0 +1,125 @@
+"""CPU deformable-attention core as a numba port of the CUDA im2col kernel (float32, forward only).
+
+Port of ``ms_deformable_im2col_gpu_kernel`` / ``ms_deform_attn_im2col_bilinear`` (Mask2Former
+``ops/src/cuda/ms_deform_im2col_cuda.cuh``): for every (batch, query, head) and channel,
+
+    h = y H_l - 0.5,  w = x W_l - 0.5;  skip the point unless -1 < h < H_l and -1 < w < W_l
+    val = w1 v(h0, w0) + w2 v(h0, w0+1) + w3 v(h0+1, w0) + w4 v(h0+1, w0+1)   (a corner outside the map is 0)
+    out += A * val                                                          (levels, then points)
+
+with the kernel's float32 arithmetic. One parallel iteration per (batch, query) writes only its own
+output row and sums in the fixed order above, so the result is bit-identical run to run and for any
+thread count.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from numba import njit, prange
+from torch import Tensor
+
+from maskbench.errors import InputError
+
+_HALF = np.float32(0.5)
+_ONE = np.float32(1.0)
+_ZERO = np.float32(0.0)
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def _msda_kernel(value, shapes, starts, loc, attn, out):  # pragma: no cover - compiled
+    """value ``[N, S, M, D]``, shapes/starts int64, loc ``[N, Lq, M, L, P, 2]``, attn ``[N, Lq, M, L, P]``,
+    out ``[N, Lq, M, D]`` zero-filled (float32 everywhere)."""
+    n_batch, _, n_heads, depth = value.shape
+    n_queries, n_levels, n_points = loc.shape[1], loc.shape[3], loc.shape[4]
+    for bq in prange(n_batch * n_queries):
+        b = bq // n_queries
+        q = bq - b * n_queries
+        for m in range(n_heads):
+            acc = out[b, q, m]
+            for lvl in range(n_levels):
+                height = shapes[lvl, 0]
+                width = shapes[lvl, 1]
+                h_f = np.float32(height)
+                w_f = np.float32(width)
+                start = starts[lvl]
+                for p in range(n_points):
+                    h_im = loc[b, q, m, lvl, p, 1] * h_f - _HALF
+                    w_im = loc[b, q, m, lvl, p, 0] * w_f - _HALF
+                    if not (h_im > -_ONE and w_im > -_ONE and h_im < h_f and w_im < w_f):
+                        continue
+                    a = attn[b, q, m, lvl, p]
+                    h_low_f = np.floor(h_im)
+                    w_low_f = np.floor(w_im)
+                    h_low = np.int64(h_low_f)
+                    w_low = np.int64(w_low_f)
+                    lh = h_im - h_low_f
+                    lw = w_im - w_low_f
+                    hh = _ONE - lh
+                    hw = _ONE - lw
+                    w1 = hh * hw
+                    w2 = hh * lw
+                    w3 = lh * hw
+                    w4 = lh * lw
+                    # an out-of-map corner reads a valid row with weight kept but value masked to 0 below
+                    ok1 = h_low >= 0 and w_low >= 0
+                    ok2 = h_low >= 0 and w_low + 1 <= width - 1
+                    ok3 = h_low + 1 <= height - 1 and w_low >= 0
+                    ok4 = h_low + 1 <= height - 1 and w_low + 1 <= width - 1
+                    r_low = start + max(h_low, 0) * width
+                    r_high = start + min(h_low + 1, height - 1) * width
+                    c_low = max(w_low, 0)
+                    c_high = min(w_low + 1, width - 1)
+                    v1 = value[b, r_low + c_low, m]
+                    v2 = value[b, r_low + c_high, m]
+                    v3 = value[b, r_high + c_low, m]
+                    v4 = value[b, r_high + c_high, m]
+                    for c in range(depth):
+                        x1 = v1[c] if ok1 else _ZERO
+                        x2 = v2[c] if ok2 else _ZERO
+                        x3 = v3[c] if ok3 else _ZERO
+                        x4 = v4[c] if ok4 else _ZERO
+                        acc[c] += (w1 * x1 + w2 * x2 + w3 * x3 + w4 * x4) * a
+
+
+def numba_unsupported(value: Tensor, loc: Tensor, attn: Tensor) -> str | None:
+    """Why the numba backend cannot take these tensors (None when it can)."""
+    tensors = (value, loc, attn)
+    if any(t.device.type != "cpu" for t in tensors):
+        return "tensors are not on the CPU"
+    if any(t.dtype != torch.float32 for t in tensors):
+        return f"dtypes {[str(t.dtype) for t in tensors]} are not all float32"
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return "tensors require grad (forward-only kernel)"
+    return None
+
+
+def ms_deform_attn_numba(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor, loc: Tensor,
+                         attn: Tensor) -> Tensor:
+    """``[N, S, M, D]`` value etc. (see :func:`maskbench.model.ms_deform_attn.ms_deform_attn`) -> ``[N, Lq, M*D]``.
+
+    Runs on ``torch.get_num_threads()`` numba threads (capped at numba's pool size) and leaves torch's thread
+    count as it found it."""
+    reason = numba_unsupported(value, loc, attn)
+    if reason is not None:
+        raise InputError(f"ms_deform_attn backend='numba': {reason}; use backend='torch-bag' or 'torch'")
+    n, _, m, d = value.shape
+    lq = loc.shape[1]
+    out = np.zeros((n, lq, m, d), dtype=np.float32)
+    torch_threads = torch.get_num_threads()
+    numba.set_num_threads(max(1, min(torch_threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        _msda_kernel(
+            value.detach().contiguous().numpy(),
+            spatial_shapes.detach().to("cpu", torch.int64).contiguous().numpy(),
+            level_start_index.detach().to("cpu", torch.int64).contiguous().numpy(),
+            loc.detach().contiguous().numpy(),
+            attn.detach().contiguous().numpy(),
+            out,
+        )
+    finally:
+        # numba's OpenMP layer shares the OpenMP runtime with torch and resets its thread count on launch
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
+    return torch.from_numpy(out).view(n, lq, m * d)
