@@ -203,6 +203,7 @@ def check(golden_path, results_dirs, tolerances, update):
         raise SystemExit(1)
 
 
+@main.command()
 @click.option("--split", "splits", multiple=True,
               type=click.Choice(["train", "val", "anomaly", "obstacle", "streethazards"]),
               help="Split to generate (repeatable; default: val, anomaly, obstacle, streethazards; train on request).")
