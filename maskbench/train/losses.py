@@ -70,7 +70,7 @@ class SetCriterion:
         target_classes = torch.full(logits.shape[:2], self.num_classes, dtype=torch.long, device=logits.device)
         for b, (src, tgt) in enumerate(indices):
             target_classes[b, src] = targets[b]["labels"][tgt]
-        return F.cross_entropy(logits.transpose(1, 2), target_classes, self.empty_weight.to(logits.device))
+        return F.cross_entropy(logits.transpose(1, 2), target_classes, self.empty_weight.to(logits.device, logits.dtype))
 
     def loss_masks(self, masks: Tensor, targets: list[dict], indices, num_masks: float) -> tuple[Tensor, Tensor]:
         src = torch.cat([masks[b, s] for b, (s, _) in enumerate(indices)])
