@@ -152,8 +152,17 @@ def train(cfg: TrainConfig, out: Path, *, train_data: tuple[np.ndarray, np.ndarr
 
     Returns the summary (final val mIoU when ``val_data`` is given)."""
     out.mkdir(parents=True, exist_ok=True)
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True)
+    try:
+        return _train(cfg, out, train_data, val_data, log)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model_cfg = Mask2FormerConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.model.items()})
