@@ -232,3 +232,35 @@ def world(splits, cache, seed, frames, workers):
     for split in splits:
         reader = DATASET_NAMES.get(split, "cityscapes train (maskbench.datasets.world.training_set)")
         click.echo(f"  {split:<14}{config.frames(split):>6} frames  {reader:<14}  {generated.path(split)}")
+
+
+@main.command("train")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("maskbench-train"),
+              show_default=True, help="Folder for model.pth, model.scorers.json, log.csv and summary.json.")
+@click.option("--iterations", type=click.IntRange(min=1), default=None,
+              help="Training iterations (default: the shipped model's).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, batches and point sampling.")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
+              help="torch threads (bit-identical weights need the same count and platform).")
+@user_errors
+def train_command(out, iterations, seed, threads):
+    """Train the embedded tiny Mask2Former from scratch on the world's inlier train split.
+
+    Reproduces maskbench/weights/m2f_tiny_world.pth (compare the sha256 in OUT/summary.json), logs the loss and
+    the closed-set val mIoU, then fits Maskomaly's query ids on held-out anomaly frames (world seed 1).
+    """
+    import dataclasses
+    import hashlib
+
+    from maskbench.train.loop import TrainConfig, train_on_world
+    from maskbench.train.scorer_fit import write_scorer_params
+
+    cfg = TrainConfig(seed=seed, threads=threads)
+    if iterations is not None:
+        cfg = dataclasses.replace(cfg, iterations=iterations)
+    summary = train_on_world(cfg, out, log=click.echo)
+    fitted = write_scorer_params(out / "model.pth", out / "model.scorers.json")
+    sha = hashlib.sha256((out / "model.pth").read_bytes()).hexdigest()
+    summary.update(command=["bench", "train", *sys.argv[2:]], model_sha256=sha, scorer_params=fitted["params"])
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    click.echo(f"final val mIoU {summary['final_val_miou']:.4f}; weights {out / 'model.pth'} (sha256 {sha})")

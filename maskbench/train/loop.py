@@ -40,15 +40,15 @@ class TrainConfig:
     """Hyper-parameters of one training run (all recorded in the summary)."""
 
     seed: int = 0
-    iterations: int = 500
+    iterations: int = 1500
     batch_size: int = 8
     crop: tuple = (128, 256)
-    lr: float = 5e-4
+    lr: float = 8e-4
     weight_decay: float = 0.05
     warmup: int = 50
     clip_grad: float = 1.0
     num_points: int = 2048
-    eval_every: int = 125
+    eval_every: int = 250
     val_frames: int = 50
     threads: int = 2
     model: dict = field(default_factory=lambda: asdict(TINY_CONFIG))
