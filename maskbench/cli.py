@@ -239,11 +239,13 @@ def world(splits, cache, seed, frames, workers):
               show_default=True, help="Folder for model.pth, model.scorers.json, log.csv and summary.json.")
 @click.option("--iterations", type=click.IntRange(min=1), default=None,
               help="Training iterations (default: the shipped model's).")
+@click.option("--stop-after", type=click.IntRange(min=1), default=None,
+              help="Stop after N iterations of the schedule (default: the shipped model's).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, batches and point sampling.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
               help="torch threads (bit-identical weights need the same count and platform).")
 @user_errors
-def train_command(out, iterations, seed, threads):
+def train_command(out, iterations, stop_after, seed, threads):
     """Train the embedded tiny Mask2Former from scratch on the world's inlier train split.
 
     Reproduces maskbench/weights/m2f_tiny_world.pth (compare the sha256 in OUT/summary.json), logs the loss and
@@ -257,7 +259,9 @@ def train_command(out, iterations, seed, threads):
 
     cfg = TrainConfig(seed=seed, threads=threads)
     if iterations is not None:
-        cfg = dataclasses.replace(cfg, iterations=iterations)
+        cfg = dataclasses.replace(cfg, iterations=iterations, stop_after=None)
+    if stop_after is not None:
+        cfg = dataclasses.replace(cfg, stop_after=stop_after)
     summary = train_on_world(cfg, out, log=click.echo)
     fitted = write_scorer_params(out / "model.pth", out / "model.scorers.json")
     sha = hashlib.sha256((out / "model.pth").read_bytes()).hexdigest()

@@ -37,10 +37,16 @@ TINY_BACKBONE = {"stem_channels": 16, "res2_channels": 32}
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one training run (all recorded in the summary)."""
+    """Hyper-parameters of one training run (all recorded in the summary).
+
+    iterations: length of the learning-rate schedule; stop_after: iterations actually run (default: all).
+    Stopping early changes nothing before the stop, so the weights after ``stop_after`` steps equal the
+    checkpoint a full run writes at that iteration.
+    """
 
     seed: int = 0
     iterations: int = 1500
+    stop_after: int | None = None
     batch_size: int = 8
     crop: tuple = (128, 256)
     lr: float = 8e-4
@@ -176,7 +182,8 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
     fields = ["iteration", "seconds", "lr", "loss", "loss_ce", "loss_mask", "loss_dice", "val_miou"]
     with open(log_path, "w", newline="") as f:
         csv.writer(f).writerow(fields)
-    for it in range(cfg.iterations):
+    steps = cfg.iterations if cfg.stop_after is None else min(cfg.stop_after, cfg.iterations)
+    for it in range(steps):
         lr = poly_lr(it, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -188,7 +195,7 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
         optimizer.step()
-        last = it + 1 == cfg.iterations
+        last = it + 1 == steps
         val = None
         if val_data is not None and ((it + 1) % cfg.eval_every == 0 or last):
             val = evaluate_miou(model, *val_data, model_cfg.num_classes)[0]
@@ -203,11 +210,11 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
                 for r in rows:
                     w.writerow([r[k] if r[k] is not None else "" for k in fields])
             rows = []
-            log(f"it {it + 1}/{cfg.iterations} {row['seconds']}s lr {lr:.2e} loss {float(loss):.3f}"
+            log(f"it {it + 1}/{steps} {row['seconds']}s lr {lr:.2e} loss {float(loss):.3f}"
                 + (f" val mIoU {val:.4f}" if val is not None else ""))
         if val is not None:
             torch.save({"model": export_state_dict(model), "iteration": it + 1}, out / "model.pth")
-    torch.save({"model": export_state_dict(model), "iteration": cfg.iterations}, out / "model.pth")
+    torch.save({"model": export_state_dict(model), "iteration": steps}, out / "model.pth")
     summary = {"train_config": asdict(cfg), "seconds": round(time.time() - start, 1), "final_val_miou": best,
                "torch": torch.__version__, "threads": cfg.threads}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -82,3 +82,11 @@ def test_semantic_targets_one_mask_per_present_class():
     t = semantic_targets(labels, 19)
     assert t["labels"].tolist() == [0, 7]
     assert t["masks"].tolist() == [[[1, 1, 0], [0, 0, 1]], [[0, 0, 0], [1, 1, 0]]]
+
+
+def test_stopping_early_equals_the_start_of_the_full_run(tmp_path, frames):
+    full = micro_config(iterations=4)
+    train(full, tmp_path / "full", train_data=frames, log=lambda _: None)
+    train(dataclasses.replace(full, stop_after=2), tmp_path / "stop", train_data=frames, log=lambda _: None)
+    rows = lambda p: [line.split(",")[:1] + line.split(",")[2:] for line in (p / "log.csv").read_text().splitlines()]  # noqa: E731
+    assert rows(tmp_path / "stop") == rows(tmp_path / "full")[:3]  # header + the two shared iterations
