@@ -22,6 +22,7 @@ changes on purpose (a shipped model trained on the world names the version it le
 import fcntl
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -168,7 +169,8 @@ def write_split(out, config, split, workers=1):
     if workers <= 1 or n < 2 * workers:
         _write_frames((str(out), config, split, range(n)))
         return
-    with ProcessPoolExecutor(workers) as pool:  # frame k goes to worker k mod workers
+    # spawn, not fork: the caller may hold threads (torch, BLAS); frame k goes to worker k mod workers
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(_write_frames, [(str(out), config, split, range(k, n, workers)) for k in range(workers)]))
 
 
@@ -265,8 +267,8 @@ def ensure_world(splits=EVAL_SPLITS, *, config=None, cache=None, workers=None):
     """The world root holding ``splits``, generating the missing ones first (atomically, under a lock).
 
     ``config`` (:class:`WorldConfig`) sets seed and sizes; ``cache`` the parent folder (default
-    :func:`cache_dir`); ``workers`` the processes writing a split (default: up to 4 for the training split,
-    1 otherwise). Returns a :class:`World`.
+    :func:`cache_dir`); ``workers`` the processes writing a split (default: the cores, at most 4, for the
+    training split; 1 for the small evaluation splits). Returns a :class:`World`.
     """
     config = config or WorldConfig()
     splits = (splits,) if isinstance(splits, str) else tuple(splits)
@@ -295,8 +297,8 @@ def ensure_world(splits=EVAL_SPLITS, *, config=None, cache=None, workers=None):
                 continue
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{split}-", dir=root))
             try:
-                n_workers = workers if workers is not None else (min(4, os.cpu_count() or 1) if split == "train" else 1)
-                write_split(tmp, config, split, workers=n_workers)
+                default = min(4, os.cpu_count() or 1) if split == "train" else 1  # pool start-up > gain
+                write_split(tmp, config, split, workers=workers or default)
                 for rel in SPLIT_DIRS[split]:
                     target = root / rel
                     if target.exists():  # a previous generation renamed it but never completed the split
