@@ -179,7 +179,7 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
                              num_points=cfg.num_points)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     images, labels = train_data
-    rows, start, best = [], time.time(), None
+    rows, start, last_val = [], time.time(), None
     log_path = out / "log.csv"
     fields = ["iteration", "seconds", "lr", "loss", "loss_ce", "loss_mask", "loss_dice", "val_miou"]
     with open(log_path, "w", newline="") as f:
@@ -201,7 +201,7 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
         val = None
         if val_data is not None and ((it + 1) % cfg.eval_every == 0 or last):
             val = evaluate_miou(model, *val_data, model_cfg.num_classes)[0]
-            best = val
+            last_val = val
         row = {"iteration": it + 1, "seconds": round(time.time() - start, 1), "lr": lr, "loss": float(loss.detach()),
                "loss_ce": float(losses["loss_ce"]), "loss_mask": float(losses["loss_mask"]),
                "loss_dice": float(losses["loss_dice"]), "val_miou": val}
@@ -212,12 +212,12 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
                 for r in rows:
                     w.writerow([r[k] if r[k] is not None else "" for k in fields])
             rows = []
-            log(f"it {it + 1}/{steps} {row['seconds']}s lr {lr:.2e} loss {float(loss):.3f}"
+            log(f"it {it + 1}/{steps} {row['seconds']}s lr {lr:.2e} loss {float(loss.detach()):.3f}"
                 + (f" val mIoU {val:.4f}" if val is not None else ""))
         if val is not None:
             torch.save({"model": export_state_dict(model), "iteration": it + 1}, out / "model.pth")
     torch.save({"model": export_state_dict(model), "iteration": steps}, out / "model.pth")
-    summary = {"train_config": asdict(cfg), "seconds": round(time.time() - start, 1), "final_val_miou": best,
+    summary = {"train_config": asdict(cfg), "seconds": round(time.time() - start, 1), "final_val_miou": last_val,
                "torch": torch.__version__, "threads": cfg.threads}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
