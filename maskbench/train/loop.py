@@ -203,8 +203,8 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
             val = evaluate_miou(model, *val_data, model_cfg.num_classes)[0]
             last_val = val
         row = {"iteration": it + 1, "seconds": round(time.time() - start, 1), "lr": lr, "loss": float(loss.detach()),
-               "loss_ce": float(losses["loss_ce"]), "loss_mask": float(losses["loss_mask"]),
-               "loss_dice": float(losses["loss_dice"]), "val_miou": val}
+               "loss_ce": float(losses["loss_ce"].detach()), "loss_mask": float(losses["loss_mask"].detach()),
+               "loss_dice": float(losses["loss_dice"].detach()), "val_miou": val}
         rows.append(row)
         if (it + 1) % 10 == 0 or val is not None or last:
             with open(log_path, "a", newline="") as f:

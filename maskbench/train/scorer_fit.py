@@ -27,7 +27,8 @@ def ood_labels(scene) -> np.ndarray:
 
 @torch.no_grad()
 def fit_maskomaly(model_path: Path, frames: int = 20, world: WorldConfig = CALIBRATION_WORLD) -> dict:
-    """Maskomaly query sets of the checkpoint at ``model_path`` from ``frames`` anomaly frames of ``world``."""
+    """Maskomaly query sets of the checkpoint at ``model_path`` from ``frames`` anomaly frames of ``world``
+    (accept: IoU with the anomalies; ground: IoU with the model's road prediction, none if it predicts no road)."""
     from maskbench.model.checkpoint import load_model
     from maskbench.model.predictor import Predictor
     from maskbench.scorers import calibrate_maskomaly, street_prediction
@@ -41,7 +42,9 @@ def fit_maskomaly(model_path: Path, frames: int = 20, world: WorldConfig = CALIB
         probs.append(pred.mask_logits.sigmoid())
         gts.append(torch.from_numpy(ood_labels(scene)))
         streets.append(street_prediction(pred.class_logits, pred.mask_logits))
-    fitted = calibrate_maskomaly(probs, gts, streets)
+    # a model that predicts no road on labelled ground (e.g. barely trained) gets no ground queries
+    has_street = any(bool((s.numpy() & (g.numpy() != 255)).any()) for s, g in zip(streets, gts))
+    fitted = calibrate_maskomaly(probs, gts, streets if has_street else None)
     return {"params": {"maskomaly": fitted.params()},
             "fit": {"maskomaly": fitted.to_dict()},
             "calibration_frames": {"world_seed": world.seed, "split": "anomaly", "frames": frames}}

@@ -90,3 +90,15 @@ def test_stopping_early_equals_the_start_of_the_full_run(tmp_path, frames):
     train(dataclasses.replace(full, stop_after=2), tmp_path / "stop", train_data=frames, log=lambda _: None)
     rows = lambda p: [line.split(",")[:1] + line.split(",")[2:] for line in (p / "log.csv").read_text().splitlines()]  # noqa: E731
     assert rows(tmp_path / "stop") == rows(tmp_path / "full")[:3]  # header + the two shared iterations
+
+
+def test_maskomaly_fit_gives_valid_ids_for_any_checkpoint(tmp_path, frames):
+    from maskbench.scorers import get_scorer
+    from maskbench.train.scorer_fit import fit_maskomaly
+
+    train(micro_config(iterations=1), tmp_path, train_data=frames, log=lambda _: None)
+    fitted = fit_maskomaly(tmp_path / "model.pth", frames=2)
+    params = fitted["params"]["maskomaly"]
+    get_scorer("maskomaly", **params)
+    assert all(0 <= q < MICRO.num_queries for q in params["accept"] + params["ground"])
+    assert fitted["calibration_frames"] == {"world_seed": 1, "split": "anomaly", "frames": 2}
