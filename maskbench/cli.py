@@ -2,6 +2,7 @@
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import click
 
 from maskbench import __version__
 from maskbench.benchmark.evaluate import EVAL_PROTOCOLS, evaluate_dirs, format_evaluation, pair_frames
+from maskbench.benchmark.runner import DEFAULT_SCORERS, PROTOCOL_ALIASES, RESOLUTIONS, TTA_MODES
 from maskbench.errors import MaskbenchError
+from maskbench.metrics.pixel import FPR95_RULES
 
 
 def user_errors(func):
@@ -32,12 +35,123 @@ def main():
 
 
 @main.command()
-def run():
-    """Run the benchmark: one forward per image, every scorer, every metric (not yet available)."""
-    raise click.ClickException(
-        "`bench run` is not yet available: the runner (scorers + model + datasets) has not landed. "
-        "Use `bench evaluate` to score saved anomaly maps."
+@click.option("--scorer", "scorers", multiple=True, metavar="NAMES",
+              help=f"Scorers, comma-separated and/or repeated (default: {','.join(DEFAULT_SCORERS)}; "
+                   "also maskomaly_reject, maskomaly_accept).")
+@click.option("--dataset", required=True, help="Dataset name (see `bench datasets`).")
+@click.option("--root", type=click.Path(path_type=Path), default=None,
+              help="Dataset root (default: $MASKBENCH_ROOT_<NAME> or $MASKBENCH_DATA/<name>).")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Dataset option, e.g. -o subset=testNoKnown.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="Mask2Former checkpoint (.pkl / .pth / HF folder); optional with --from-cache.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Results folder; re-running the same command there resumes.")
+@click.option("--protocol", default="official", show_default=True,
+              type=click.Choice(list(PROTOCOL_ALIASES) + list(EVAL_PROTOCOLS)),
+              help="official: the dataset's SMIYC track; exact / exact16: exact pooled curve (float32 / float16).")
+@click.option("--fpr95-rule", default="first_geq", show_default=True, type=click.Choice(list(FPR95_RULES)),
+              help="FPR95 rule of the exact protocols (SMIYC protocols define first_geq only).")
+@click.option("--resolution", default="native", show_default=True, type=click.Choice(list(RESOLUTIONS)),
+              help="native: no resize (RbA); short1024: short side 1024, long <= 2048 (Mask2Anomaly, EAM).")
+@click.option("--tta", default="none", show_default=True, type=click.Choice(list(TTA_MODES)),
+              help="flip: mean of the scorer maps of the image and its horizontal flip (Mask2Anomaly).")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Read and fill a forward-output cache (float16 mask logits) in this folder.")
+@click.option("--from-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Score only cached forward outputs (no model, no forward).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N frames (partial run).")
+@click.option("--param", "params", multiple=True, metavar="SCORER.KEY=VALUE",
+              help="Scorer hyperparameter (JSON value), e.g. --param maskomaly.lam=0.5.")
+@click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="calibration.json of `bench calibrate maskomaly`: its fitted query ids for the Maskomaly scorers "
+                   "(must be fitted for this checkpoint). Never picked up implicitly.")
+@click.option("--save-maps", default=4, show_default=True, type=click.IntRange(min=0),
+              help="Keep image, labels and score maps of the first N frames in OUT/maps for overlays.")
+@click.option("--keep-work", is_flag=True, help="Keep the per-frame score maps in OUT/work after the run.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes for the metric passes (default: automatic; 1 = in-process).")
+@click.option("--task", default="anomaly", show_default=True,
+              type=click.Choice(["anomaly", "open-semantic", "open-panoptic"]),
+              help="open-semantic: StreetHazards open-IoU; open-panoptic: COCO EOPSN open-set PQ (maskbench.openset).")
+@click.option("--split", default=None, help="Dataset split option, same as -o split=VALUE (e.g. K20 for coco-open-panoptic).")
+@user_errors
+def run(scorers, dataset, root, options, checkpoint, out, protocol, fpr95_rule, resolution, tta, device, cache,
+        from_cache, limit, params, calibration, save_maps, keep_work, workers, task, split):
+    """Run the benchmark: one forward per image, every scorer, every metric of the dataset's protocol."""
+    from maskbench.benchmark.runner import RunConfig, TerminalProgress, parse_scorer_params, run_benchmark, run_summary
+    from maskbench.benchmark.tables import format_leaderboard
+    from maskbench.datasets import parse_options
+
+    config = RunConfig(
+        dataset=dataset, root=root, dataset_options=parse_options(options), out=out,
+        scorers=tuple(n.strip() for item in scorers for n in item.split(",") if n.strip()) or DEFAULT_SCORERS,
+        scorer_params=parse_scorer_params(params), checkpoint=checkpoint, protocol=protocol, fpr95_rule=fpr95_rule,
+        resolution=resolution, tta=tta, device=device, cache=cache, from_cache=from_cache, limit=limit,
+        calibration=calibration, save_maps=save_maps, keep_work=keep_work, workers=workers, command=list(sys.argv))
+    if split is not None:
+        config.dataset_options["split"] = split
+    if task != "anomaly":
+        from maskbench.openset.task import TABLE_METRICS, run_task
+
+        results = run_task(config, task, progress=TerminalProgress)
+        click.echo(format_leaderboard(results, "text", metrics=list(TABLE_METRICS[task])), nl=False)
+        click.echo(f"results: {out / 'results.json'}")
+        return
+    results = run_benchmark(config, progress=TerminalProgress)
+    if int(os.environ.get("RANK", "0")) == 0:  # torchrun: rank 0 reports
+        click.echo(run_summary(results))
+        click.echo(format_leaderboard(results, "text"), nl=False)
+        click.echo(f"results: {out / 'results.json'}")
+
+
+@main.group()
+def calibrate():
+    """Fit a scorer's checkpoint-specific parameters on a validation split."""
+
+
+@calibrate.command("maskomaly")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="Mask2Former checkpoint (.pkl / .pth / HF folder); optional with --from-cache.")
+@click.option("--dataset", required=True, help="Validation dataset with anomaly labels (see `bench datasets`).")
+@click.option("--root", type=click.Path(path_type=Path), default=None,
+              help="Dataset root (default: $MASKBENCH_ROOT_<NAME> or $MASKBENCH_DATA/<name>).")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Dataset option.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for calibration.json (the results folder of this checkpoint).")
+@click.option("--resolution", default="native", show_default=True, type=click.Choice(list(RESOLUTIONS)),
+              help="Forward resolution, as in `bench run`.")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Read and fill a forward-output cache (shared with `bench run --cache`).")
+@click.option("--from-cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Use only cached forward outputs (no model, no forward).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N frames.")
+@click.option("--t-iou", default=0.25, show_default=True, type=click.FloatRange(0, 1),
+              help="Keep queries whose mean IoU exceeds this (Maskomaly T_IoU).")
+@click.option("--t-bin", default=0.9, show_default=True, type=click.FloatRange(0, 1),
+              help="Binarise sigmoid masks above this before the IoU (Maskomaly's anomaly_overlap.py T_MASK).")
+@click.option("--street-class", "street_classes", multiple=True, type=click.IntRange(min=0), default=(0,),
+              show_default=True, help="Class id(s) of the street prediction the ground queries are ranked against "
+                                      "(repeatable; 0 = road in Cityscapes train ids).")
+@user_errors
+def calibrate_maskomaly(checkpoint, dataset, root, options, out, resolution, device, cache, from_cache, limit, t_iou,
+                        t_bin, street_classes):
+    """Rank queries by mean IoU with the anomalies (accept) and the street (ground); write OUT/calibration.json."""
+    from maskbench.benchmark.calibrate import (
+        CALIBRATION_FILE, CalibrateConfig, calibrate_checkpoint, calibration_summary,
     )
+    from maskbench.benchmark.runner import TerminalProgress
+    from maskbench.datasets import parse_options
+
+    config = CalibrateConfig(dataset=dataset, root=root, dataset_options=parse_options(options), out=out,
+                             checkpoint=checkpoint, resolution=resolution, device=device, cache=cache,
+                             from_cache=from_cache, limit=limit, t_iou=t_iou, t_bin=t_bin,
+                             street_classes=tuple(street_classes), command=list(sys.argv))
+    record = calibrate_checkpoint(config, progress=TerminalProgress)
+    for line in calibration_summary(record):
+        click.echo(line)
+    click.echo(f"calibration: {out / CALIBRATION_FILE}")
 
 
 @main.command()

@@ -45,6 +45,12 @@ EVAL_PROTOCOLS = {
         EvalProtocol("exact16", "exact16", "anomaly",
                      "exact pooled curve on float16 scores; "
                      "anomaly-track component filters at the exact best-F1 threshold"),
+        EvalProtocol("exact-obstacle", "exact", "obstacle",
+                     "exact pooled curve on float32 scores (sklearn-identical); "
+                     "obstacle-track component filters at the exact best-F1 threshold"),
+        EvalProtocol("exact16-obstacle", "exact16", "obstacle",
+                     "exact pooled curve on float16 scores; "
+                     "obstacle-track component filters at the exact best-F1 threshold"),
     )
 }
 
@@ -115,7 +121,7 @@ def _component_pass(frames, threshold, track, score_dtype):
     return _accumulate(ComponentAccumulator(threshold, track=track, score_dtype=score_dtype), frames)
 
 
-def _map_merge(func, frames, args, workers, progress):
+def map_merge(func, frames, args, workers, progress):
     """Run ``func(chunk, *args)`` over contiguous chunks of frames and merge the accumulators.
 
     With ``workers > 1`` the chunks run in a process pool; merging is exact, so the result is the same.
@@ -155,32 +161,41 @@ def evaluate_dirs(pred_dir, gt_dir, protocol, *, workers=None, progress=None):
     workers = default_workers(len(frames)) if workers is None else max(1, workers)
     progress = progress or (lambda n: None)
 
-    pixel = _map_merge(_pixel_pass, frames, (proto.pixel,), workers, progress).compute()
-    notes = dict(pixel.notes)
+    pixel = map_merge(_pixel_pass, frames, (proto.pixel,), workers, progress).compute()
     comp = None
-    if pixel.threshold is None:
-        notes["components"] = "no best-F1 threshold (the pixel curve is undefined), component metrics not computed"
-    else:
-        comp = _map_merge(_component_pass, frames, (pixel.threshold, proto.track, pixel.score_dtype),
-                          workers, progress).compute()
-        notes.update({f"components.{k}": v for k, v in comp.notes.items()})
+    if pixel.threshold is not None:
+        comp = map_merge(_component_pass, frames, (pixel.threshold, proto.track, pixel.score_dtype),
+                         workers, progress).compute()
+    return {"protocol": protocol, "protocol_details": protocol_details(proto, pixel), "images": len(frames),
+            **metric_values(pixel, comp)}
+
+
+def protocol_details(proto, pixel):
+    """How the numbers of ``proto`` were computed (the ``protocol_details`` of every result)."""
     min_pred, min_gt = TRACKS[proto.track]
     return {
-        "protocol": protocol,
-        "protocol_details": {
-            "description": proto.description,
-            "pixel_protocol": proto.pixel,
-            "fpr95_rule": pixel.fpr95_rule,
-            "score_dtype": np.dtype(pixel.score_dtype).name,
-            "threshold_rule": "best pixel F1 of the split; components binarise with strict s > threshold "
-                              "compared in the score dtype",
-            "component_track": proto.track,
-            "min_pred_component_px": min_pred,
-            "min_gt_component_px": min_gt,
-            "connectivity": 8,
-            "resolution": "scores evaluated at label resolution (no resizing)",
-        },
-        "images": len(frames),
+        "description": proto.description,
+        "pixel_protocol": proto.pixel,
+        "fpr95_rule": pixel.fpr95_rule,
+        "score_dtype": np.dtype(pixel.score_dtype).name,
+        "threshold_rule": "best pixel F1 of the split; components binarise with strict s > threshold "
+                          "compared in the score dtype",
+        "component_track": proto.track,
+        "min_pred_component_px": min_pred,
+        "min_gt_component_px": min_gt,
+        "connectivity": 8,
+        "resolution": "scores evaluated at label resolution (no resizing)",
+    }
+
+
+def metric_values(pixel, comp):
+    """Metric keys of a result from the pixel pass and the component pass (``comp`` None: not run)."""
+    notes = dict(pixel.notes)
+    if comp is None:
+        notes["components"] = "no best-F1 threshold (the pixel curve is undefined), component metrics not computed"
+    else:
+        notes.update({f"components.{k}": v for k, v in comp.notes.items()})
+    return {
         "AP": pixel.ap,
         "AUROC": pixel.auroc,
         "FPR95": pixel.fpr95,

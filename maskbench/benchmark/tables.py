@@ -31,7 +31,7 @@ import pandas as pd
 from maskbench.errors import InputError
 
 #: Metrics where a lower value is better; every other metric is higher-better.
-LOWER_IS_BETTER = frozenset({"FPR95"})
+LOWER_IS_BETTER = frozenset({"FPR95", "FPR95_per_image"})
 #: Keys of ``metrics`` that are not fractions: printed raw (4 significant digits) and never ranked.
 UNSCALED = frozenset({"threshold"})
 DEFAULT_METRICS = ("AP", "FPR95", "sIoU", "PPV", "F1")

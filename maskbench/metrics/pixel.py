@@ -401,3 +401,32 @@ def _exact_metrics(pos, neg, rule):
     auroc = float(np.sum(roc_terms))
     fpr95 = {"first_geq": fpr_geq, "strict_dropint": fpr_strict, "closest": fpr_closest}[rule]
     return ap, auroc, float(fpr95), best
+
+
+def tpr95_threshold(accumulator, fpr95_rule="strict_dropint"):
+    """The score threshold of the FPR95 point of ``accumulator`` (exact protocols) under ``fpr95_rule``.
+
+    ``strict_dropint`` is DenseHybrid's calibration (``OODCalibration.calculate_stats``): the threshold of the
+    first ``roc_curve(drop_intermediate=True)`` point with TPR > 0.95; ``first_geq``: of the first curve point
+    with TPR >= 0.95. Thresholds are distinct score values in the protocol's dtype (predict ``score >= t``;
+    DenseHybrid then marks ``score > t``). Returns ``(threshold, tpr, fpr)``, or ``None`` without anomaly pixels.
+    """
+    if not isinstance(accumulator, PixelAccumulator) or accumulator.protocol not in ("exact", "exact16"):
+        raise InputError("tpr95_threshold: expected a PixelAccumulator with protocol 'exact' or 'exact16'")
+    if fpr95_rule not in ("strict_dropint", "first_geq"):
+        raise InputError(f"fpr95_rule: tpr95_threshold supports 'strict_dropint' and 'first_geq', got {fpr95_rule!r}")
+    values, pos, neg = accumulator.distinct_scores()
+    tps, fps = _curve_counts(pos, neg)
+    if not tps.size or tps[-1] == 0:
+        return None
+    desc = values[::-1]
+    if fpr95_rule == "strict_dropint":
+        keep = np.arange(tps.size)
+        if tps.size > 2:
+            keep = np.flatnonzero(np.concatenate([[True], np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), [True]]))
+        tpr = tps[keep] / tps[-1]
+        i = keep[int(np.argmax(tpr > 0.95))]  # the last point has TPR 1
+    else:
+        i = int(np.argmax(tps / tps[-1] >= 0.95))
+    fpr = float(fps[i] / fps[-1]) if fps[-1] else None
+    return float(desc[i]), float(tps[i] / tps[-1]), fpr
