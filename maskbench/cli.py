@@ -38,14 +38,15 @@ def main():
 @click.option("--scorer", "scorers", multiple=True, metavar="NAMES",
               help=f"Scorers, comma-separated and/or repeated (default: {','.join(DEFAULT_SCORERS)}; "
                    "also maskomaly_reject, maskomaly_accept).")
-@click.option("--dataset", required=True, help="Dataset name (see `bench datasets`).")
+@click.option("--dataset", default=None,
+              help="Dataset name (see `bench datasets`); without it, the embedded benchmark (see below).")
 @click.option("--root", type=click.Path(path_type=Path), default=None,
               help="Dataset root (default: $MASKBENCH_ROOT_<NAME> or $MASKBENCH_DATA/<name>).")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Dataset option, e.g. -o subset=testNoKnown.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="Mask2Former checkpoint (.pkl / .pth / HF folder); optional with --from-cache.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Results folder; re-running the same command there resumes.")
+@click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Results folder; re-running the same command there resumes (embedded default: ./maskbench-results).")
 @click.option("--protocol", default="official", show_default=True,
               type=click.Choice(list(PROTOCOL_ALIASES) + list(EVAL_PROTOCOLS)),
               help="official: the dataset's SMIYC track; exact / exact16: exact pooled curve (float32 / float16).")
@@ -78,10 +79,28 @@ def main():
 @user_errors
 def run(scorers, dataset, root, options, checkpoint, out, protocol, fpr95_rule, resolution, tta, device, cache,
         from_cache, limit, params, calibration, save_maps, keep_work, workers, task, split):
-    """Run the benchmark: one forward per image, every scorer, every metric of the dataset's protocol."""
+    """Run the benchmark: one forward per image, every scorer, every metric of the dataset's protocol.
+
+    Without --dataset: the embedded benchmark. The miniature world is generated if needed, the shipped tiny
+    Mask2Former (or --checkpoint) runs all six scorers (or --scorer) on the world's anomaly and obstacle tracks
+    with the official protocols, and the leaderboard, LaTeX, markdown, CSV and plots go to --out
+    (default ./maskbench-results).
+    """
     from maskbench.benchmark.runner import RunConfig, TerminalProgress, parse_scorer_params, run_benchmark, run_summary
     from maskbench.benchmark.tables import format_leaderboard
     from maskbench.datasets import parse_options
+
+    if dataset is None:
+        from maskbench.benchmark.embedded import EMBEDDED_SCORERS, run_embedded
+
+        names = tuple(n.strip() for item in scorers for n in item.split(",") if n.strip()) or EMBEDDED_SCORERS
+        out = out or Path("maskbench-results")
+        run_embedded(out, weights=checkpoint, scorers=names, limit=limit, workers=workers, progress=TerminalProgress,
+                     echo=lambda text: click.echo(text, nl=False))
+        click.echo(f"results: {out}")
+        return
+    if out is None:
+        raise click.UsageError("--out is required with --dataset (the results folder)")
 
     config = RunConfig(
         dataset=dataset, root=root, dataset_options=parse_options(options), out=out,
