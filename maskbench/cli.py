@@ -38,14 +38,15 @@ def main():
 @click.option("--scorer", "scorers", multiple=True, metavar="NAMES",
               help=f"Scorers, comma-separated and/or repeated (default: {','.join(DEFAULT_SCORERS)}; "
                    "also maskomaly_reject, maskomaly_accept).")
-@click.option("--dataset", required=True, help="Dataset name (see `bench datasets`).")
+@click.option("--dataset", default=None,
+              help="Dataset name (see `bench datasets`); without it, the embedded benchmark (see below).")
 @click.option("--root", type=click.Path(path_type=Path), default=None,
               help="Dataset root (default: $MASKBENCH_ROOT_<NAME> or $MASKBENCH_DATA/<name>).")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Dataset option, e.g. -o subset=testNoKnown.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="Mask2Former checkpoint (.pkl / .pth / HF folder); optional with --from-cache.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Results folder; re-running the same command there resumes.")
+@click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Results folder; re-running the same command there resumes (embedded default: ./maskbench-results).")
 @click.option("--protocol", default="official", show_default=True,
               type=click.Choice(list(PROTOCOL_ALIASES) + list(EVAL_PROTOCOLS)),
               help="official: the dataset's SMIYC track; exact / exact16: exact pooled curve (float32 / float16).")
@@ -78,10 +79,28 @@ def main():
 @user_errors
 def run(scorers, dataset, root, options, checkpoint, out, protocol, fpr95_rule, resolution, tta, device, cache,
         from_cache, limit, params, calibration, save_maps, keep_work, workers, task, split):
-    """Run the benchmark: one forward per image, every scorer, every metric of the dataset's protocol."""
+    """Run the benchmark: one forward per image, every scorer, every metric of the dataset's protocol.
+
+    Without --dataset: the embedded benchmark. The miniature world is generated if needed, the shipped tiny
+    Mask2Former (or --checkpoint) runs all six scorers (or --scorer) on the world's anomaly and obstacle tracks
+    with the official protocols, and the leaderboard, LaTeX, markdown, CSV and plots go to --out
+    (default ./maskbench-results).
+    """
     from maskbench.benchmark.runner import RunConfig, TerminalProgress, parse_scorer_params, run_benchmark, run_summary
     from maskbench.benchmark.tables import format_leaderboard
     from maskbench.datasets import parse_options
+
+    if dataset is None:
+        from maskbench.benchmark.embedded import EMBEDDED_SCORERS, run_embedded
+
+        names = tuple(n.strip() for item in scorers for n in item.split(",") if n.strip()) or EMBEDDED_SCORERS
+        out = out or Path("maskbench-results")
+        run_embedded(out, weights=checkpoint, scorers=names, limit=limit, workers=workers, progress=TerminalProgress,
+                     echo=lambda text: click.echo(text, nl=False))
+        click.echo(f"results: {out}")
+        return
+    if out is None:
+        raise click.UsageError("--out is required with --dataset (the results folder)")
 
     config = RunConfig(
         dataset=dataset, root=root, dataset_options=parse_options(options), out=out,
@@ -346,3 +365,39 @@ def world(splits, cache, seed, frames, workers):
     for split in splits:
         reader = DATASET_NAMES.get(split, "cityscapes train (maskbench.datasets.world.training_set)")
         click.echo(f"  {split:<14}{config.frames(split):>6} frames  {reader:<14}  {generated.path(split)}")
+
+
+@main.command("train")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("maskbench-train"),
+              show_default=True, help="Folder for model.pth, model.scorers.json, log.csv and summary.json.")
+@click.option("--iterations", type=click.IntRange(min=1), default=None,
+              help="Training iterations (default: the shipped model's).")
+@click.option("--stop-after", type=click.IntRange(min=1), default=None,
+              help="Stop after N iterations of the schedule (default: the shipped model's).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, batches and point sampling.")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
+              help="torch threads (bit-identical weights need the same count and platform).")
+@user_errors
+def train_command(out, iterations, stop_after, seed, threads):
+    """Train the embedded tiny Mask2Former from scratch on the world's inlier train split.
+
+    Reproduces maskbench/weights/m2f_tiny_world.pth (compare the sha256 in OUT/summary.json), logs the loss and
+    the closed-set val mIoU, then fits Maskomaly's query ids on held-out anomaly frames (world seed 1).
+    """
+    import dataclasses
+    import hashlib
+
+    from maskbench.train.loop import TrainConfig, train_on_world
+    from maskbench.train.scorer_fit import write_scorer_params
+
+    cfg = TrainConfig(seed=seed, threads=threads)
+    if iterations is not None:
+        cfg = dataclasses.replace(cfg, iterations=iterations, stop_after=None)
+    if stop_after is not None:
+        cfg = dataclasses.replace(cfg, stop_after=stop_after)
+    summary = train_on_world(cfg, out, log=click.echo)
+    fitted = write_scorer_params(out / "model.pth", out / "model.scorers.json")
+    sha = hashlib.sha256((out / "model.pth").read_bytes()).hexdigest()
+    summary.update(command=["bench", "train", *sys.argv[2:]], model_sha256=sha, scorer_params=fitted["params"])
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    click.echo(f"final val mIoU {summary['final_val_miou']:.4f}; weights {out / 'model.pth'} (sha256 {sha})")

@@ -112,7 +112,8 @@ class MLP(nn.Module):
 
 
 class MultiScaleMaskedTransformerDecoder(nn.Module):
-    """Queries -> (pred_logits ``[B, Q, K+1]``, pred_masks ``[B, Q, H/4, W/4]``) of the last layer.
+    """Queries -> (pred_logits ``[B, Q, K+1]``, pred_masks ``[B, Q, H/4, W/4]``) of the last layer; in
+    training mode also ``aux_outputs``, the ``dec_layers`` earlier predictions (deep supervision).
 
     ``gma=True`` swaps every cross-attention layer for :class:`GlobalCrossAttentionLayer`.
     """
@@ -162,7 +163,10 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         query_embed = self.query_embed.weight.unsqueeze(1).repeat(1, bs, 1)
         output = self.query_feat.weight.unsqueeze(1).repeat(1, bs, 1)
         outputs_class, outputs_mask, mask_fg, mask_bg = self.forward_prediction_heads(output, mask_features, sizes[0])
+        aux_outputs = []  # intermediate predictions, kept in training mode for deep supervision
         for i in range(self.num_layers):
+            if self.training:
+                aux_outputs.append({"pred_logits": outputs_class, "pred_masks": outputs_mask})
             lvl = i % self.num_feature_levels
             mask_fg = unblock_full_rows(mask_fg)
             mask_bg = unblock_full_rows(mask_bg) if mask_bg is not None else None
@@ -172,4 +176,7 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
             output = self.transformer_ffn_layers[i](output)
             outputs_class, outputs_mask, mask_fg, mask_bg = self.forward_prediction_heads(
                 output, mask_features, sizes[(i + 1) % self.num_feature_levels])
-        return {"pred_logits": outputs_class, "pred_masks": outputs_mask}
+        out = {"pred_logits": outputs_class, "pred_masks": outputs_mask}
+        if self.training:
+            out["aux_outputs"] = aux_outputs
+        return out

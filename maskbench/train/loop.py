@@ -1,0 +1,238 @@
+"""Training loop of the embedded tiny Mask2Former on the miniature world's inlier ``train`` split.
+
+Deterministic: one seed drives torch (weights, point sampling) and numpy (crop/flip order); data are read
+in the main process; ``torch.use_deterministic_algorithms(True)``. Same seed, same thread count, same
+platform -> bit-identical weights. The checkpoint is a detectron2-layout state dict (``{"model": ...}``)
+with BatchNorm folded to ``FrozenBatchNorm2d`` keys, so :func:`maskbench.model.checkpoint.load_model`
+loads it like any real checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from maskbench.model.config import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Mask2FormerConfig, build_model_with_backbone
+from maskbench.model.resnet import ResNet
+from maskbench.train.losses import SetCriterion
+from maskbench.train.matcher import HungarianMatcher
+
+# The shipped model: the R50 block layout at 1/8 width (stem 16, res2..res5 32/64/128/256), two deformable
+# encoder layers, three masked-attention decoder layers, 24 queries, width 64. ``nheads`` is 8 because
+# head counts of the decoder cannot be read from tensor shapes and 8 is the loader's default.
+TINY_CONFIG = Mask2FormerConfig(
+    num_classes=19, num_queries=24, dec_layers=3, hidden_dim=64, nheads=8, dim_feedforward=256,
+    conv_dim=64, mask_dim=64, enc_layers=2, enc_nheads=4, enc_dim_feedforward=256,
+)
+TINY_BACKBONE = {"stem_channels": 16, "res2_channels": 32}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run (all recorded in the summary).
+
+    iterations: length of the learning-rate schedule; stop_after: iterations actually run (None: all).
+    Stopping early changes nothing before the stop, so the weights after ``stop_after`` steps equal the
+    checkpoint a full run writes at that iteration. The shipped model is the 1500-iteration schedule stopped
+    after 250 iterations: on the shared 2-core machine that trained it, the full schedule did not fit the time
+    budget (``results/training/summary.json``).
+    """
+
+    seed: int = 0
+    iterations: int = 1500
+    stop_after: int | None = 250
+    batch_size: int = 8
+    crop: tuple = (128, 256)
+    lr: float = 8e-4
+    weight_decay: float = 0.05
+    warmup: int = 50
+    clip_grad: float = 1.0
+    num_points: int = 2048
+    eval_every: int = 250
+    val_frames: int = 50
+    threads: int = 2
+    model: dict = field(default_factory=lambda: asdict(TINY_CONFIG))
+    backbone: dict = field(default_factory=lambda: dict(TINY_BACKBONE))
+
+
+def build_trainable(cfg: Mask2FormerConfig, backbone: dict) -> torch.nn.Module:
+    """The model with trainable BatchNorm in the backbone (frozen to ``FrozenBatchNorm2d`` when saved)."""
+    model = build_model_with_backbone(cfg, ResNet(depth=cfg.resnet_depth, norm="BN", **backbone))
+    return model.train()
+
+
+def semantic_targets(labels: np.ndarray, num_classes: int) -> dict[str, Tensor]:
+    """``[H, W]`` train ids (255 ignore) -> one target per present class: ``labels [T]``, ``masks [T, H, W]``
+    (Mask2Former's ``MaskFormerSemanticDatasetMapper``: ignore pixels belong to no mask)."""
+    present = [c for c in np.unique(labels) if c < num_classes]
+    masks = np.stack([labels == c for c in present]) if present else np.zeros((0, *labels.shape), bool)
+    return {"labels": torch.as_tensor(present, dtype=torch.long), "masks": torch.from_numpy(masks).float()}
+
+
+def normalise(images: np.ndarray) -> Tensor:
+    """``[B, H, W, 3]`` uint8 RGB -> ``[B, 3, H, W]`` ``(x - mean) / std`` (the checkpoint's preprocessing)."""
+    x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).float()
+    mean = torch.tensor(IMAGENET_PIXEL_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_PIXEL_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def load_split(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """All frames of a dataset in memory: images ``[N, H, W, 3]`` uint8, train ids ``[N, H, W]`` uint8."""
+    samples = [dataset[i] for i in range(len(dataset))]
+    return np.stack([s.image for s in samples]), np.stack([s.semantic for s in samples])
+
+
+def random_batch(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, batch_size: int,
+                 crop: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """``batch_size`` random crops of random frames, each flipped left-right with probability 1/2."""
+    n, h, w = labels.shape
+    ch, cw = crop
+    idx = rng.integers(0, n, batch_size)
+    ys, xs = rng.integers(0, h - ch + 1, batch_size), rng.integers(0, w - cw + 1, batch_size)
+    flips = rng.random(batch_size) < 0.5
+    out_i, out_l = [], []
+    for i, y, x, f in zip(idx, ys, xs, flips):
+        img, lab = images[i, y:y + ch, x:x + cw], labels[i, y:y + ch, x:x + cw]
+        if f:
+            img, lab = img[:, ::-1], lab[:, ::-1]
+        out_i.append(img)
+        out_l.append(lab)
+    return np.stack(out_i), np.stack(out_l)
+
+
+def confusion(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
+    """``[K, K]`` counts (rows ground truth, columns prediction) over pixels with ``gt < K``."""
+    valid = gt < num_classes
+    return np.bincount(gt[valid].astype(np.int64) * num_classes + pred[valid], minlength=num_classes ** 2
+                       ).reshape(num_classes, num_classes)
+
+
+def miou(conf: np.ndarray) -> tuple[float, list]:
+    """Mean over classes with ground-truth pixels of ``TP / (TP + FP + FN)``; also the per-class IoU (None if absent)."""
+    tp = np.diag(conf).astype(np.float64)
+    union = conf.sum(0) + conf.sum(1) - tp
+    present = conf.sum(1) > 0
+    ious = [float(tp[k] / union[k]) if present[k] else None for k in range(len(tp))]
+    return float(np.mean([v for v in ious if v is not None])), ious
+
+
+@torch.no_grad()
+def evaluate_miou(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[float, list]:
+    """Closed-set mIoU with the reference test-time path (:class:`~maskbench.model.predictor.Predictor`,
+    native resolution, semantic scores argmax)."""
+    from maskbench.model.predictor import Predictor
+
+    was_training = model.training
+    model.eval()
+    predictor = Predictor(model)
+    conf = np.zeros((num_classes, num_classes), np.int64)
+    for img, lab in zip(images, labels):
+        pred = predictor.semantic(img).argmax(0).numpy()
+        conf += confusion(pred, lab, num_classes)
+    model.train(was_training)
+    return miou(conf)
+
+
+def export_state_dict(model: torch.nn.Module) -> dict[str, Tensor]:
+    """detectron2-layout tensors for the checkpoint: BatchNorm's ``num_batches_tracked`` dropped, so the
+    backbone norms load as ``FrozenBatchNorm2d`` (same function in eval mode)."""
+    return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+def poly_lr(it: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then poly decay with power 0.9 (Mask2Former's WarmupPolyLR)."""
+    warm = min(1.0, (it + 1) / cfg.warmup)
+    return cfg.lr * warm * (1 - it / cfg.iterations) ** 0.9
+
+
+def train(cfg: TrainConfig, out: Path, *, train_data: tuple[np.ndarray, np.ndarray],
+          val_data: tuple[np.ndarray, np.ndarray] | None = None, log=print) -> dict:
+    """Train from scratch; write ``out/model.pth`` (final), ``out/log.csv`` and ``out/summary.json``.
+
+    Returns the summary (final val mIoU when ``val_data`` is given)."""
+    out.mkdir(parents=True, exist_ok=True)
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _train(cfg, out, train_data, val_data, log)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model_cfg = Mask2FormerConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.model.items()})
+    model = build_trainable(model_cfg, cfg.backbone)
+    criterion = SetCriterion(model_cfg.num_classes, HungarianMatcher(num_points=cfg.num_points),
+                             num_points=cfg.num_points)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    images, labels = train_data
+    rows, start, last_val = [], time.time(), None
+    log_path = out / "log.csv"
+    fields = ["iteration", "seconds", "lr", "loss", "loss_ce", "loss_mask", "loss_dice", "val_miou"]
+    with open(log_path, "w", newline="") as f:
+        csv.writer(f).writerow(fields)
+    steps = cfg.iterations if cfg.stop_after is None else min(cfg.stop_after, cfg.iterations)
+    for it in range(steps):
+        lr = poly_lr(it, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch_images, batch_labels = random_batch(rng, images, labels, cfg.batch_size, tuple(cfg.crop))
+        targets = [semantic_targets(lab, model_cfg.num_classes) for lab in batch_labels]
+        losses = criterion(model(normalise(batch_images)), targets)
+        loss = sum(losses.values())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+        optimizer.step()
+        last = it + 1 == steps
+        val = None
+        if val_data is not None and ((it + 1) % cfg.eval_every == 0 or last):
+            val = evaluate_miou(model, *val_data, model_cfg.num_classes)[0]
+            last_val = val
+        row = {"iteration": it + 1, "seconds": round(time.time() - start, 1), "lr": lr, "loss": float(loss.detach()),
+               "loss_ce": float(losses["loss_ce"].detach()), "loss_mask": float(losses["loss_mask"].detach()),
+               "loss_dice": float(losses["loss_dice"].detach()), "val_miou": val}
+        rows.append(row)
+        if (it + 1) % 10 == 0 or val is not None or last:
+            with open(log_path, "a", newline="") as f:
+                w = csv.writer(f)
+                for r in rows:
+                    w.writerow([r[k] if r[k] is not None else "" for k in fields])
+            rows = []
+            log(f"it {it + 1}/{steps} {row['seconds']}s lr {lr:.2e} loss {float(loss.detach()):.3f}"
+                + (f" val mIoU {val:.4f}" if val is not None else ""))
+        if val is not None:
+            torch.save({"model": export_state_dict(model), "iteration": it + 1}, out / "model.pth")
+    torch.save({"model": export_state_dict(model), "iteration": steps}, out / "model.pth")
+    summary = {"train_config": asdict(cfg), "seconds": round(time.time() - start, 1), "final_val_miou": last_val,
+               "torch": torch.__version__, "threads": cfg.threads}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def train_on_world(cfg: TrainConfig, out: Path, *, world_config=None, log=print) -> dict:
+    """Generate (if needed) the world's ``train`` and ``val`` splits, then :func:`train` on them."""
+    from maskbench.datasets.world import WorldConfig, ensure_world
+
+    world = ensure_world(("train", "val"), config=world_config or WorldConfig())
+    train_data = load_split(world.dataset("train"))
+    val_images, val_labels = load_split(world.dataset("val"))
+    log(f"world {world.root}: {len(train_data[0])} training frames, {len(val_images)} val frames")
+    summary = train(cfg, out, train_data=train_data, val_data=(val_images[:cfg.val_frames], val_labels[:cfg.val_frames]),
+                    log=log)
+    summary["world"] = {"root": str(world.root), "config": asdict(world.config)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
