@@ -3,7 +3,7 @@
 Both run side by side in one process on the same synthetic COCO-sized panoptic images (480 x 640, ~40
 segments): first the matching alone on decoded id maps, then the whole file pipeline (PNG decode included;
 panopticapi reads PNGs the same way, single process here). The literal reference is the one the tests use
-(tests/metrics/panoptic/conftest.py). Usage: python benchmarks/panoptic_pq.py [n_images]
+(tests/metrics/panoptic/conftest.py). Usage: python benchmarks/bench_panoptic.py [n_images]
 """
 
 import importlib.util
