@@ -33,6 +33,7 @@ class Cityscapes(Dataset):
     name = "cityscapes"
     summary = "Cityscapes val (500), semantic gt in the 19 train ids (labelIds mapped; labelTrainIds optional)"
     official_count = 500
+    split = "val"  # the folder under leftImg8bit/ and gtFine/ (subclasses may read another split)
     layout = """<Cityscapes root>/
   leftImg8bit/val/<city>/<city>_<seq>_<frame>_leftImg8bit.png      (500; frankfurt, lindau, munster)
   gtFine/val/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png       (labelIds 0..33; or labels=labelTrainIds)"""
@@ -49,8 +50,8 @@ class Cityscapes(Dataset):
         return {**super().info, "labels": self.labels, "semantic_classes": list(TRAIN_CLASSES)}
 
     def _discover(self):
-        images = self._require_dir(self.root / "leftImg8bit" / "val")
-        gt = self._require_dir(self.root / "gtFine" / "val")
+        images = self._require_dir(self.root / "leftImg8bit" / self.split)
+        gt = self._require_dir(self.root / "gtFine" / self.split)
         if images is None or gt is None:
             return []
         suffix = LABEL_FILES[self.labels][0]

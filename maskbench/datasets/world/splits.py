@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from maskbench.datasets.base import VOID, Frame
+from maskbench.datasets.base import VOID
 from maskbench.datasets.catalog import load_dataset
 from maskbench.datasets.cityscapes import IMAGE_SUFFIX, LABEL_FILES, Cityscapes
 from maskbench.datasets.replica import _save, _save_jpg
@@ -208,21 +208,6 @@ class _CityscapesSplit(Cityscapes):
     def __init__(self, root, split, labels="labelTrainIds"):
         self.split = split
         super().__init__(root, labels=labels)
-
-    def _discover(self):
-        images = self._require_dir(self.root / "leftImg8bit" / self.split)
-        gt = self._require_dir(self.root / "gtFine" / self.split)
-        if images is None or gt is None:
-            return []
-        suffix = LABEL_FILES[self.labels][0]
-        frames = []
-        for city in sorted(p for p in images.iterdir() if p.is_dir()):
-            for path in sorted(city.glob(f"*{IMAGE_SUFFIX}")):
-                fid = path.name[: -len(IMAGE_SUFFIX)]
-                label = gt / city.name / f"{fid}{suffix}"
-                if self._require_file(label, f"{self.labels} of frame {fid}"):
-                    frames.append(Frame(fid, {"image": path, "label": label}))
-        return frames
 
 
 @dataclass(frozen=True)
