@@ -15,7 +15,7 @@ def test_same_seed_same_arrays_and_seed_sequence_untouched():
     a = render_scene(seq, mode="anomaly")
     b = render_scene(seq, mode="anomaly")
     assert seq.n_children_spawned == 0
-    for field in ("image", "semantic", "anomalies", "ego", "road_line"):
+    for field in ("image", "semantic", "anomalies", "ego", "static", "road_line"):
         assert np.array_equal(getattr(a, field), getattr(b, field)), field
     c = render_scene(np.random.SeedSequence([3, 4, 6]), mode="anomaly")
     assert not np.array_equal(a.image, c.image)
@@ -51,16 +51,18 @@ def test_every_taxonomy_class_appears_in_the_training_split():
     assert share.max() < 0.5 and share.min() > 1e-4, dict(zip(TAXONOMY, share.round(4)))
 
 
-def test_training_frames_have_no_anomalies_and_ego_is_void():
+def test_training_frames_have_no_anomalies_and_ego_and_furniture_are_void():
     config = WorldConfig()
-    egos = 0
+    egos = statics = 0
     for i in range(12):
         s = render_frame(config, "train", i)
         assert s.anomalies.max() == 0
-        assert np.all(s.semantic[s.ego] == 255)
-        assert np.all(s.ego[s.semantic == 255])  # the ego vehicle is the only void
+        assert not (s.ego & s.static).any()
+        assert np.all(s.semantic[s.ego | s.static] == 255)
+        assert np.all((s.ego | s.static)[s.semantic == 255])  # the ego vehicle and street furniture are the only void
         egos += bool(s.ego.any())
-    assert 0 < egos < 12
+        statics += bool(s.static.any())
+    assert 0 < egos < 12 and 0 < statics < 12
 
 
 @pytest.mark.parametrize("split", ["anomaly", "obstacle", "streethazards"])

@@ -15,6 +15,7 @@ from maskbench.errors import InputError
 # independent transcriptions of the official tables (cityscapesScripts labels.py; hendrycks/anomaly-seg)
 CITYSCAPES_LABEL_ID = {0: 7, 1: 8, 2: 11, 3: 12, 4: 13, 5: 17, 7: 20, 8: 21, 9: 22, 10: 23, 11: 24, 13: 26}
 EGO_VEHICLE = 1
+STATIC = 4  # cityscapesScripts labels.py "static"
 STREETHAZARDS_NAME = {0: "road", 1: "sidewalk", 2: "building", 3: "wall", 4: "fence", 5: "pole", 7: "traffic sign",
                       8: "vegetation", 9: "other", 10: "unlabeled", 11: "pedestrian", 13: "car"}
 STREETHAZARDS_PNG = {"unlabeled": 1, "building": 2, "fence": 3, "other": 4, "pedestrian": 5, "pole": 6,
@@ -54,8 +55,9 @@ def test_cityscapes_label_files_hold_the_official_ids(small_world):
             label_ids = np.asarray(img)
         expected = np.vectorize(lambda t: CITYSCAPES_LABEL_ID.get(int(t), 0))(scene.semantic).astype(np.uint8)
         expected[scene.ego] = EGO_VEHICLE
+        expected[scene.static] = STATIC
         assert np.array_equal(label_ids, expected), fid
-        assert set(np.unique(label_ids).tolist()) <= set(CITYSCAPES_LABEL_ID.values()) | {EGO_VEHICLE}
+        assert set(np.unique(label_ids).tolist()) <= set(CITYSCAPES_LABEL_ID.values()) | {EGO_VEHICLE, STATIC}
 
 
 def test_training_split_read_back(small_world):
@@ -106,6 +108,7 @@ def test_streethazards_read_by_the_streethazards_reader(small_world, convention)
         names = np.empty(scene.semantic.shape, object)
         for tid, name in STREETHAZARDS_NAME.items():
             names[scene.semantic == tid] = name
+        names[scene.static] = "other"
         names[scene.road_line] = "road line"
         names[scene.anomalies > 0] = "anomaly"
         assert not (names == None).any()  # noqa: E711  (every pixel has a StreetHazards class)
@@ -179,7 +182,7 @@ def test_cache_location_and_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("MASKBENCH_CACHE", str(tmp_path / "env"))
     config = WorldConfig(train=1, val=1, anomaly=1, obstacle=1, streethazards=1)
     world = ensure_world(("obstacle",), config=config)
-    assert world.root.parent == tmp_path / "env" and world.root.name.startswith("world-v1-")
+    assert world.root.parent == tmp_path / "env" and world.root.name.startswith("world-v2-")
     with pytest.raises(InputError, match="not been generated"):
         world.dataset("anomaly")
     with pytest.raises(InputError, match="unknown world split 'test'"):

@@ -26,6 +26,7 @@ ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, TRAFFIC_SIGN = 0, 1, 2, 3, 4, 5, 7
 VEGETATION, TERRAIN, SKY, PERSON, CAR = 8, 9, 10, 11, 13
 WORLD_TRAIN_IDS = (ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, TRAFFIC_SIGN, VEGETATION, TERRAIN, SKY, PERSON, CAR)
 VOID = 255
+_STATIC = 252  # internal material class of street furniture (Cityscapes labelId 4 "static", void)
 _EGO = 253  # internal material class of the ego-vehicle bonnet (Cityscapes labelId 1 "ego vehicle", void)
 _ANOMALY = 254  # internal material class of anomalies (no train id)
 
@@ -51,16 +52,18 @@ MODES = (None, "anomaly", "obstacle")
 class Scene:
     """A rendered frame.
 
-    ``image`` uint8 (H, W, 3) RGB; ``semantic`` uint8 Cityscapes train ids, 255 on anomalies and on the ego
-    vehicle; ``anomalies`` uint8 anomaly instances (0 none, k the k-th anomaly); ``ego`` bool, the ego-vehicle
-    bonnet (Cityscapes labelId 1); ``road_line`` bool, lane markings (road in Cityscapes, "road line" in
-    StreetHazards).
+    ``image`` uint8 (H, W, 3) RGB; ``semantic`` uint8 Cityscapes train ids, 255 on anomalies, street furniture
+    and the ego vehicle; ``anomalies`` uint8 anomaly instances (0 none, k the k-th anomaly); ``ego`` bool, the
+    ego-vehicle bonnet (Cityscapes labelId 1); ``static`` bool, street furniture (bins, benches, bollards,
+    cabinets: Cityscapes labelId 4 "static", void in training, not anomalous); ``road_line`` bool, lane
+    markings (road in Cityscapes, "road line" in StreetHazards).
     """
 
     image: np.ndarray
     semantic: np.ndarray
     anomalies: np.ndarray
     ego: np.ndarray
+    static: np.ndarray
     road_line: np.ndarray
 
 
@@ -487,6 +490,60 @@ def _backdrop(p, cam, rng, w):
         x += seg * float(rng.uniform(0.6, 1.0))
 
 
+# -- street furniture (Cityscapes "static": void in the labels, part of every split) -------------------------------
+FURNITURE = ("bin", "bench", "bollard", "cabinet", "skip", "column")
+FURNITURE_COLOURS = ([60, 65, 60], [45, 70, 50], [40, 50, 80], [110, 105, 95], [150, 150, 145], [95, 70, 50],
+                     [30, 30, 32], [130, 120, 80])
+
+
+def _furniture(p, cam, rng, u, z):
+    """A bin, bench, bollard, utility cabinet, skip or advertising column at (``u``, ``z``) in muted colours.
+
+    Cityscapes labels such objects "static" (labelId 4, no train id): the network sees them in training
+    without a class, as Cityscapes-trained networks do. Their flat, dull paint is unlike the anomalies' patterns."""
+    kind = FURNITURE[int(rng.integers(len(FURNITURE)))]
+    colour = _jitter(rng, FURNITURE_COLOURS[int(rng.integers(len(FURNITURE_COLOURS)))], 12)
+    body = p.material(_STATIC, colour, _SMOOTH, 1.0, depth=z)
+    dark = p.material(_STATIC, _shade(colour, 0.6), _SMOOTH, 1.0, depth=z)
+    width = {"bin": (0.45, 0.7), "bench": (1.4, 2.0), "bollard": (0.12, 0.2), "cabinet": (0.6, 1.1),
+             "skip": (1.6, 2.2), "column": (1.0, 1.3)}[kind]
+    height = {"bin": (0.8, 1.1), "bench": (0.75, 0.9), "bollard": (0.6, 1.0), "cabinet": (0.9, 1.5),
+              "skip": (1.0, 1.4), "column": (2.4, 3.0)}[kind]
+    ww, hh = float(rng.uniform(*width)), float(rng.uniform(*height))
+
+    def draw():
+        x0, y0 = cam.point(u, z, 0)
+        s = cam.scale(z)
+
+        def rect(l, r, b, t, m):
+            p.polygon([(x0 + l * s, y0 - b * s), (x0 + r * s, y0 - b * s), (x0 + r * s, y0 - t * s),
+                       (x0 + l * s, y0 - t * s)], m)
+
+        if kind == "bench":
+            for sgn in (-1, 1):
+                rect(sgn * ww * 0.42 - 0.04, sgn * ww * 0.42 + 0.04, 0, 0.45, dark)
+            rect(-ww / 2, ww / 2, 0.42, 0.5, body)
+            rect(-ww / 2, ww / 2, 0.55, hh, body)
+        elif kind == "bin":
+            rect(-ww / 2, ww / 2, 0, hh * 0.9, body)
+            rect(-ww / 2 - 0.03, ww / 2 + 0.03, hh * 0.9, hh, dark)
+        elif kind == "bollard":
+            rect(-ww / 2, ww / 2, 0, hh, body)
+            rect(-ww / 2, ww / 2, hh * 0.8, hh * 0.88, dark)
+        elif kind == "skip":
+            p.polygon([(x0 - ww / 2 * s, y0), (x0 + ww / 2 * s, y0), (x0 + ww * 0.62 * s, y0 - hh * s),
+                       (x0 - ww * 0.62 * s, y0 - hh * s)], body)
+            rect(-ww * 0.62, ww * 0.62, hh * 0.85, hh, dark)
+        elif kind == "column":
+            rect(-ww / 2, ww / 2, 0, hh, body)
+            rect(-ww / 2 - 0.05, ww / 2 + 0.05, hh - 0.15, hh + 0.1, dark)
+        else:
+            rect(-ww / 2, ww / 2, 0, hh, body)
+            rect(-ww / 2 + 0.05, ww / 2 - 0.05, hh * 0.3, hh * 0.33, dark)
+
+    return z, draw
+
+
 # -- anomalies --------------------------------------------------------------------------------------------------------
 def _anomaly_colour(rng):
     if rng.random() < 0.25:  # muted: no colour cue, only shape and texture
@@ -777,10 +834,16 @@ def _render_once(rng, h, w, mode, ego, min_anomaly_pixels):
                 objects.append(_tree(p, cam, rng, sign * tree_u, z))
                 z += step
 
+    # street furniture on sidewalks and verges, now and then at the kerb of the road
+    for _ in range(int(rng.choice([0, 1, 2, 2, 3, 4, 5]))):
+        fu, fz = _ground_point(rng, cam, lay, "sidewalk", cam.z_near + 0.5, 25)
+        if rng.random() < 0.2:
+            fu = math.copysign(lay.road[int(fu > 0)] - 1.0, fu)
+        objects.append(_furniture(p, cam, rng, fu, fz))
     # people: on sidewalks, now and then crossing the road
     for _ in range(int(rng.choice([0, 1, 2, 3, 4, 6, 8, 10]))):
         where = "road" if rng.random() < 0.15 and mode != "obstacle" else "sidewalk"
-        pu, pz = _ground_point(rng, cam, lay, where, cam.z_near + 0.5, 35)
+        pu, pz = _ground_point(rng, cam, lay, where, cam.z_near + 0.5, 28)
         objects.append(_person(p, cam, rng, pu, pz))
     # cars: in the lanes (oncoming in the left ones) and parked along the curb
     lane_centres = [-lay.road[0] + (k + 0.5) * lay.lane_w for k in range(lay.lanes)]
@@ -828,10 +891,9 @@ def _render_once(rng, h, w, mode, ego, min_anomaly_pixels):
     image = _shade_image(rng, p, ids, gdepth, u, cam)
 
     cls = np.take(np.asarray(p.cls, np.int64), ids)
-    semantic = np.where(cls >= _EGO, VOID, cls).astype(np.uint8)
-    ego_mask = cls == _EGO
+    semantic = np.where(cls >= _STATIC, VOID, cls).astype(np.uint8)
     road_line = np.isin(ids, lane_mats)  # the visible lane marks
-    return Scene(image, semantic, anomalies, ego_mask, road_line)
+    return Scene(image, semantic, anomalies, cls == _EGO, cls == _STATIC, road_line)
 
 
 def render_scene(seed, size=(256, 512), *, mode=None, ego=None, min_anomaly_pixels=None):

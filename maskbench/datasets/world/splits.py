@@ -14,7 +14,7 @@ Frame ``i`` of split ``s`` is rendered from ``SeedSequence([seed, SPLIT_CODES[s]
 depend on the other frames or on the split sizes, and splits can be written in parallel. Each split is written
 into a temporary folder, renamed into place and then marked complete (``.complete-<split>``), all under a file
 lock: an interrupted generation is never used, it is redone. The world root is
-``<cache>/world-v1-<digest of the configuration and of the generator's source>``; the cache is ``$MASKBENCH_CACHE``, else
+``<cache>/world-v2-<digest of the configuration and of the generator's source>``; the cache is ``$MASKBENCH_CACHE``, else
 ``$XDG_CACHE_HOME/maskbench``, else ``~/.cache/maskbench``. Bump :data:`VERSION` whenever the renderer's output
 changes on purpose (a shipped model trained on the world names the version it learned).
 """
@@ -43,7 +43,7 @@ from maskbench.datasets.world.scene import (
 )
 from maskbench.errors import InputError
 
-VERSION = "world-v1"
+VERSION = "world-v2"
 SPLITS = ("train", "val", "anomaly", "obstacle", "streethazards")
 EVAL_SPLITS = ("val", "anomaly", "obstacle", "streethazards")
 SPLIT_CODES = {"train": 1, "val": 2, "anomaly": 3, "obstacle": 4, "streethazards": 5}
@@ -58,6 +58,7 @@ SPLIT_DIRS = {
 }
 CITY = "world"
 EGO_LABEL_ID = 1  # cityscapesScripts labels.py: "ego vehicle", trainId 255
+STATIC_LABEL_ID = 4  # cityscapesScripts labels.py: "static" (street furniture), trainId 255
 
 # train id -> Cityscapes labelId (cityscapesScripts labels.py)
 LABEL_IDS = np.full(256, 0, np.uint8)  # 0 "unlabeled"; only the ego vehicle and unused train ids reach it
@@ -65,11 +66,11 @@ LABEL_IDS[[ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, TRAFFIC_SIGN, VEGETATION
     [7, 8, 11, 12, 13, 17, 20, 21, 22, 23, 24, 26]
 # train id -> StreetHazards on-disk value (hendrycks/anomaly-seg: 1 unlabeled, 2 building, 3 fence, 4 other,
 # 5 pedestrian, 6 pole, 7 road line, 8 road, 9 sidewalk, 10 vegetation, 11 car, 12 wall, 13 traffic sign).
-# CARLA has no sky (unlabeled) and no terrain class ("other").
+# CARLA has no sky (unlabeled) and no terrain class ("other"); street furniture is "other" too.
 STREETHAZARDS_VALUES = np.full(256, 1, np.uint8)
 STREETHAZARDS_VALUES[[ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, TRAFFIC_SIGN, VEGETATION, TERRAIN, SKY, PERSON, CAR]] = \
     [8, 9, 2, 12, 3, 6, 13, 10, 4, 1, 5, 11]
-STREETHAZARDS_ROAD_LINE, STREETHAZARDS_ANOMALY = 7, 14
+STREETHAZARDS_OTHER, STREETHAZARDS_ROAD_LINE, STREETHAZARDS_ANOMALY = 4, 7, 14
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ def _write_frame(out, config, split, index):
         gt = out / "cityscapes" / "gtFine" / split / CITY
         label_ids = LABEL_IDS[scene.semantic]
         label_ids[scene.ego] = EGO_LABEL_ID
+        label_ids[scene.static] = STATIC_LABEL_ID
         _save(gt / f"{fid}{LABEL_FILES['labelIds'][0]}", label_ids)
         _save(gt / f"{fid}{LABEL_FILES['labelTrainIds'][0]}", scene.semantic)
     elif split == "anomaly":
@@ -147,6 +149,7 @@ def _write_frame(out, config, split, index):
     else:
         town, _, stem = fid.partition("_")
         raw = STREETHAZARDS_VALUES[scene.semantic]
+        raw[scene.static] = STREETHAZARDS_OTHER
         raw[scene.road_line] = STREETHAZARDS_ROAD_LINE
         raw[scene.anomalies > 0] = STREETHAZARDS_ANOMALY
         _save(out / "streethazards" / "test" / "images" / "test" / town / f"{stem}.png", scene.image, compress_level=1)
