@@ -377,20 +377,35 @@ def world(splits, cache, seed, frames, workers):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, batches and point sampling.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
               help="torch threads (bit-identical weights need the same count and platform).")
+@click.option("--gma", is_flag=True, help="Train the GMA twin (global masked attention decoder, Mask2Anomaly Eq. 10): "
+              "by default fine-tuned from the shipped masked model, reproducing m2f_tiny_world_gma.pth.")
+@click.option("--init", "init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Start from this checkpoint instead of random weights (with --gma default: the shipped model).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Peak learning rate (default: the shipped model's, or the GMA twin's with --gma).")
 @user_errors
-def train_command(out, iterations, stop_after, seed, threads):
+def train_command(out, iterations, stop_after, seed, threads, gma, init, lr):
     """Train the embedded tiny Mask2Former from scratch on the world's inlier train split.
 
     Reproduces maskbench/weights/m2f_tiny_world.pth (compare the sha256 in OUT/summary.json), logs the loss and
-    the closed-set val mIoU, then fits Maskomaly's query ids on held-out anomaly frames (world seed 1).
+    the closed-set val mIoU, then fits Maskomaly's query ids on held-out anomaly frames (world seed 1). With
+    --gma it reproduces the GMA twin maskbench/weights/m2f_tiny_world_gma.pth instead.
     """
     import dataclasses
     import hashlib
 
-    from maskbench.train.loop import TrainConfig, train_on_world
+    from maskbench.benchmark.embedded import EMBEDDED_WEIGHTS
+    from maskbench.train.loop import GMA_TWIN, TrainConfig, train_on_world
     from maskbench.train.scorer_fit import write_scorer_params
 
     cfg = TrainConfig(seed=seed, threads=threads)
+    if gma:
+        cfg = dataclasses.replace(cfg, model={**cfg.model, "gma": True}, **GMA_TWIN,
+                                  init=str(init or EMBEDDED_WEIGHTS))
+    elif init is not None:
+        cfg = dataclasses.replace(cfg, init=str(init))
+    if lr is not None:
+        cfg = dataclasses.replace(cfg, lr=lr)
     if iterations is not None:
         cfg = dataclasses.replace(cfg, iterations=iterations, stop_after=None)
     if stop_after is not None:

@@ -102,3 +102,30 @@ def test_maskomaly_fit_gives_valid_ids_for_any_checkpoint(tmp_path, frames):
     get_scorer("maskomaly", **params)
     assert all(0 <= q < MICRO.num_queries for q in params["accept"] + params["ground"])
     assert fitted["calibration_frames"] == {"world_seed": 1, "split": "anomaly", "frames": 2}
+
+
+def test_gma_twin_starts_as_the_masked_model(tmp_path, frames):
+    """A GMA model initialised from a masked-attention checkpoint computes the same function (background branch
+    projected to zero), and each of its branches holds the masked layer's attention weights."""
+    from maskbench.errors import InputError
+    from maskbench.train.loop import build_trainable, init_from_checkpoint, normalise
+
+    train(micro_config(iterations=2), tmp_path, train_data=frames, log=lambda _: None)
+    masked = build_trainable(MICRO, {"stem_channels": 8, "res2_channels": 8})
+    init_from_checkpoint(masked, tmp_path / "model.pth")
+    twin = build_trainable(dataclasses.replace(MICRO, gma=True), {"stem_channels": 8, "res2_channels": 8})
+    init_from_checkpoint(twin, tmp_path / "model.pth")
+    layer = "sem_seg_head.predictor.transformer_cross_attention_layers.0."
+    state = twin.state_dict()
+    saved = torch.load(tmp_path / "model.pth", weights_only=True)["model"]
+    assert torch.equal(state[layer + "multihead_attn_foreground.in_proj_weight"], saved[layer + "multihead_attn.in_proj_weight"])
+    assert torch.equal(state[layer + "multihead_attn_background.in_proj_weight"], saved[layer + "multihead_attn.in_proj_weight"])
+    assert not state[layer + "multihead_attn_background.out_proj.weight"].any()
+    x = normalise(frames[0][:2, :64, :64])
+    with torch.no_grad():
+        a, b = masked.eval()(x), twin.eval()(x)
+    assert torch.allclose(a["pred_logits"], b["pred_logits"], atol=1e-5)
+    assert torch.allclose(a["pred_masks"], b["pred_masks"], atol=1e-5)
+    other = build_trainable(dataclasses.replace(MICRO, hidden_dim=64, conv_dim=64, mask_dim=64), {"stem_channels": 8, "res2_channels": 8})
+    with pytest.raises(InputError, match="cannot initialise"):
+        init_from_checkpoint(other, tmp_path / "model.pth")
