@@ -21,6 +21,8 @@ from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 EMBEDDED_WEIGHTS = WEIGHTS_DIR / "m2f_tiny_world.pth"
+#: Its GMA twin (``bench train --gma``): ``bench run --checkpoint`` it for the embedded benchmark with GMA.
+EMBEDDED_GMA_WEIGHTS = WEIGHTS_DIR / "m2f_tiny_world_gma.pth"
 #: Scorer parameters fitted for the shipped model (Maskomaly query ids), written by ``bench train``.
 EMBEDDED_SCORER_PARAMS = WEIGHTS_DIR / "m2f_tiny_world.scorers.json"
 EMBEDDED_SCORERS = ("msp", "rba", "eam", "aem", "maskomaly", "mask2anomaly")
