@@ -2,7 +2,9 @@
 
 Pass 0 (per frame, resumable): forward (or the forward cache), all scorers on that one output, the score maps
 written to ``<out>/work/<index>.npz`` in the protocol's score dtype (float16 for the SMIYC and ``exact16``
-protocols, as SMIYC stores them; float32 for ``exact``) and one row appended to ``per_image.jsonl``.
+protocols, as SMIYC stores them; float32 for ``exact``) and one row appended to ``per_image.jsonl``. Only the
+pixels labelled 0 or 1 are stored (with the full label map): every metric ignores void scores (the pixel curves
+skip void, the components zero it before labelling), and on the obstacle tracks void is most of the frame.
 A frame counts as done only once its row is on disk and its maps exist, so a crash or Ctrl-C loses at most
 the frame in flight and re-running the same command resumes.
 
@@ -150,13 +152,21 @@ def _component_chunk(frames, thresholds, track, score_dtype):
     return _accumulate(accs, frames)
 
 
+def _labelled(ood):
+    """Pixels labelled 0 (inlier) or 1 (anomaly): the only ones whose scores any metric reads."""
+    return (ood == 0) | (ood == 1)
+
+
 def _accumulate(accs, frames):
     for index, path in frames:
         with np.load(path, allow_pickle=False) as z:
             gt = z["ood"]
+            roi = _labelled(gt)
             for name, acc in accs.items():
+                scores = np.zeros(gt.shape, z[name].dtype)  # void pixels: 0, never read by the metrics
+                scores[roi] = z[name]
                 try:
-                    acc.update(z[name], gt)
+                    acc.update(scores, gt)
                 except InputError as err:
                     raise InputError(f"frame {index} ({path}), scorer {name}: {err}") from err
     return accs
@@ -504,8 +514,9 @@ def _run(config, forward, checkpoint, progress, dist, device):
                 raise InputError(f"{config.dataset}: frame {index} read as {sample.id!r}, listed as {ids[index]!r}")
             maps = score_frame(sample, source, scorers, config.tta)
             _check_range(maps, score_dtype, sample.id, protocol)
+            roi = _labelled(sample.ood)
             write_npz_atomic(work / f"{index:06d}.npz", ood=sample.ood,
-                             **{n: m.astype(score_dtype) for n, m in maps.items()})
+                             **{n: m[roi].astype(score_dtype) for n, m in maps.items()})
             if index < config.save_maps:
                 maps_dir.mkdir(exist_ok=True)
                 write_npz_atomic(maps_dir / f"{quote(sample.id, safe='')}.npz", image=sample.image, ood=sample.ood,
