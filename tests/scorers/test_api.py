@@ -147,6 +147,22 @@ def test_deterministic(forward):
     assert all(torch.equal(first[n], second[n]) for n in ALL)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_maps_do_not_depend_on_the_thread_count(forward, threads):
+    """One chunk of 30 queries x 4087 pixels is big enough for torch to split every op between threads."""
+    c, m = forward(11, q=30, h=61, w=67, confident=((0, 2, 9.0), (1, 3, 9.0), (2, 2, 9.0)))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = score_all({n: small(n) for n in ALL}, c, m)
+        torch.set_num_threads(threads)
+        several = score_all({n: small(n) for n in ALL}, c, m)
+        assert torch.get_num_threads() == threads  # the worker threads leave the caller's setting alone
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(one[n], several[n]) for n in ALL)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
 def test_other_dtypes_return_float32(forward, dtype):
     c, m = forward(6)
