@@ -14,6 +14,7 @@ one worker thread per CPU thread (whole chunks, so the result does not depend on
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import os
 import queue
@@ -43,7 +44,10 @@ def logit(p: float) -> float:
 
 
 def check_inputs(class_logits, mask_logits) -> None:
-    """Reject anything but finite ``class_logits (Q, K+1)`` and ``mask_logits (Q, H, W)`` floating tensors on one device."""
+    """Reject anything but ``class_logits (Q, K+1)`` (finite) and ``mask_logits (Q, H, W)`` floating tensors on one device.
+
+    The mask logits' values are left to :func:`check_finite` (:func:`run_scorers` checks each chunk as it reads it).
+    """
     for name, x, ndim, shape in (("class_logits", class_logits, 2, "(Q, K+1)"), ("mask_logits", mask_logits, 3, "(Q, H, W)")):
         if not isinstance(x, torch.Tensor):
             raise InputError(f"{name}: expected a torch.Tensor {shape}, got {type(x).__name__}")
@@ -62,10 +66,14 @@ def check_inputs(class_logits, mask_logits) -> None:
         raise InputError(f"mask_logits: empty mask shape {tuple(mask_logits.shape)}")
     if class_logits.device != mask_logits.device:
         raise InputError(f"class_logits is on {class_logits.device} but mask_logits is on {mask_logits.device}")
-    for name, x in (("class_logits", class_logits), ("mask_logits", mask_logits)):
-        low, high = torch.aminmax(x)  # one pass; NaN propagates
-        if not (math.isfinite(low) and math.isfinite(high)):
-            raise InputError(f"{name}: contains NaN or infinite values")
+    check_finite("class_logits", class_logits)
+
+
+def check_finite(name: str, x: torch.Tensor) -> None:
+    """Raise if ``x`` holds NaN or ±inf. A finite sum proves every value finite (one cheap pass); only a
+    non-finite sum, which an overflow of huge finite values can also give, needs the exact test."""
+    if not math.isfinite(torch.sum(x)) and not bool(torch.isfinite(x).all()):
+        raise InputError(f"{name}: contains NaN or infinite values")
 
 
 def check_query_ids(name: str, ids, num_queries: int) -> None:
@@ -251,6 +259,7 @@ def run_scorers(
             except queue.Empty:
                 return
             pixels.load(flat[:, start : start + chunk_pixels])
+            check_finite("mask_logits", pixels.logits)
             for name, fn in chunk_fns.items():
                 out[name][start : start + chunk_pixels] = fn(pixels)
 
@@ -258,6 +267,8 @@ def run_scorers(
     if threads == 1:
         work()
     else:
-        for job in [cpu_workers(threads).submit(work) for _ in range(min(threads, starts.qsize()))]:
-            job.result()
+        jobs = [cpu_workers(threads).submit(work) for _ in range(min(threads, starts.qsize()))]
+        concurrent.futures.wait(jobs)
+        for job in jobs:
+            job.result()  # raises a worker's error
     return {name: o.view(h, w) for name, o in out.items()}

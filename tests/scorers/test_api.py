@@ -99,6 +99,12 @@ def test_bad_inputs_raise_input_error_naming_the_argument(forward, make, message
         small(name)(c, m)
 
 
+def test_huge_finite_logits_are_not_mistaken_for_infinite(forward):
+    c, m = forward(1)
+    m[:4] = 3e38  # finite, but their float32 sum overflows to inf
+    assert torch.isfinite(small("msp")(c, m)).all()
+
+
 @pytest.mark.parametrize("chunk", [0, -3, 2.5, True])
 def test_bad_chunk_size(forward, chunk):
     with pytest.raises(InputError, match="chunk_pixels: expected a positive integer"):
