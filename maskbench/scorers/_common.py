@@ -122,10 +122,14 @@ class Pixels:
 
     def __init__(self, queries: Queries):
         self.queries = queries
+        self.n = 0
         self._buffers: dict[tuple[str, torch.dtype], torch.Tensor] = {}
+        self._views: dict[tuple[str, int | None, torch.dtype], torch.Tensor] = {}  # of the current chunk size
 
     def load(self, chunk: torch.Tensor) -> None:
         """Move on to the next chunk of mask logits ``(Q, n)`` (converted to the compute dtype in a buffer if need be)."""
+        if chunk.shape[1] != self.n:
+            self._views.clear()
         self.n, self.device = chunk.shape[1], chunk.device
         dtype = self.queries.probs.dtype
         self.logits = chunk if chunk.dtype == dtype else self.buffer("logits", chunk.shape[0]).copy_(chunk)
@@ -134,11 +138,14 @@ class Pixels:
     def buffer(self, key: str, rows: int | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The worker's contiguous scratch tensor ``key``, shape ``(rows, n)`` (``(n,)`` if ``rows`` is None)."""
         dtype = dtype or self.queries.probs.dtype
-        size = (1 if rows is None else rows) * self.n
-        storage = self._buffers.get((key, dtype))
-        if storage is None or storage.numel() < size:
-            storage = self._buffers[key, dtype] = torch.empty(size, dtype=dtype, device=self.device)
-        return storage[:size] if rows is None else storage[:size].view(rows, self.n)
+        view = self._views.get((key, rows, dtype))
+        if view is None:
+            size = (1 if rows is None else rows) * self.n
+            storage = self._buffers.get((key, dtype))
+            if storage is None or storage.numel() < size:
+                storage = self._buffers[key, dtype] = torch.empty(size, dtype=dtype, device=self.device)
+            view = self._views[key, rows, dtype] = storage[:size] if rows is None else storage[:size].view(rows, self.n)
+        return view
 
     @property
     def sigmoid(self) -> torch.Tensor:
