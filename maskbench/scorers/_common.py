@@ -14,13 +14,12 @@ one worker thread per CPU thread (whole chunks, so the result does not depend on
 
 from __future__ import annotations
 
-import concurrent.futures
 import math
 import os
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import torch
 
@@ -206,8 +205,10 @@ def _single_threaded(ready: threading.Barrier) -> None:
 def cpu_workers(n: int) -> ThreadPoolExecutor:
     """A pool of ``n`` threads whose torch ops run on one intra-op thread each (created once per process and size).
 
-    ``torch.set_num_threads`` only binds the thread that calls it, but it also sets the default that new
-    threads start from, so the caller's setting is restored once every worker holds its own.
+    With torch's OpenMP backend ``torch.set_num_threads`` binds the thread that calls it, but it also sets
+    the default that threads start from, so the caller's setting is restored once every worker holds its own.
+    Whole chunks on one thread each balance themselves (a worker takes the next chunk when it is free) and
+    keep every op's floating-point path the same whatever the number of threads.
     """
     global _pool
     with _pool_lock:
@@ -275,7 +276,7 @@ def run_scorers(
         work()
     else:
         jobs = [cpu_workers(threads).submit(work) for _ in range(min(threads, starts.qsize()))]
-        concurrent.futures.wait(jobs)
+        wait(jobs)
         for job in jobs:
             job.result()  # raises a worker's error
     return {name: o.view(h, w) for name, o in out.items()}
