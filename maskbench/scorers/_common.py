@@ -8,13 +8,18 @@ distribution and ``Σ_k S_k`` may exceed 1).
 
 Every scorer is pixel-local, so :func:`run_scorers` walks the pixels in chunks: on CPU the
 ``(Q, chunk)`` sigmoid block stays in cache while every scorer reads it, which is what makes
-running all scorers together cost little more than the slowest one alone.
+running all scorers together cost little more than the slowest one alone, and the chunks go to
+one worker thread per CPU thread (whole chunks, so the result does not depend on the thread count).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import queue
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import torch
 
@@ -38,7 +43,10 @@ def logit(p: float) -> float:
 
 
 def check_inputs(class_logits, mask_logits) -> None:
-    """Reject anything but finite ``class_logits (Q, K+1)`` and ``mask_logits (Q, H, W)`` floating tensors on one device."""
+    """Reject anything but ``class_logits (Q, K+1)`` (finite) and ``mask_logits (Q, H, W)`` floating tensors on one device.
+
+    The mask logits' values are left to :func:`check_finite` (:func:`run_scorers` checks each chunk as it reads it).
+    """
     for name, x, ndim, shape in (("class_logits", class_logits, 2, "(Q, K+1)"), ("mask_logits", mask_logits, 3, "(Q, H, W)")):
         if not isinstance(x, torch.Tensor):
             raise InputError(f"{name}: expected a torch.Tensor {shape}, got {type(x).__name__}")
@@ -57,10 +65,14 @@ def check_inputs(class_logits, mask_logits) -> None:
         raise InputError(f"mask_logits: empty mask shape {tuple(mask_logits.shape)}")
     if class_logits.device != mask_logits.device:
         raise InputError(f"class_logits is on {class_logits.device} but mask_logits is on {mask_logits.device}")
-    for name, x in (("class_logits", class_logits), ("mask_logits", mask_logits)):
-        low, high = torch.aminmax(x)  # one pass; NaN propagates
-        if not (math.isfinite(low) and math.isfinite(high)):
-            raise InputError(f"{name}: contains NaN or infinite values")
+    check_finite("class_logits", class_logits)
+
+
+def check_finite(name: str, x: torch.Tensor) -> None:
+    """Raise if ``x`` holds NaN or ±inf. A finite sum proves every value finite (one cheap pass); only a
+    non-finite sum, which an overflow of huge finite values can also give, needs the exact test."""
+    if not math.isfinite(torch.sum(x)) and not bool(torch.isfinite(x).all()):
+        raise InputError(f"{name}: contains NaN or infinite values")
 
 
 def check_query_ids(name: str, ids, num_queries: int) -> None:
@@ -96,32 +108,56 @@ class Queries:
 
 
 class Pixels:
-    """Lazy per-chunk context: mask logits of ``n`` pixels and what is derived from them, each at most once.
+    """Per-chunk context of one worker: mask logits of ``n`` pixels and what is derived from them, each at most once.
 
     ``logits`` ``(Q, n)``; :attr:`sigmoid` σ(M) of every query; :attr:`class_scores` S ``(K, n)``;
     :attr:`max_class_score` ``max_k S_k``; :attr:`eam_sum` ``Σ_q max_{k<K} P[q,k] σ(M_q)``;
     :attr:`known_mass` ``Σ_k S_k`` (the last three ``(n,)``). Scorers that read only a few queries
     (Maskomaly) take the sigmoid of those rows themselves, so their output is bit-identical whichever
-    scorers run beside them.
+    scorers run beside them. Everything lives in :meth:`buffer` s that the worker reuses chunk after
+    chunk (no allocation per chunk); a scorer may overwrite and return its own buffers (its scores are
+    copied out before the next scorer runs), never the shared ones.
     """
 
-    def __init__(self, logits: torch.Tensor, queries: Queries):
-        self.logits, self.queries = logits, queries
-        self._sigmoid: torch.Tensor | None = None
-        self._weighted: torch.Tensor | None = None
-        self._max_class_score: torch.Tensor | None = None
+    def __init__(self, queries: Queries):
+        self.queries = queries
+        self.n = 0
+        self._buffers: dict[tuple[str, torch.dtype], torch.Tensor] = {}
+        self._views: dict[tuple[str, int | None, torch.dtype], torch.Tensor] = {}  # of the current chunk size
+
+    def load(self, chunk: torch.Tensor) -> None:
+        """Move on to the next chunk of mask logits ``(Q, n)`` (converted to the compute dtype in a buffer if need be)."""
+        if chunk.shape[1] != self.n:
+            self._views.clear()
+        self.n, self.device = chunk.shape[1], chunk.device
+        dtype = self.queries.probs.dtype
+        self.logits = chunk if chunk.dtype == dtype else self.buffer("logits", chunk.shape[0]).copy_(chunk)
+        self._sigmoid = self._weighted = self._max_class_score = None
+
+    def buffer(self, key: str, rows: int | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The worker's contiguous scratch tensor ``key``, shape ``(rows, n)`` (``(n,)`` if ``rows`` is None)."""
+        dtype = dtype or self.queries.probs.dtype
+        view = self._views.get((key, rows, dtype))
+        if view is None:
+            size = (1 if rows is None else rows) * self.n
+            storage = self._buffers.get((key, dtype))
+            if storage is None or storage.numel() < size:
+                storage = self._buffers[key, dtype] = torch.empty(size, dtype=dtype, device=self.device)
+            view = self._views[key, rows, dtype] = storage[:size] if rows is None else storage[:size].view(rows, self.n)
+        return view
 
     @property
     def sigmoid(self) -> torch.Tensor:
         if self._sigmoid is None:
-            self._sigmoid = torch.sigmoid(self.logits)
+            self._sigmoid = torch.sigmoid(self.logits, out=self.buffer("sigmoid", self.queries.num_queries))
         return self._sigmoid
 
     @property
     def weighted(self) -> torch.Tensor:
         """``Queries.pixel_weights @ σ(M)``, shape ``(K+2, n)``: S, the EAM sum and the known mass."""
         if self._weighted is None:
-            self._weighted = self.queries.pixel_weights @ self.sigmoid
+            weights = self.queries.pixel_weights
+            self._weighted = torch.mm(weights, self.sigmoid, out=self.buffer("weighted", weights.shape[0]))
         return self._weighted
 
     @property
@@ -132,7 +168,7 @@ class Pixels:
     @property
     def max_class_score(self) -> torch.Tensor:
         if self._max_class_score is None:
-            self._max_class_score = self.class_scores.amax(dim=0)
+            self._max_class_score = torch.amax(self.class_scores, dim=0, out=self.buffer("max_class_score"))
         return self._max_class_score
 
     @property
@@ -144,13 +180,52 @@ class Pixels:
         return self.weighted[self.queries.void + 1]
 
 
-def max_weighted(sigmoid: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """``max_j weights[j] · sigmoid[j]`` per pixel for a fresh ``(m, n)`` block (modified in place); 0 if ``m = 0``."""
+def one_minus(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out = 1 − x`` (one rounding, the same bits as ``1 - x``); ``out`` may be ``x``."""
+    return torch.neg(x, out=out).add_(1)
+
+
+def max_weighted(sigmoid: torch.Tensor, weights: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out = max_j weights[j] · sigmoid[j]`` per pixel for a scratch ``(m, n)`` block (modified in place); 0 if ``m = 0``."""
     if sigmoid.shape[0] == 0:
-        return sigmoid.new_zeros(sigmoid.shape[1])
-    return sigmoid.mul_(weights[:, None]).amax(dim=0)
+        return out.zero_()
+    return torch.amax(sigmoid.mul_(weights[:, None]), dim=0, out=out)
 
 
+_pool_lock = threading.Lock()
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, workers, executor)
+
+
+def _single_threaded(ready: threading.Barrier) -> None:
+    torch.set_num_threads(1)
+    torch.get_num_threads()  # torch initialises a thread's setting on first use, from the default: do it now
+    ready.wait()
+
+
+def cpu_workers(n: int) -> ThreadPoolExecutor:
+    """A pool of ``n`` threads whose torch ops run on one intra-op thread each (created once per process and size).
+
+    With torch's OpenMP backend ``torch.set_num_threads`` binds the thread that calls it, but it also sets
+    the default that threads start from, so the caller's setting is restored once every worker holds its own.
+    Whole chunks on one thread each balance themselves (a worker takes the next chunk when it is free) and
+    keep every op's floating-point path the same whatever the number of threads.
+    """
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[:2] != (os.getpid(), n):
+            ready = threading.Barrier(n + 1)
+            executor = ThreadPoolExecutor(n, thread_name_prefix="maskbench-scorer")
+            for _ in range(n):
+                executor.submit(_single_threaded, ready)
+            ready.wait()
+            torch.set_num_threads(n)
+            if _pool is not None and _pool[0] == os.getpid():
+                _pool[2].shutdown(wait=False)
+            _pool = (os.getpid(), n, executor)
+        return _pool[2]
+
+
+@torch.no_grad()
 def run_scorers(
     prepare: Mapping[str, Callable[[Queries], ChunkScore]],
     class_logits: torch.Tensor,
@@ -162,7 +237,9 @@ def run_scorers(
 
     ``prepare[name](queries)`` does the per-image (query-level) work and returns the per-chunk function.
     The inputs are never modified. ``chunk_pixels`` defaults to :data:`CPU_CHUNK_PIXELS` on CPU and to
-    the whole image on an accelerator.
+    the whole image on an accelerator. On CPU the chunks are shared out to ``torch.get_num_threads()``
+    workers (:func:`cpu_workers`) that each compute a whole chunk on one thread, so every chunk is
+    computed the same way and the maps do not depend on the number of threads.
     """
     check_inputs(class_logits, mask_logits)
     dtype = compute_dtype(mask_logits.dtype)
@@ -170,14 +247,36 @@ def run_scorers(
     chunk_fns = {name: fn(queries) for name, fn in prepare.items()}
     q, h, w = mask_logits.shape
     flat = mask_logits.reshape(q, h * w)
+    on_cpu = flat.device.type == "cpu"
     if chunk_pixels is None:
-        chunk_pixels = CPU_CHUNK_PIXELS if flat.device.type == "cpu" else h * w
+        chunk_pixels = CPU_CHUNK_PIXELS if on_cpu else h * w
     if not isinstance(chunk_pixels, int) or isinstance(chunk_pixels, bool) or chunk_pixels < 1:
         raise InputError(f"chunk_pixels: expected a positive integer, got {chunk_pixels!r}")
     out = {name: torch.empty(h * w, dtype=torch.float32, device=flat.device) for name in chunk_fns}
+    starts: queue.SimpleQueue[int] = queue.SimpleQueue()
     for start in range(0, h * w, chunk_pixels):
-        logits = flat[:, start : start + chunk_pixels].to(dtype)
-        pixels = Pixels(logits, queries)
-        for name, fn in chunk_fns.items():
-            out[name][start : start + chunk_pixels] = fn(pixels)
+        starts.put(start)
+
+    @torch.no_grad()
+    def work() -> None:
+        """Score chunks until none is left."""
+        pixels = Pixels(queries)
+        while True:
+            try:
+                start = starts.get_nowait()
+            except queue.Empty:
+                return
+            pixels.load(flat[:, start : start + chunk_pixels])
+            check_finite("mask_logits", pixels.logits)
+            for name, fn in chunk_fns.items():
+                out[name][start : start + chunk_pixels] = fn(pixels)
+
+    threads = torch.get_num_threads() if on_cpu else 1
+    if threads == 1:
+        work()
+    else:
+        jobs = [cpu_workers(threads).submit(work) for _ in range(min(threads, starts.qsize()))]
+        wait(jobs)
+        for job in jobs:
+            job.result()  # raises a worker's error
     return {name: o.view(h, w) for name, o in out.items()}

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from maskbench.errors import InputError
-from maskbench.scorers._common import Queries, check_inputs, compute_dtype
+from maskbench.scorers._common import Queries, check_finite, check_inputs, compute_dtype
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ def query_iou(mask_probs: torch.Tensor, target: torch.Tensor, valid: torch.Tenso
 def street_prediction(class_logits: torch.Tensor, mask_logits: torch.Tensor, *, classes=(0,)) -> torch.Tensor:
     """Boolean ``(H, W)`` map of the pixels whose semantic prediction ``argmax_k S_k`` is in ``classes`` (0 = road)."""
     check_inputs(class_logits, mask_logits)
+    check_finite("mask_logits", mask_logits)
     queries = Queries(class_logits.to(compute_dtype(mask_logits.dtype)))
     q, h, w = mask_logits.shape
     flat = mask_logits.reshape(q, h * w)

@@ -1,6 +1,6 @@
 """EAM and AEM (Grcić, Šarić, Šegvić, CVPRW'23): ensembles over mask-level predictions."""
 
-from maskbench.scorers._common import ChunkScore, Queries
+from maskbench.scorers._common import ChunkScore, Queries, one_minus
 from maskbench.scorers._registry import register_scorer
 
 
@@ -10,7 +10,7 @@ def eam(queries: Queries) -> ChunkScore:
     Reference: ``matejgrcic/Open-set-M2F`` ``mask2former/evaluation/ood_detection_evaluation.py``
     (softmax over K+1, void dropped after softmax, all queries, no confidence filtering).
     """
-    return lambda px: 1 - px.eam_sum
+    return lambda px: one_minus(px.eam_sum, out=px.buffer("eam"))
 
 
 def aem(queries: Queries) -> ChunkScore:
@@ -21,7 +21,7 @@ def aem(queries: Queries) -> ChunkScore:
     has no AEM code. Note the EAM paper's own AEM (CVPRW'23 Eq. 6) is ``−max_k S_k``, which ranks
     pixels exactly like :func:`maskbench.scorers.msp.msp`; this sum form is a different score.
     """
-    return lambda px: 1 - px.known_mass
+    return lambda px: one_minus(px.known_mass, out=px.buffer("aem"))
 
 
 register_scorer("eam", eam)

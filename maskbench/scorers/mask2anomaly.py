@@ -4,7 +4,7 @@ import torch
 
 from maskbench.errors import InputError
 from maskbench.scorers import _params
-from maskbench.scorers._common import ChunkScore, Queries, max_weighted
+from maskbench.scorers._common import ChunkScore, Queries, max_weighted, one_minus
 from maskbench.scorers._registry import register_scorer
 
 #: Cityscapes train ids 2..10: building, wall, fence, pole, traffic light, traffic sign, vegetation,
@@ -32,9 +32,11 @@ def mask2anomaly(queries: Queries, *, suppress=CITYSCAPES_SUPPRESS, conf: float 
     kept_conf = queries.conf[kept]
 
     def score(px):
-        base = 1 - px.max_class_score
+        base = one_minus(px.max_class_score, out=px.buffer("mask2anomaly"))
         if kept.numel() > 1:
-            base.masked_fill_(max_weighted(px.sigmoid.index_select(0, kept), kept_conf) >= 0.5, 0.0)
+            sigmoid = torch.index_select(px.sigmoid, 0, kept, out=px.buffer("mask2anomaly.sigmoid", kept.numel()))
+            refine = max_weighted(sigmoid, kept_conf, out=px.buffer("mask2anomaly.refine"))
+            base.masked_fill_(torch.ge(refine, 0.5, out=px.buffer("mask2anomaly.stuff", dtype=torch.bool)), 0.0)
         return base
 
     return score

@@ -26,7 +26,7 @@ import torch
 
 from maskbench.errors import InputError
 from maskbench.scorers import _params
-from maskbench.scorers._common import ChunkScore, Queries, check_query_ids, logit, max_weighted
+from maskbench.scorers._common import ChunkScore, Queries, check_query_ids, logit, max_weighted, one_minus
 from maskbench.scorers._registry import register_scorer
 
 SWIN_L_CITYSCAPES_ACCEPT = (49, 31, 83, 32)
@@ -50,14 +50,16 @@ def _reject(queries: Queries, ground, t_mask: float, t_border: float, border: bo
     void_ground, n_reject = int(blocks[0].sum()), int((blocks[0] | blocks[1] | blocks[2]).sum())
     reject_conf = queries.conf[rows[:n_reject]]
     border_logit = logit(t_border)
-    count_dtype = torch.uint8 if len(rows) - void_ground < 256 else torch.int32  # a count that cannot overflow
 
     def score(px):
-        logits = px.logits.index_select(0, rows)
-        r = 1 - max_weighted(logits[:n_reject].sigmoid(), reject_conf)
-        if not border:
-            return r
-        return r.masked_fill_((logits[void_ground:] > border_logit).sum(dim=0, dtype=count_dtype) >= 2, 0.0)
+        logits = torch.index_select(px.logits, 0, rows, out=px.buffer("maskomaly.rows", len(rows)))
+        if border:  # before the sigmoid overwrites the logits; 0/1 counted in floats (exact, never overflows)
+            above = torch.gt(logits[void_ground:], border_logit, out=px.buffer("maskomaly.above", len(rows) - void_ground))
+            count = torch.sum(above, dim=0, out=px.buffer("maskomaly.count"))
+            on_border = torch.ge(count, 2, out=px.buffer("maskomaly.border", dtype=torch.bool))
+        r = max_weighted(logits[:n_reject].sigmoid_(), reject_conf, out=px.buffer("maskomaly.reject"))
+        one_minus(r, out=r)
+        return r.masked_fill_(on_border, 0.0) if border else r
 
     return score
 
@@ -67,7 +69,12 @@ def _accept(queries: Queries, accept) -> ChunkScore:
     check_query_ids("maskomaly accept", accept, queries.num_queries)
     rows = queries.ids(accept)
     accept_conf = queries.conf[rows]
-    return lambda px: max_weighted(px.logits.index_select(0, rows).sigmoid_(), accept_conf)
+
+    def score(px):
+        logits = torch.index_select(px.logits, 0, rows, out=px.buffer("maskomaly.accept", len(rows)))
+        return max_weighted(logits.sigmoid_(), accept_conf, out=px.buffer("maskomaly.accepted"))
+
+    return score
 
 
 def maskomaly(

@@ -1,6 +1,6 @@
 """MSP on Mask2Former: one minus the largest aggregated class score."""
 
-from maskbench.scorers._common import ChunkScore, Queries
+from maskbench.scorers._common import ChunkScore, Queries, one_minus
 from maskbench.scorers._registry import register_scorer
 
 
@@ -10,7 +10,7 @@ def msp(queries: Queries) -> ChunkScore:
     Reference: ``shyam671/Mask2Anomaly-...`` ``anomaly_utils/anomaly_inference.py`` before refinement.
     ``S`` is not normalised, so the score can be negative (harmless for ranking metrics).
     """
-    return lambda px: 1 - px.max_class_score
+    return lambda px: one_minus(px.max_class_score, out=px.buffer("msp"))
 
 
 register_scorer("msp", msp)

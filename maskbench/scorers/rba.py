@@ -1,5 +1,7 @@
 """RbA (Nayal et al., ICCV'23): Rejected by All."""
 
+import torch
+
 from maskbench.scorers._common import ChunkScore, Queries
 from maskbench.scorers._registry import register_scorer
 
@@ -10,7 +12,12 @@ def rba(queries: Queries) -> ChunkScore:
     tanh is applied to the aggregated class scores ``S_k`` (not to the class logits); the void column
     is not summed. Range ``(−K, 0]``: 0 where no known class claims the pixel.
     """
-    return lambda px: -px.class_scores.tanh().sum(dim=0)
+
+    def score(px):
+        tanh = torch.tanh(px.class_scores, out=px.buffer("rba.tanh", queries.void))
+        return torch.sum(tanh, dim=0, out=px.buffer("rba")).neg_()
+
+    return score
 
 
 register_scorer("rba", rba)

@@ -99,6 +99,12 @@ def test_bad_inputs_raise_input_error_naming_the_argument(forward, make, message
         small(name)(c, m)
 
 
+def test_huge_finite_logits_are_not_mistaken_for_infinite(forward):
+    c, m = forward(1)
+    m[:4] = 3e38  # finite, but their float32 sum overflows to inf
+    assert torch.isfinite(small("msp")(c, m)).all()
+
+
 @pytest.mark.parametrize("chunk", [0, -3, 2.5, True])
 def test_bad_chunk_size(forward, chunk):
     with pytest.raises(InputError, match="chunk_pixels: expected a positive integer"):
@@ -145,6 +151,22 @@ def test_deterministic(forward):
     first = score_all({n: small(n) for n in ALL}, c, m)
     second = score_all({n: small(n) for n in ALL}, c, m)
     assert all(torch.equal(first[n], second[n]) for n in ALL)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_maps_do_not_depend_on_the_thread_count(forward, threads):
+    """One chunk of 30 queries x 4087 pixels is big enough for torch to split every op between threads."""
+    c, m = forward(11, q=30, h=61, w=67, confident=((0, 2, 9.0), (1, 3, 9.0), (2, 2, 9.0)))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = score_all({n: small(n) for n in ALL}, c, m)
+        torch.set_num_threads(threads)
+        several = score_all({n: small(n) for n in ALL}, c, m)
+        assert torch.get_num_threads() == threads  # the worker threads leave the caller's setting alone
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(one[n], several[n]) for n in ALL)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])

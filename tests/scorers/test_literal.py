@@ -221,3 +221,16 @@ def test_maskomaly_border_count_with_more_than_255_inlier_queries(forward):
     actual = get_scorer("maskomaly_reject", ground=())(c, m)
     close(actual, expected, torch.float32)
     assert actual[0, 0] == 0 and actual[0, 1] > 0
+
+
+def test_maskomaly_border_matches_float32_sigmoid_threshold_at_every_boundary_value():
+    """The border test on logits agrees with the reference's float32 ``σ(M) > t_border`` on the 8192 float32
+    values closest to logit(0.1), where a rounded threshold would flip pixels."""
+    centre = torch.tensor(math.log(0.1 / 0.9), dtype=torch.float32).view(torch.int32)
+    values = (centre + torch.arange(-4096, 4096, dtype=torch.int32)).view(torch.float32)  # consecutive floats
+    c = torch.tensor([[30.0, 0.0, 0.0], [0.0, 30.0, 0.0], [0.0, 0.0, 30.0]])  # two inlier queries, one void
+    m = torch.stack([values, values, torch.full_like(values, -30.0)])[:, None]
+    on_border = get_scorer("maskomaly_reject", ground=())(c, m)[0] == 0
+    expected = torch.sigmoid(values) > 0.1  # float32, as the reference thresholds σ(M)
+    assert expected.any() and not expected.all()
+    assert torch.equal(on_border, expected)
