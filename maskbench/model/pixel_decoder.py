@@ -16,6 +16,9 @@ from maskbench.model.config import FEATURE_STRIDES
 from maskbench.model.ms_deform_attn import MSDeformAttn
 from maskbench.model.position_encoding import PositionEmbeddingSine
 
+#: Tokens per slice in the encoder layers (memory/cache blocking only; every token is computed alike).
+TOKEN_CHUNK = 4096
+
 
 class Conv2dNorm(nn.Conv2d):
     """detectron2 ``Conv2d``: convolution, then ``self.norm`` and optional ReLU (keys ``w``, ``norm.*``)."""
@@ -47,9 +50,20 @@ class MSDeformAttnTransformerEncoderLayer(nn.Module):
 
     def forward(self, src: Tensor, pos: Tensor, reference_points: Tensor, spatial_shapes: Tensor,
                 level_start_index: Tensor) -> Tensor:
-        """src, pos ``[N, S, C]``; reference_points ``[N, S, L, 2]`` -> ``[N, S, C]``."""
-        src = self.norm1(src + self.self_attn(src + pos, reference_points, src, spatial_shapes, level_start_index))
-        return self.norm2(src + self.linear2(self.linear1(src).relu_()))  # in-place ReLU: no extra [N, S, d_ffn] buffer
+        """src, pos ``[N, S, C]``; reference_points ``[N, S, L, 2]`` -> ``[N, S, C]``.
+
+        Only the value projection needs every token at once; the rest of the layer is per token, so it runs
+        on slices of ``TOKEN_CHUNK`` tokens whose temporaries (e.g. the ``[N, chunk, d_ffn]`` FFN hidden
+        layer) stay small and cache-resident instead of ``[N, S, .]`` buffers."""
+        value = self.self_attn.project_value(src)
+        out = torch.empty_like(src)
+        for start in range(0, src.shape[1], TOKEN_CHUNK):
+            sl = slice(start, start + TOKEN_CHUNK)
+            x = src[:, sl]
+            x = self.norm1(x + self.self_attn.attend(x + pos[:, sl], reference_points[:, sl], value, spatial_shapes,
+                                                      level_start_index))
+            out[:, sl] = self.norm2(x + self.linear2(self.linear1(x).relu_()))
+        return out
 
 
 class MSDeformAttnEncoder(nn.Module):
