@@ -170,8 +170,9 @@ class MSDeformAttnPixelDecoder(nn.Module):
             pos.append(self.pe_layer(x))
         memory, shapes = self.transformer(srcs, pos)
         b = memory.shape[0]
+        # channels-last views [B, C, h, w] of the tokens (strides that resizing and convolutions take as is)
         out = [
-            z.transpose(1, 2).reshape(b, -1, h, w)
+            z.view(b, h, w, -1).permute(0, 3, 1, 2)
             for z, (h, w) in zip(memory.split([h * w for h, w in shapes], dim=1), shapes)
         ]
         for idx in range(self.num_fpn_levels, 0, -1):  # coarse to fine: adapter_3 (res4) ... adapter_1 (res2)
