@@ -4,14 +4,15 @@ Both run the same random weights: the parent builds HF ``Mask2FormerForUniversal
 ``ResNetConfig``, Cityscapes semantic shapes: 19 classes, 100 queries, 9 decoder layers, 6 encoder layers),
 randomizes it, and writes it with ``save_pretrained``; maskbench loads that directory with ``load_model``
 (exercising the shape inference at full size), HF with ``from_pretrained``. Each side runs in a fresh child
-process (so peak memory is its own): one warm-up forward at 256x512, then one timed forward at the full size
-with stage times taken from forward hooks (backbone / pixel decoder / transformer decoder) and the peak
-resident memory of that forward (Linux ``VmHWM`` after resetting it through ``/proc/self/clear_refs``).
+process (so peak memory is its own): one warm-up forward at 256x512, then ``--repeats`` timed forwards at the
+full size with stage times taken from forward hooks (backbone / pixel decoder / transformer decoder; medians
+printed), and the peak resident memory of the first timed forward (Linux ``VmHWM`` after resetting it through
+``/proc/self/clear_refs``).
 The parent prints the ratio maskbench/HF and the max abs difference of the outputs.
 
-One timed run per side: on a shared machine the numbers carry the load of other processes (printed).
+On a shared machine the numbers carry the load of other processes (printed); compare the ratios.
 
-    python benchmarks/bench_forward.py [--height 1024 --width 2048] [--threads 2] [--msda-backend NAME]
+    python benchmarks/bench_forward.py [--height 1024 --width 2048] [--threads 2] [--repeats 3] [--msda-backend NAME]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,16 +105,20 @@ def worker(args) -> None:
         module.register_forward_hook(lambda m, a, o, name=name: times.__setitem__(name, times[name] + time.perf_counter()))
     gen = torch.Generator().manual_seed(args.seed)
     pixels = torch.randn(1, 3, args.height, args.width, generator=gen)
+    runs = []
     with torch.no_grad():
         run(pixels[:, :, :256, :512])  # warm-up: lazy initialisation, allocator
         rss_before = vm_kib("VmRSS")
         peak_reset = reset_peak_rss()
-        start = time.perf_counter()
-        logits, masks = run(pixels)
-        total = time.perf_counter() - start
-    peak = vm_kib("VmHWM")
+        for i in range(args.repeats):
+            start = time.perf_counter()
+            logits, masks = run(pixels)
+            runs.append({"total": time.perf_counter() - start, **times})
+            if i == 0:
+                peak = vm_kib("VmHWM")  # of the first timed forward
     torch.save({"logits": logits, "masks": masks}, args.out)
-    print(json.dumps({"total": total, **times, "rss_before_mib": rss_before / 1024, "peak_rss_mib": peak / 1024,
+    medians = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    print(json.dumps({**medians, "rss_before_mib": rss_before / 1024, "peak_rss_mib": peak / 1024,
                       "peak_is_forward_only": peak_reset, "backend": str(backend)}))
 
 
@@ -122,6 +128,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1, help="timed forwards per side (medians are printed)")
     parser.add_argument("--msda-backend", default=None, help="maskbench deformable-attention backend (default: auto)")
     parser.add_argument("--worker", choices=["maskbench", "hf"], help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
@@ -138,7 +145,7 @@ def main() -> None:
         for side in ("maskbench", "hf"):
             cmd = [sys.executable, __file__, "--worker", side, "--weights", str(tmp / "weights"),
                    "--out", str(tmp / f"{side}.pt"), "--height", str(args.height), "--width", str(args.width),
-                   "--threads", str(args.threads), "--seed", str(args.seed)]
+                   "--threads", str(args.threads), "--seed", str(args.seed), "--repeats", str(args.repeats)]
             if args.msda_backend:
                 cmd += ["--msda-backend", args.msda_backend]
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -149,7 +156,8 @@ def main() -> None:
 
     load = os.getloadavg()
     print(f"Mask2Former R50 (19 classes, 100 queries, 9 decoder layers), CPU, {args.threads} threads, input "
-          f"1x3x{args.height}x{args.width}, fp32, one timed forward per side after a 256x512 warm-up; "
+          f"1x3x{args.height}x{args.width}, fp32, median of {args.repeats} timed forward(s) per side after a 256x512 "
+          f"warm-up; "
           f"load average {load[0]:.1f}/{load[1]:.1f} on {os.cpu_count()} cores (shared machine)")
     print(f"maskbench MSDA backend: {results['maskbench']['backend']}; reference: {results['hf']['backend']}")
     print(f"{'stage':<15}{'maskbench s':>12}{'HF s':>10}{'ratio':>8}")
@@ -158,7 +166,7 @@ def main() -> None:
         print(f"{stage:<15}{a:>12.2f}{b:>10.2f}{a / b:>8.2f}")
     for side in ("maskbench", "hf"):
         r = results[side]
-        scope = "of the timed forward" if r["peak_is_forward_only"] else "of the whole process"
+        scope = "of the first timed forward" if r["peak_is_forward_only"] else "of the whole process"
         print(f"{side}: RSS before forward {r['rss_before_mib']:.0f} MiB, peak RSS {scope} {r['peak_rss_mib']:.0f} MiB")
     print(f"max |maskbench - HF|: pred_logits {(ours['logits'] - ref['logits']).abs().max():.2e}, "
           f"pred_masks {(ours['masks'] - ref['masks']).abs().max():.2e} "

@@ -230,12 +230,26 @@ class MSDeformAttn(nn.Module):
                 spatial_shapes: Tensor, level_start_index: Tensor) -> Tensor:
         """query ``[N, Lq, C]``, reference_points ``[N, Lq, L, 2]`` normalised (x, y), input_flatten
         ``[N, S, C]`` -> ``[N, Lq, C]``."""
+        value = self.project_value(input_flatten)
+        return self.attend(query, reference_points, value, spatial_shapes, level_start_index)
+
+    def project_value(self, input_flatten: Tensor) -> Tensor:
+        """``value_proj(input_flatten)`` ``[N, S, C]`` viewed per head ``[N, S, M, C/M]``."""
+        n, s, _ = input_flatten.shape
+        return self.value_proj(input_flatten).view(n, s, self.n_heads, self.d_model // self.n_heads)
+
+    def attend(self, query: Tensor, reference_points: Tensor, value: Tensor, spatial_shapes: Tensor,
+               level_start_index: Tensor) -> Tensor:
+        """The attention of queries ``[N, Lq, C]`` over a projected ``value`` ``[N, S, M, C/M]``: queries are
+        independent, so callers may run it on any slice of the queries."""
         n, lq, _ = query.shape
-        s = input_flatten.shape[1]
         m, lv, p = self.n_heads, self.n_levels, self.n_points
-        value = self.value_proj(input_flatten).view(n, s, m, self.d_model // m)
-        offsets = self.sampling_offsets(query).view(n, lq, m, lv, p, 2)
-        weights = F.softmax(self.attention_weights(query).view(n, lq, m, lv * p), -1).view(n, lq, m, lv, p)
+        # sampling_offsets and attention_weights in one matmul (their rows concatenated)
+        n_off = self.sampling_offsets.out_features
+        proj = F.linear(query, torch.cat((self.sampling_offsets.weight, self.attention_weights.weight)),
+                        torch.cat((self.sampling_offsets.bias, self.attention_weights.bias)))
+        offsets = proj[..., :n_off].view(n, lq, m, lv, p, 2)
+        weights = F.softmax(proj[..., n_off:].view(n, lq, m, lv * p), -1).view(n, lq, m, lv, p)
         normalizer = torch.stack([spatial_shapes[..., 1], spatial_shapes[..., 0]], -1)
         loc = reference_points[:, :, None, :, None, :] + offsets / normalizer[None, None, None, :, None, :]
         out = ms_deform_attn(value, spatial_shapes, level_start_index, loc, weights, backend=self.backend)

@@ -50,7 +50,15 @@ class Conv2dNorm(nn.Conv2d):
         self.norm = _norm(norm, out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.norm(super().forward(x))
+        """``norm(conv(x))``; a BN with fixed statistics (frozen, or eval mode) is folded into the convolution:
+        ``conv(x, W * s) + (beta - mean * s)`` with ``s = gamma / sqrt(var + eps)``, the same affine map with
+        one pass over the output instead of two (equal up to float rounding)."""
+        norm = self.norm
+        if isinstance(norm, nn.BatchNorm2d) and (norm.training or norm.running_var is None):
+            return norm(super().forward(x))
+        scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+        shift = norm.bias - norm.running_mean * scale
+        return self._conv_forward(x, self.weight * scale.view(-1, 1, 1, 1), shift)
 
 
 class BasicStem(nn.Module):
@@ -126,10 +134,11 @@ class ResNet(nn.Module):
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Computed channels-last; returned as contiguous NCHW maps."""
+        """Computed and returned channels-last (``[B, C, H, W]`` maps with NHWC strides; the pixel decoder's
+        convolutions keep that layout and flatten the maps to tokens without copies)."""
         x = self.stem(x.contiguous(memory_format=torch.channels_last))
         out = {}
         for name in self.out_channels:
             x = getattr(self, name)(x)
-            out[name] = x.contiguous()
+            out[name] = x
         return out

@@ -33,6 +33,30 @@ def unblock_full_rows(mask: Tensor) -> Tensor:
     return mask & ~mask.all(-1, keepdim=True)
 
 
+def masked_multihead_attention(mha: nn.MultiheadAttention, query: Tensor, key: Tensor, value: Tensor,
+                               blocked: Tensor | None = None) -> Tensor:
+    """``nn.MultiheadAttention(query, key, value, attn_mask)`` (sequence-first ``[L, B, C]``, no dropout, no
+    weights returned) computed as ``F.multi_head_attention_forward`` does, but with one blocked-key mask
+    ``[B, Q, S]`` shared by all heads (True = blocked, added as -inf) instead of ``[B*heads, Q, S]`` copies."""
+    heads = mha.num_heads
+    lq, b, c = query.shape
+    w_q, w_k, w_v = mha.in_proj_weight.chunk(3)
+    b_q, b_k, b_v = mha.in_proj_bias.chunk(3)
+
+    def split_heads(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:  # [L, B, C] -> [B, heads, L, C/heads]
+        return F.linear(x, weight, bias).view(x.shape[0], b * heads, c // heads).transpose(0, 1).view(
+            b, heads, x.shape[0], c // heads)
+
+    mask = None
+    if blocked is not None:
+        mask = torch.zeros(blocked.shape, dtype=query.dtype, device=query.device).masked_fill_(blocked, float("-inf"))
+        mask = mask.unsqueeze(1)
+    out = F.scaled_dot_product_attention(split_heads(query, w_q, b_q), split_heads(key, w_k, b_k),
+                                         split_heads(value, w_v, b_v), attn_mask=mask)
+    out = out.permute(2, 0, 1, 3).reshape(lq * b, c)
+    return F.linear(out, mha.out_proj.weight, mha.out_proj.bias).view(lq, b, c)
+
+
 class SelfAttentionLayer(nn.Module):
     """``tgt = norm(tgt + MHA(q=k=tgt+query_pos, v=tgt))``."""
 
@@ -43,8 +67,8 @@ class SelfAttentionLayer(nn.Module):
         _xavier_(self)
 
     def forward(self, tgt: Tensor, query_pos: Tensor) -> Tensor:
-        q = k = tgt + query_pos
-        return self.norm(tgt + self.self_attn(q, k, value=tgt, need_weights=False)[0])
+        q = tgt + query_pos
+        return self.norm(tgt + masked_multihead_attention(self.self_attn, q, q, tgt))
 
 
 class CrossAttentionLayer(nn.Module):
@@ -58,7 +82,7 @@ class CrossAttentionLayer(nn.Module):
 
     def forward(self, tgt: Tensor, memory: Tensor, *, mask_fg: Tensor, mask_bg: Tensor | None, pos: Tensor,
                 query_pos: Tensor) -> Tensor:
-        out = self.multihead_attn(tgt + query_pos, memory + pos, value=memory, attn_mask=mask_fg, need_weights=False)[0]
+        out = masked_multihead_attention(self.multihead_attn, tgt + query_pos, memory + pos, memory, mask_fg)
         return self.norm(tgt + out)
 
 
@@ -78,8 +102,8 @@ class GlobalCrossAttentionLayer(nn.Module):
     def forward(self, tgt: Tensor, memory: Tensor, *, mask_fg: Tensor, mask_bg: Tensor | None, pos: Tensor,
                 query_pos: Tensor) -> Tensor:
         q, k = tgt + query_pos, memory + pos
-        fg = self.multihead_attn_foreground(q, k, value=memory, attn_mask=mask_fg, need_weights=False)[0]
-        bg = self.multihead_attn_background(q, k, value=memory, attn_mask=mask_bg, need_weights=False)[0]
+        fg = masked_multihead_attention(self.multihead_attn_foreground, q, k, memory, mask_fg)
+        bg = masked_multihead_attention(self.multihead_attn_background, q, k, memory, mask_bg)
         return self.norm(tgt + (bg + fg))
 
 
@@ -140,29 +164,45 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
         self.mask_embed = MLP(input_dim=hidden_dim, hidden_dim=hidden_dim, output_dim=mask_dim, num_layers=3)
 
-    def forward_prediction_heads(self, output: Tensor, mask_features: Tensor, target_size: tuple[int, int]
-                                 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-        """output ``[Q, B, C]`` -> class logits ``[B, Q, K+1]``, mask logits ``[B, Q, H/4, W/4]`` and the
-        blocked-key masks ``[B*heads, Q, h*w]`` at ``target_size`` (foreground; background for GMA)."""
+    def forward_prediction_heads(self, output: Tensor, mask_features: Tensor | None, level_features: Tensor
+                                 ) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
+        """output ``[Q, B, C]`` -> class logits ``[B, Q, K+1]``, mask logits ``[B, Q, H/4, W/4]`` (None when
+        ``mask_features`` is None) and the blocked-key masks ``[B, Q, h*w]`` (foreground; background for GMA).
+
+        ``level_features`` is ``interpolate(mask_features, (h, w), bilinear)`` flattened to ``[B, C, h*w]``:
+        upstream resizes the mask logits ``E F`` instead, and bilinear resizing is linear, so
+        ``interpolate(E F) = E interpolate(F)`` (equal up to float rounding) without the full-size product.
+        Blocked: ``sigmoid(logit) < 0.5`` (GMA background: ``> 0.5``)."""
         decoded = self.decoder_norm(output).transpose(0, 1)
         outputs_class = self.class_embed(decoded)
-        outputs_mask = torch.einsum("bqc,bchw->bqhw", self.mask_embed(decoded), mask_features)
-        prob = F.interpolate(outputs_mask, size=target_size, mode="bilinear", align_corners=False).sigmoid()
-        prob = prob.flatten(2).unsqueeze(1).repeat(1, self.num_heads, 1, 1).flatten(0, 1).detach()
+        embed = self.mask_embed(decoded)
+        outputs_mask = None
+        if mask_features is not None:
+            outputs_mask = torch.matmul(embed, mask_features.flatten(2)).unflatten(2, mask_features.shape[-2:])
+        prob = torch.matmul(embed.detach(), level_features).sigmoid()
         mask_bg = (prob > 0.5) if self.gma else None
         return outputs_class, outputs_mask, prob < 0.5, mask_bg
 
     def forward(self, x: list[Tensor], mask_features: Tensor) -> dict[str, Tensor]:
-        """x: per level ``[B, C, h_l, w_l]`` (coarsest first); mask_features ``[B, mask_dim, H/4, W/4]``."""
+        """x: per level ``[B, C, h_l, w_l]`` (coarsest first); mask_features ``[B, mask_dim, H/4, W/4]``.
+
+        Mask logits at full size are computed only for the returned predictions (the last layer; every
+        layer in training mode for ``aux_outputs``); the attention masks come from the mask features
+        resized once per level (see :meth:`forward_prediction_heads`)."""
         if len(x) != self.num_feature_levels:
             raise ValueError(f"decoder built for {self.num_feature_levels} levels, got {len(x)}")
         sizes = [tuple(f.shape[-2:]) for f in x]
         pos = [self.pe_layer(f).flatten(2).permute(2, 0, 1) for f in x]
         src = [(f.flatten(2) + self.level_embed.weight[i][None, :, None]).permute(2, 0, 1) for i, f in enumerate(x)]
+        level_features = [  # the attention masks are detached (no gradient), as upstream
+            F.interpolate(mask_features.detach(), size=size, mode="bilinear", align_corners=False).flatten(2)
+            for size in sizes
+        ]
         bs = src[0].shape[1]
         query_embed = self.query_embed.weight.unsqueeze(1).repeat(1, bs, 1)
         output = self.query_feat.weight.unsqueeze(1).repeat(1, bs, 1)
-        outputs_class, outputs_mask, mask_fg, mask_bg = self.forward_prediction_heads(output, mask_features, sizes[0])
+        outputs_class, outputs_mask, mask_fg, mask_bg = self.forward_prediction_heads(
+            output, mask_features if self.training else None, level_features[0])
         aux_outputs = []  # intermediate predictions, kept in training mode for deep supervision
         for i in range(self.num_layers):
             if self.training:
@@ -174,8 +214,10 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
                 output, src[lvl], mask_fg=mask_fg, mask_bg=mask_bg, pos=pos[lvl], query_pos=query_embed)
             output = self.transformer_self_attention_layers[i](output, query_embed)
             output = self.transformer_ffn_layers[i](output)
+            last = i == self.num_layers - 1
             outputs_class, outputs_mask, mask_fg, mask_bg = self.forward_prediction_heads(
-                output, mask_features, sizes[(i + 1) % self.num_feature_levels])
+                output, mask_features if self.training or last else None,
+                level_features[(i + 1) % self.num_feature_levels])
         out = {"pred_logits": outputs_class, "pred_masks": outputs_mask}
         if self.training:
             out["aux_outputs"] = aux_outputs

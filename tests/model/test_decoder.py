@@ -34,8 +34,8 @@ def test_masked_attention_blocks_keys_and_unblocks_full_rows(helpers):
     blocked = torch.tensor([[True, False, True, False, True],   # partly blocked
                             [True, True, True, True, True],     # fully blocked -> attends to all
                             [False, False, False, False, False]])
-    mask = unblock_full_rows(blocked[None].repeat(2, 1, 1))
-    assert not mask[:, 1].any() and torch.equal(mask[:, 0], blocked[0].expand(2, -1))
+    mask = unblock_full_rows(blocked[None])  # [B, Q, S], shared by the heads
+    assert not mask[:, 1].any() and torch.equal(mask[0, 0], blocked[0])
     with torch.no_grad():
         got = layer(tgt, mem, mask_fg=mask, mask_bg=None, pos=pos, query_pos=qpos)[:, 0]
     lit_blocked = blocked.clone()
@@ -52,7 +52,7 @@ def test_threshold_at_one_half_blocks_nothing(helpers):
     """sigmoid(0) = 0.5 is neither < 0.5 (foreground blocked) nor > 0.5 (background blocked)."""
     dec = helpers.build_tiny(1, gma=True).sem_seg_head.predictor
     out = torch.randn(8, 1, 64)
-    _, masks, fg, bg = dec.forward_prediction_heads(out, torch.zeros(1, 64, 16, 32), (4, 8))
+    _, masks, fg, bg = dec.forward_prediction_heads(out, torch.zeros(1, 64, 16, 32), torch.zeros(1, 64, 32))
     assert torch.count_nonzero(masks) == 0
     assert not fg.any() and not bg.any()
-    assert fg.shape == (2, 8, 32)
+    assert fg.shape == (1, 8, 32)

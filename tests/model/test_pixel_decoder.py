@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from maskbench.model import pixel_decoder
 from maskbench.model.ms_deform_attn import ms_deform_attn
 from maskbench.model.position_encoding import PositionEmbeddingSine
 
@@ -71,8 +72,12 @@ def literal_pixel_decoder(pd, features):
     return mask, outs[:n_levels]
 
 
-@pytest.mark.parametrize("levels", [("res3", "res4", "res5"), ("res5",), ("res4", "res5")])
-def test_pixel_decoder_matches_literal(helpers, levels):
+@pytest.mark.parametrize("levels,token_chunk", [(("res3", "res4", "res5"), None), (("res3", "res4", "res5"), 50),
+                                                (("res5",), None), (("res4", "res5"), 7)])
+def test_pixel_decoder_matches_literal(helpers, monkeypatch, levels, token_chunk):
+    """token_chunk: encoder layers run on slices of that many tokens (168 tokens here: 50 leaves a remainder)."""
+    if token_chunk is not None:
+        monkeypatch.setattr(pixel_decoder, "TOKEN_CHUNK", token_chunk)
     model = helpers.build_tiny(11, transformer_in_features=levels)
     pd = model.sem_seg_head.pixel_decoder
     assert pd.num_fpn_levels == {"res3": 1, "res4": 2, "res5": 3}[levels[0]]

@@ -94,3 +94,25 @@ def test_frozen_batchnorm_formula_and_equivalence_with_batchnorm_eval():
 def test_bad_arguments(kwargs):
     with pytest.raises(InputError, match="ResNet"):
         ResNet(**kwargs)
+
+
+@pytest.mark.parametrize("norm,train", [("FrozenBN", False), ("BN", False), ("BN", True)])
+def test_conv_norm_equals_conv_then_batch_norm(norm, train):
+    """The folded eval path (and the unfolded training-mode BN) against conv2d followed by batch_norm."""
+    from maskbench.model.resnet import Conv2dNorm
+
+    gen = torch.Generator().manual_seed(3)
+    layer = Conv2dNorm(5, 7, 3, stride=2, padding=1, norm=norm).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen, dtype=torch.float64))
+        for name, offset in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.5)):
+            getattr(layer.norm, name).copy_(torch.rand(7, generator=gen, dtype=torch.float64) + offset)
+    layer.train(train)
+    x = torch.randn(2, 5, 9, 11, generator=gen, dtype=torch.float64)
+    bn = layer.norm
+    expected = torch.nn.functional.batch_norm(
+        torch.nn.functional.conv2d(x, layer.weight, stride=2, padding=1), bn.running_mean.clone(),
+        bn.running_var.clone(), bn.weight, bn.bias, training=train, eps=1e-5)
+    with torch.no_grad():
+        got = layer(x)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
