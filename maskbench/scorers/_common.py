@@ -30,16 +30,15 @@ ChunkScore = Callable[["Pixels"], torch.Tensor]
 
 #: Pixels per chunk on CPU: a ``(100, 2**14)`` float32 sigmoid block is 6.5 MB (stays in L3).
 CPU_CHUNK_PIXELS = 2**14
+#: CPU chunks are padded to a multiple of this width, so that torch's element-wise kernels take their vectorised
+#: path for every element (the scalar tail path may round differently by one ulp): a sigmoid gathered from the
+#: shared σ(M) and one computed on gathered logit rows are then the same bits.
+CPU_CHUNK_ALIGN = 64
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """float64 stays float64; float32 and the half types are computed in float32."""
     return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def logit(p: float) -> float:
-    """``log(p / (1 − p))``, so that ``σ(m) > p  ⇔  m > logit(p)`` (no sigmoid needed for a threshold)."""
-    return math.log(p) - math.log1p(-p)
 
 
 def check_inputs(class_logits, mask_logits) -> None:
@@ -113,14 +112,16 @@ class Pixels:
     ``logits`` ``(Q, n)``; :attr:`sigmoid` σ(M) of every query; :attr:`class_scores` S ``(K, n)``;
     :attr:`max_class_score` ``max_k S_k``; :attr:`eam_sum` ``Σ_q max_{k<K} P[q,k] σ(M_q)``;
     :attr:`known_mass` ``Σ_k S_k`` (the last three ``(n,)``). Scorers that read only a few queries
-    (Maskomaly) take the sigmoid of those rows themselves, so their output is bit-identical whichever
-    scorers run beside them. Everything lives in :meth:`buffer` s that the worker reuses chunk after
-    chunk (no allocation per chunk); a scorer may overwrite and return its own buffers (its scores are
-    copied out before the next scorer runs), never the shared ones.
+    (Maskomaly) call :meth:`sigmoid_rows`: gathered from the shared σ(M) when ``share_sigmoid`` (several
+    scorers run), else the sigmoid of those rows alone; both are the same bits (:data:`CPU_CHUNK_ALIGN`),
+    so a scorer's output does not depend on the scorers beside it. Everything lives in :meth:`buffer` s
+    that the worker reuses chunk after chunk (no allocation per chunk); a scorer may overwrite and return
+    its own buffers (its scores are copied out before the next scorer runs), never the shared ones.
     """
 
-    def __init__(self, queries: Queries):
+    def __init__(self, queries: Queries, share_sigmoid: bool = True):
         self.queries = queries
+        self.share_sigmoid = share_sigmoid
         self.n = 0
         self._buffers: dict[tuple[str, torch.dtype], torch.Tensor] = {}
         self._views: dict[tuple[str, int | None, torch.dtype], torch.Tensor] = {}  # of the current chunk size
@@ -151,6 +152,13 @@ class Pixels:
         if self._sigmoid is None:
             self._sigmoid = torch.sigmoid(self.logits, out=self.buffer("sigmoid", self.queries.num_queries))
         return self._sigmoid
+
+    def sigmoid_rows(self, rows: torch.Tensor, key: str) -> torch.Tensor:
+        """σ(M) of the queries ``rows``, ``(len(rows), n)``, in the scorer's buffer ``key`` (it may modify it)."""
+        out = self.buffer(key, len(rows))
+        if self.share_sigmoid:
+            return torch.index_select(self.sigmoid, 0, rows, out=out)
+        return torch.index_select(self.logits, 0, rows, out=out).sigmoid_()
 
     @property
     def weighted(self) -> torch.Tensor:
@@ -260,16 +268,20 @@ def run_scorers(
     @torch.no_grad()
     def work() -> None:
         """Score chunks until none is left."""
-        pixels = Pixels(queries)
+        pixels = Pixels(queries, share_sigmoid=len(chunk_fns) > 1)
         while True:
             try:
                 start = starts.get_nowait()
             except queue.Empty:
                 return
-            pixels.load(flat[:, start : start + chunk_pixels])
+            chunk = flat[:, start : start + chunk_pixels]
+            n = chunk.shape[1]
+            if on_cpu and n % CPU_CHUNK_ALIGN:  # pad with zero logits; their scores are dropped
+                chunk = torch.cat([chunk, chunk.new_zeros(q, -n % CPU_CHUNK_ALIGN)], dim=1)
+            pixels.load(chunk)
             check_finite("mask_logits", pixels.logits)
             for name, fn in chunk_fns.items():
-                out[name][start : start + chunk_pixels] = fn(pixels)
+                out[name][start : start + n] = fn(pixels)[:n]
 
     threads = torch.get_num_threads() if on_cpu else 1
     if threads == 1:

@@ -16,8 +16,9 @@ Differences from the paper text that follow the code: ``t_mask = 0.7`` with ``>`
 border over all non-void queries (paper: over I), confidence with void. The default ``accept`` and
 ``ground`` ids are the published ones and hold only for the Mask2Former Swin-L Cityscapes semantic
 checkpoint (``model_final_17c1ee.pkl``); fit them for any other checkpoint with
-:func:`maskbench.scorers.calibration.calibrate_maskomaly`. No step needs a sigmoid of queries it
-does not read, and the border test compares logits with ``logit(t_border)``. The map is computed at the
+:func:`maskbench.scorers.calibration.calibrate_maskomaly`. Run alone it takes the sigmoid of the
+queries it reads only (ground, rejecting, inlier and accept queries); beside other scorers it gathers
+them from the shared σ(M) (the same bits). The map is computed at the
 resolution of ``mask_logits`` (the reference: at the padded, resized input, then ``INTER_AREA`` to the
 original size).
 """
@@ -26,7 +27,7 @@ import torch
 
 from maskbench.errors import InputError
 from maskbench.scorers import _params
-from maskbench.scorers._common import ChunkScore, Queries, check_query_ids, logit, max_weighted, one_minus
+from maskbench.scorers._common import ChunkScore, Queries, check_query_ids, max_weighted, one_minus
 from maskbench.scorers._registry import register_scorer
 
 SWIN_L_CITYSCAPES_ACCEPT = (49, 31, 83, 32)
@@ -34,7 +35,7 @@ SWIN_L_CITYSCAPES_GROUND = (19, 24)
 
 
 def _reject(queries: Queries, ground, t_mask: float, t_border: float, border: bool = True) -> ChunkScore:
-    """Steps 1-2: the rejection map ``R``, from one gather of the mask logits it reads.
+    """Steps 1-2: the rejection map ``R``, from one gather of the sigmoid rows it reads.
 
     The gathered rows are ordered [ground & void-labelled | rejecting | ground & inlier & not
     rejecting | other inliers], so that the rejecting queries (plus ground) and the border queries
@@ -49,15 +50,14 @@ def _reject(queries: Queries, ground, t_mask: float, t_border: float, border: bo
     rows = torch.cat([queries.select(b) for b in blocks])
     void_ground, n_reject = int(blocks[0].sum()), int((blocks[0] | blocks[1] | blocks[2]).sum())
     reject_conf = queries.conf[rows[:n_reject]]
-    border_logit = logit(t_border)
 
     def score(px):
-        logits = torch.index_select(px.logits, 0, rows, out=px.buffer("maskomaly.rows", len(rows)))
-        if border:  # before the sigmoid overwrites the logits; 0/1 counted in floats (exact, never overflows)
-            above = torch.gt(logits[void_ground:], border_logit, out=px.buffer("maskomaly.above", len(rows) - void_ground))
+        sigmoid = px.sigmoid_rows(rows, "maskomaly.rows")
+        if border:  # σ > t_border as the reference compares; 0/1 counted in floats (exact, never overflows)
+            above = torch.gt(sigmoid[void_ground:], t_border, out=px.buffer("maskomaly.above", len(rows) - void_ground))
             count = torch.sum(above, dim=0, out=px.buffer("maskomaly.count"))
             on_border = torch.ge(count, 2, out=px.buffer("maskomaly.border", dtype=torch.bool))
-        r = max_weighted(logits[:n_reject].sigmoid_(), reject_conf, out=px.buffer("maskomaly.reject"))
+        r = max_weighted(sigmoid[:n_reject], reject_conf, out=px.buffer("maskomaly.reject"))
         one_minus(r, out=r)
         return r.masked_fill_(on_border, 0.0) if border else r
 
@@ -71,8 +71,7 @@ def _accept(queries: Queries, accept) -> ChunkScore:
     accept_conf = queries.conf[rows]
 
     def score(px):
-        logits = torch.index_select(px.logits, 0, rows, out=px.buffer("maskomaly.accept", len(rows)))
-        return max_weighted(logits.sigmoid_(), accept_conf, out=px.buffer("maskomaly.accepted"))
+        return max_weighted(px.sigmoid_rows(rows, "maskomaly.accept"), accept_conf, out=px.buffer("maskomaly.accepted"))
 
     return score
 

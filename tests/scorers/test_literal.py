@@ -192,7 +192,10 @@ def test_maskomaly_worked_example_by_hand():
     torch.testing.assert_close(out, torch.tensor([[0.06, 0.0, 0.92]]), atol=1e-6, rtol=0)
 
 
-def test_score_all_equals_each_scorer_alone_bitwise(forward):
+@pytest.mark.parametrize("chunk", [256, 100, None])
+def test_score_all_equals_each_scorer_alone_bitwise(forward, chunk):
+    """Alone, Maskomaly takes the sigmoid of the rows it reads; beside other scorers it gathers them from the
+    shared σ(M): the same bits, also in chunks whose width is not a multiple of the SIMD width."""
     c, m = forward(7, h=40, w=50, confident=CONFIDENT)
     scorers = {
         "msp": get_scorer("msp"),
@@ -203,9 +206,9 @@ def test_score_all_equals_each_scorer_alone_bitwise(forward):
         "maskomaly_b": get_scorer("maskomaly", accept=(6,), ground=(), t_border=0.2),
         "mask2anomaly": get_scorer("mask2anomaly", suppress=(2, 3)),
     }
-    together = score_all(scorers, c, m, chunk_pixels=256)
+    together = score_all(scorers, c, m, chunk_pixels=chunk)
     for label, scorer in scorers.items():
-        alone = score_all({label: scorer}, c, m, chunk_pixels=256)[label]
+        alone = score_all({label: scorer}, c, m, chunk_pixels=chunk)[label]
         assert torch.equal(together[label], alone), label
         torch.testing.assert_close(scorer(c, m), alone, atol=1e-6, rtol=1e-6)
 
@@ -223,14 +226,15 @@ def test_maskomaly_border_count_with_more_than_255_inlier_queries(forward):
     assert actual[0, 0] == 0 and actual[0, 1] > 0
 
 
-def test_maskomaly_border_matches_float32_sigmoid_threshold_at_every_boundary_value():
-    """The border test on logits agrees with the reference's float32 ``σ(M) > t_border`` on the 8192 float32
-    values closest to logit(0.1), where a rounded threshold would flip pixels."""
-    centre = torch.tensor(math.log(0.1 / 0.9), dtype=torch.float32).view(torch.int32)
+@pytest.mark.parametrize("t_border", [0.1, 0.3, 0.7])
+def test_maskomaly_border_matches_float32_sigmoid_threshold_at_every_boundary_value(t_border):
+    """The border test agrees with the reference's float32 ``σ(M) > t_border`` on the 8192 float32 values
+    closest to logit(t_border), where a threshold on logits would flip pixels."""
+    centre = torch.tensor(math.log(t_border / (1 - t_border)), dtype=torch.float32).view(torch.int32)
     values = (centre + torch.arange(-4096, 4096, dtype=torch.int32)).view(torch.float32)  # consecutive floats
     c = torch.tensor([[30.0, 0.0, 0.0], [0.0, 30.0, 0.0], [0.0, 0.0, 30.0]])  # two inlier queries, one void
     m = torch.stack([values, values, torch.full_like(values, -30.0)])[:, None]
-    on_border = get_scorer("maskomaly_reject", ground=())(c, m)[0] == 0
-    expected = torch.sigmoid(values) > 0.1  # float32, as the reference thresholds σ(M)
+    on_border = get_scorer("maskomaly_reject", ground=(), t_border=t_border)(c, m)[0] == 0
+    expected = torch.sigmoid(values) > t_border  # float32, as the reference thresholds σ(M)
     assert expected.any() and not expected.all()
     assert torch.equal(on_border, expected)
