@@ -69,7 +69,8 @@ def main():
                    "(must be fitted for this checkpoint). Never picked up implicitly.")
 @click.option("--save-maps", default=4, show_default=True, type=click.IntRange(min=0),
               help="Keep image, labels and score maps of the first N frames in OUT/maps for overlays.")
-@click.option("--keep-work", is_flag=True, help="Keep the per-frame score maps in OUT/work after the run (scores of the pixels labelled 0/1 only, with the labels).")
+@click.option("--keep-work", is_flag=True,
+              help="Keep the per-frame score maps in OUT/work after the run (scores of the pixels labelled 0/1, with the labels).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes for the metric passes (default: automatic; 1 = in-process).")
 @click.option("--task", default="anomaly", show_default=True,
