@@ -112,8 +112,8 @@ class Pixels:
     ``logits`` ``(Q, n)``; :attr:`sigmoid` σ(M) of every query; :attr:`class_scores` S ``(K, n)``;
     :attr:`max_class_score` ``max_k S_k``; :attr:`eam_sum` ``Σ_q max_{k<K} P[q,k] σ(M_q)``;
     :attr:`known_mass` ``Σ_k S_k`` (the last three ``(n,)``). Scorers that read only a few queries
-    (Maskomaly) call :meth:`sigmoid_rows`: gathered from the shared σ(M) when ``share_sigmoid`` (several
-    scorers run), else the sigmoid of those rows alone; both are the same bits (:data:`CPU_CHUNK_ALIGN`),
+    (Maskomaly, Mask2Anomaly's refinement) call :meth:`sigmoid_rows`: gathered from the shared σ(M) when
+    ``share_sigmoid`` (several scorers run) or when it is already computed, else the sigmoid of those rows alone; both are the same bits (:data:`CPU_CHUNK_ALIGN`),
     so a scorer's output does not depend on the scorers beside it. Everything lives in :meth:`buffer` s
     that the worker reuses chunk after chunk (no allocation per chunk); a scorer may overwrite and return
     its own buffers (its scores are copied out before the next scorer runs), never the shared ones.
@@ -156,7 +156,7 @@ class Pixels:
     def sigmoid_rows(self, rows: torch.Tensor, key: str) -> torch.Tensor:
         """σ(M) of the queries ``rows``, ``(len(rows), n)``, in the scorer's buffer ``key`` (it may modify it)."""
         out = self.buffer(key, len(rows))
-        if self.share_sigmoid:
+        if self.share_sigmoid or self._sigmoid is not None:
             return torch.index_select(self.sigmoid, 0, rows, out=out)
         return torch.index_select(self.logits, 0, rows, out=out).sigmoid_()
 

@@ -34,8 +34,8 @@ def mask2anomaly(queries: Queries, *, suppress=CITYSCAPES_SUPPRESS, conf: float 
     def score(px):
         base = one_minus(px.max_class_score, out=px.buffer("mask2anomaly"))
         if kept.numel() > 1:
-            sigmoid = torch.index_select(px.sigmoid, 0, kept, out=px.buffer("mask2anomaly.sigmoid", kept.numel()))
-            refine = max_weighted(sigmoid, kept_conf, out=px.buffer("mask2anomaly.refine"))
+            refine = max_weighted(px.sigmoid_rows(kept, "mask2anomaly.sigmoid"), kept_conf,
+                                  out=px.buffer("mask2anomaly.refine"))
             base.masked_fill_(torch.ge(refine, 0.5, out=px.buffer("mask2anomaly.stuff", dtype=torch.bool)), 0.0)
         return base
 

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from maskbench.errors import InputError
+from maskbench.model.checkpoint import read_checkpoint
 from maskbench.model.config import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Mask2FormerConfig, build_model_with_backbone
 from maskbench.model.resnet import ResNet
 from maskbench.train.losses import SetCriterion
@@ -74,7 +76,8 @@ def build_trainable(cfg: Mask2FormerConfig, backbone: dict) -> torch.nn.Module:
 
 
 def init_from_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a trained ``{"model": state}`` checkpoint into ``model`` (same architecture, or its GMA twin).
+    """Load a trained checkpoint (any format :func:`~maskbench.model.checkpoint.read_checkpoint` reads) into
+    ``model`` (same architecture, or its GMA twin).
 
     Equal keys are copied. A GMA model built from a masked-attention checkpoint takes each layer's
     cross-attention for its foreground branch (Mask2Anomaly Eq. 10, ``MHA(.., M_F)``) and a copy for its
@@ -82,10 +85,7 @@ def init_from_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
     function and the background branch is learned by fine-tuning. Any other missing or mis-shaped tensor is an
     error naming the key.
     """
-    from maskbench.errors import InputError
-
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("model", state)
+    state = read_checkpoint(path).state
     own = model.state_dict()
     loaded = {}
     for key, tensor in own.items():

@@ -17,6 +17,7 @@ comes from uniform draws (no libm), scalars use Python's ``math``, and every ran
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -120,6 +121,12 @@ class _Painter:
     def polygon(self, points, mat):
         if len(points) >= 3:
             self.draw.polygon([(float(x), float(y)) for x, y in points], fill=int(mat))
+
+    def upright(self, x0, y0, s, l0, r0, h0, l1, r1, h1, mat):
+        """A quadrilateral standing at image point (``x0``, ``y0``), ``s`` pixels per metre: bottom edge from
+        ``l0`` to ``r0`` m (lateral) at ``h0`` m up, top edge from ``l1`` to ``r1`` m at ``h1`` m up."""
+        self.polygon([(x0 + l0 * s, y0 - h0 * s), (x0 + r0 * s, y0 - h0 * s), (x0 + r1 * s, y0 - h1 * s),
+                      (x0 + l1 * s, y0 - h1 * s)], mat)
 
     def ellipse(self, cx, cy, rx, ry, mat):
         if rx > 0.25 and ry > 0.25:
@@ -392,10 +399,7 @@ def _person(p, cam, rng, u, z):
     def draw():
         x0, y0 = cam.point(u, z, 0)
         s = cam.scale(z)
-
-        def quad(l0, r0, h0, l1, r1, h1, m):
-            p.polygon([(x0 + l0 * s, y0 - h0 * s), (x0 + r0 * s, y0 - h0 * s), (x0 + r1 * s, y0 - h1 * s),
-                       (x0 + l1 * s, y0 - h1 * s)], m)
+        quad = partial(p.upright, x0, y0, s)
 
         hip, sh = 0.48 * hgt, 0.82 * hgt
         if skirt:
@@ -448,10 +452,7 @@ def _car(p, cam, rng, u, z, oncoming=False):
                            for a in np.arange(12) * (math.pi / 6)], m_tyre)
         x0, y0 = cam.point(u, z, 0)
         s = cam.scale(z)
-
-        def quad(l0, r0, h0, l1, r1, h1, m):
-            p.polygon([(x0 + l0 * s, y0 - h0 * s), (x0 + r0 * s, y0 - h0 * s), (x0 + r1 * s, y0 - h1 * s),
-                       (x0 + l1 * s, y0 - h1 * s)], m)
+        quad = partial(p.upright, x0, y0, s)
 
         hw = width / 2
         for sgn in (-1, 1):
@@ -515,9 +516,8 @@ def _furniture(p, cam, rng, u, z):
         x0, y0 = cam.point(u, z, 0)
         s = cam.scale(z)
 
-        def rect(l, r, b, t, m):
-            p.polygon([(x0 + l * s, y0 - b * s), (x0 + r * s, y0 - b * s), (x0 + r * s, y0 - t * s),
-                       (x0 + l * s, y0 - t * s)], m)
+        def rect(left, right, bottom, top, m):
+            p.upright(x0, y0, s, left, right, bottom, left, right, top, m)
 
         if kind == "bench":
             for sgn in (-1, 1):
