@@ -372,9 +372,13 @@ def world(splits, cache, seed, frames, workers):
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("maskbench-train"),
               show_default=True, help="Folder for model.pth, model.scorers.json, log.csv and summary.json.")
 @click.option("--iterations", type=click.IntRange(min=1), default=None,
-              help="Training iterations (default: the shipped model's).")
+              help="Training iterations of the first schedule (default: the shipped model's).")
+@click.option("--refine-iterations", type=click.IntRange(min=0), default=None,
+              help="Iterations of the second, lower-lr schedule started from the first one's weights (default: the "
+              "shipped model's; 0 with --init or --gma).")
 @click.option("--stop-after", type=click.IntRange(min=1), default=None,
-              help="Stop after N iterations of the schedule (default: the shipped model's).")
+              help="Stop after N iterations of the first schedule (default: the shipped model's; stopping early "
+              "skips the second).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, batches and point sampling.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
               help="torch threads (bit-identical weights need the same count and platform).")
@@ -385,12 +389,13 @@ def world(splits, cache, seed, frames, workers):
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Peak learning rate (default: the shipped model's, or the GMA twin's with --gma).")
 @user_errors
-def train_command(out, iterations, stop_after, seed, threads, gma, init, lr):
+def train_command(out, iterations, refine_iterations, stop_after, seed, threads, gma, init, lr):
     """Train the embedded tiny Mask2Former from scratch on the world's inlier train split.
 
-    Reproduces maskbench/weights/m2f_tiny_world.pth (compare the sha256 in OUT/summary.json), logs the loss and
-    the closed-set val mIoU, then fits Maskomaly's query ids on held-out anomaly frames (world seed 1). With
-    --gma it reproduces the GMA twin maskbench/weights/m2f_tiny_world_gma.pth instead.
+    Reproduces maskbench/weights/m2f_tiny_world.pth (compare the sha256 in OUT/summary.json): a first schedule
+    (OUT/stage1/), then a lower-lr one from its weights (OUT/); logs the losses and the closed-set val mIoU, then
+    fits Maskomaly's query ids on held-out anomaly frames (world seed 1). With --gma it reproduces the GMA twin
+    maskbench/weights/m2f_tiny_world_gma.pth instead.
     """
     import dataclasses
     import hashlib
@@ -404,7 +409,9 @@ def train_command(out, iterations, stop_after, seed, threads, gma, init, lr):
         cfg = dataclasses.replace(cfg, model={**cfg.model, "gma": True}, **GMA_TWIN,
                                   init=str(init or EMBEDDED_WEIGHTS))
     elif init is not None:
-        cfg = dataclasses.replace(cfg, init=str(init))
+        cfg = dataclasses.replace(cfg, init=str(init), refine_iterations=0)
+    if refine_iterations is not None:
+        cfg = dataclasses.replace(cfg, refine_iterations=refine_iterations)
     if lr is not None:
         cfg = dataclasses.replace(cfg, lr=lr)
     if iterations is not None:

@@ -24,7 +24,8 @@ def frames():
 
 def micro_config(**changes):
     cfg = TrainConfig(iterations=3, batch_size=2, crop=(64, 64), warmup=2, num_points=64, eval_every=3,
-                      threads=1, model=dataclasses.asdict(MICRO), backbone={"stem_channels": 8, "res2_channels": 8})
+                      threads=1, model=dataclasses.asdict(MICRO), backbone={"stem_channels": 8, "res2_channels": 8},
+                      refine_iterations=0)
     return dataclasses.replace(cfg, **changes)
 
 
@@ -90,6 +91,27 @@ def test_stopping_early_equals_the_start_of_the_full_run(tmp_path, frames):
     train(dataclasses.replace(full, stop_after=2), tmp_path / "stop", train_data=frames, log=lambda _: None)
     rows = lambda p: [line.split(",")[:1] + line.split(",")[2:] for line in (p / "log.csv").read_text().splitlines()]  # noqa: E731
     assert rows(tmp_path / "stop") == rows(tmp_path / "full")[:3]  # header + the two shared iterations
+
+
+def test_refinement_stage_equals_a_second_run_started_from_the_first(tmp_path, frames):
+    """One run with a refinement schedule = the first schedule, then a run ``--init`` from its weights."""
+    val = (frames[0][:1], frames[1][:1])
+    quiet = lambda _: None  # noqa: E731
+    both = micro_config(iterations=3, refine_iterations=2, refine_lr=3e-4)
+    summary = train(both, tmp_path / "both", train_data=frames, val_data=val, log=quiet)
+    train(micro_config(iterations=3), tmp_path / "first", train_data=frames, log=quiet)
+    train(micro_config(iterations=2, lr=3e-4, init=str(tmp_path / "first" / "model.pth")), tmp_path / "second",
+          train_data=frames, log=quiet)
+    load = lambda p: torch.load(p / "model.pth", weights_only=True)["model"]  # noqa: E731
+    for one, two in ((tmp_path / "both" / "stage1", tmp_path / "first"), (tmp_path / "both", tmp_path / "second")):
+        a, b = load(one), load(two)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), one
+    assert not all(torch.equal(load(tmp_path / "first")[k], v) for k, v in load(tmp_path / "second").items())
+    assert summary["train_config"]["refine_iterations"] == 2 and summary["stage1"]["train_config"]["iterations"] == 3
+    assert len((tmp_path / "both" / "log.csv").read_text().splitlines()) == 3  # header + the refinement's 2
+    # stopping the first schedule early skips the refinement
+    train(dataclasses.replace(both, stop_after=1), tmp_path / "early", train_data=frames, log=quiet)
+    assert not (tmp_path / "early" / "stage1").exists()
 
 
 def test_maskomaly_fit_gives_valid_ids_for_any_checkpoint(tmp_path, frames):

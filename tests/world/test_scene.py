@@ -15,7 +15,7 @@ def test_same_seed_same_arrays_and_seed_sequence_untouched():
     a = render_scene(seq, mode="anomaly")
     b = render_scene(seq, mode="anomaly")
     assert seq.n_children_spawned == 0
-    for field in ("image", "semantic", "anomalies", "ego", "static", "road_line"):
+    for field in ("image", "semantic", "anomalies", "ego", "static", "dynamic", "road_line"):
         assert np.array_equal(getattr(a, field), getattr(b, field)), field
     c = render_scene(np.random.SeedSequence([3, 4, 6]), mode="anomaly")
     assert not np.array_equal(a.image, c.image)
@@ -51,18 +51,34 @@ def test_every_taxonomy_class_appears_in_the_training_split():
     assert share.max() < 0.5 and share.min() > 1e-4, dict(zip(TAXONOMY, share.round(4)))
 
 
-def test_training_frames_have_no_anomalies_and_ego_and_furniture_are_void():
+def test_training_frames_have_no_anomalies_and_ego_furniture_and_clutter_are_void():
     config = WorldConfig()
-    egos = statics = 0
+    egos = statics = dynamics = 0
     for i in range(12):
         s = render_frame(config, "train", i)
         assert s.anomalies.max() == 0
-        assert not (s.ego & s.static).any()
-        assert np.all(s.semantic[s.ego | s.static] == 255)
-        assert np.all((s.ego | s.static)[s.semantic == 255])  # the ego vehicle and street furniture are the only void
+        assert not (s.ego & s.static).any() and not (s.ego & s.dynamic).any() and not (s.static & s.dynamic).any()
+        void = s.ego | s.static | s.dynamic
+        assert np.all(s.semantic[void] == 255)
+        assert np.all(void[s.semantic == 255])  # the ego vehicle, street furniture and clutter are the only void
         egos += bool(s.ego.any())
         statics += bool(s.static.any())
-    assert 0 < egos < 12 and 0 < statics < 12
+        dynamics += bool(s.dynamic.any())
+    assert 0 < egos < 12 and 0 < statics < 12 and 0 < dynamics <= 12
+
+
+def test_clutter_is_drawn_apart_from_the_anomalies():
+    """Movable clutter (void, seen in training) never takes the anomalies' shapes or patterned texture."""
+    from maskbench.datasets.world import scene as world
+
+    assert not set(world.CLUTTER) & set(world.ANOMALY_SHAPES)
+    p = world._Painter()
+    rng = np.random.default_rng(0)
+    cam = world._Camera(rng, 256, 512)
+    for _ in range(200):
+        world._clutter(p, cam, rng, 3.0, 10.0)
+    kinds = {k for c, k in zip(p.cls, p.kind) if c == world._DYNAMIC}
+    assert kinds and world._PATTERN not in kinds and not p.patterns
 
 
 @pytest.mark.parametrize("split", ["anomaly", "obstacle", "streethazards"])

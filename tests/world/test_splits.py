@@ -16,6 +16,7 @@ from maskbench.errors import InputError
 CITYSCAPES_LABEL_ID = {0: 7, 1: 8, 2: 11, 3: 12, 4: 13, 5: 17, 7: 20, 8: 21, 9: 22, 10: 23, 11: 24, 13: 26}
 EGO_VEHICLE = 1
 STATIC = 4  # cityscapesScripts labels.py "static"
+DYNAMIC = 5  # cityscapesScripts labels.py "dynamic"
 STREETHAZARDS_NAME = {0: "road", 1: "sidewalk", 2: "building", 3: "wall", 4: "fence", 5: "pole", 7: "traffic sign",
                       8: "vegetation", 9: "other", 10: "unlabeled", 11: "pedestrian", 13: "car"}
 STREETHAZARDS_PNG = {"unlabeled": 1, "building": 2, "fence": 3, "other": 4, "pedestrian": 5, "pole": 6,
@@ -56,8 +57,9 @@ def test_cityscapes_label_files_hold_the_official_ids(small_world):
         expected = np.vectorize(lambda t: CITYSCAPES_LABEL_ID.get(int(t), 0))(scene.semantic).astype(np.uint8)
         expected[scene.ego] = EGO_VEHICLE
         expected[scene.static] = STATIC
+        expected[scene.dynamic] = DYNAMIC
         assert np.array_equal(label_ids, expected), fid
-        assert set(np.unique(label_ids).tolist()) <= set(CITYSCAPES_LABEL_ID.values()) | {EGO_VEHICLE, STATIC}
+        assert set(np.unique(label_ids).tolist()) <= set(CITYSCAPES_LABEL_ID.values()) | {EGO_VEHICLE, STATIC, DYNAMIC}
 
 
 def test_training_split_read_back(small_world):
@@ -76,7 +78,7 @@ def test_anomaly_track_read_by_the_smiyc_reader(small_world):
     assert (small_world.path("anomaly") / "images" / "validation0000.jpg").is_file()
     for sample, scene in zip(ds, _scenes(small_world.config, "anomaly")):
         expected = np.zeros(scene.semantic.shape, np.uint8)
-        expected[scene.ego] = 255
+        expected[scene.ego | scene.static | scene.dynamic] = 255  # SMIYC: unknown background objects are void
         expected[scene.anomalies > 0] = 1
         assert np.array_equal(sample.ood, expected), sample.id
         assert (sample.ood == 1).any()
@@ -108,7 +110,7 @@ def test_streethazards_read_by_the_streethazards_reader(small_world, convention)
         names = np.empty(scene.semantic.shape, object)
         for tid, name in STREETHAZARDS_NAME.items():
             names[scene.semantic == tid] = name
-        names[scene.static] = "other"
+        names[scene.static | scene.dynamic] = "other"
         names[scene.road_line] = "road line"
         names[scene.anomalies > 0] = "anomaly"
         assert not (names == None).any()  # noqa: E711  (every pixel has a StreetHazards class)
@@ -182,7 +184,7 @@ def test_cache_location_and_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("MASKBENCH_CACHE", str(tmp_path / "env"))
     config = WorldConfig(train=1, val=1, anomaly=1, obstacle=1, streethazards=1)
     world = ensure_world(("obstacle",), config=config)
-    assert world.root.parent == tmp_path / "env" and world.root.name.startswith("world-v2-")
+    assert world.root.parent == tmp_path / "env" and world.root.name.startswith("world-v3-")
     with pytest.raises(InputError, match="not been generated"):
         world.dataset("anomaly")
     with pytest.raises(InputError, match="unknown world split 'test'"):

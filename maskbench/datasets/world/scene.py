@@ -27,6 +27,7 @@ ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, TRAFFIC_SIGN = 0, 1, 2, 3, 4, 5, 7
 VEGETATION, TERRAIN, SKY, PERSON, CAR = 8, 9, 10, 11, 13
 WORLD_TRAIN_IDS = (ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, TRAFFIC_SIGN, VEGETATION, TERRAIN, SKY, PERSON, CAR)
 VOID = 255
+_DYNAMIC = 251  # internal material class of movable clutter (Cityscapes labelId 5 "dynamic", void)
 _STATIC = 252  # internal material class of street furniture (Cityscapes labelId 4 "static", void)
 _EGO = 253  # internal material class of the ego-vehicle bonnet (Cityscapes labelId 1 "ego vehicle", void)
 _ANOMALY = 254  # internal material class of anomalies (no train id)
@@ -56,8 +57,10 @@ class Scene:
     ``image`` uint8 (H, W, 3) RGB; ``semantic`` uint8 Cityscapes train ids, 255 on anomalies, street furniture
     and the ego vehicle; ``anomalies`` uint8 anomaly instances (0 none, k the k-th anomaly); ``ego`` bool, the
     ego-vehicle bonnet (Cityscapes labelId 1); ``static`` bool, street furniture (bins, benches, bollards,
-    cabinets: Cityscapes labelId 4 "static", void in training, not anomalous); ``road_line`` bool, lane
-    markings (road in Cityscapes, "road line" in StreetHazards).
+    cabinets: Cityscapes labelId 4 "static"); ``dynamic`` bool, movable clutter (trolleys, prams, crates, luggage,
+    barrels, sandwich boards, work barriers: Cityscapes labelId 5 "dynamic"); both are void in training and in
+    the anomaly track, not anomalous; ``road_line`` bool, lane markings (road in Cityscapes, "road line" in
+    StreetHazards).
     """
 
     image: np.ndarray
@@ -65,6 +68,7 @@ class Scene:
     anomalies: np.ndarray
     ego: np.ndarray
     static: np.ndarray
+    dynamic: np.ndarray
     road_line: np.ndarray
 
 
@@ -544,6 +548,94 @@ def _furniture(p, cam, rng, u, z):
     return z, draw
 
 
+# -- movable clutter (Cityscapes "dynamic": void in the labels, part of every split) ------------------------------
+CLUTTER = ("trolley", "pram", "crates", "luggage", "barrels", "board", "barrier", "container")
+
+
+def _clutter_colour(rng):
+    """Everyday paint and plastic: dull colours, or a moderately saturated hue (never the anomalies' patterns)."""
+    if rng.random() < 0.5:
+        return _jitter(rng, FURNITURE_COLOURS[int(rng.integers(len(FURNITURE_COLOURS)))], 20)
+    return _hsv(float(rng.random()), float(rng.uniform(0.2, 0.75)), float(rng.uniform(0.3, 0.85)))
+
+
+def _clutter(p, cam, rng, u, z):
+    """A shopping trolley, pram, stack of crates, luggage, barrels, sandwich board, work barrier or site container
+    at (``u``, ``z``).
+
+    Cityscapes labels movable objects "dynamic" (labelId 5, no train id), so a Cityscapes-trained network sees
+    many unlabelled objects. They are built from boxes, discs and frames in plain paint (smooth or grainy, two
+    colours), unlike the anomalies' organic shapes and patterned textures."""
+    kind = CLUTTER[int(rng.integers(len(CLUTTER)))]
+    colour = _clutter_colour(rng)
+    body = p.material(_DYNAMIC, colour, _SMOOTH if rng.random() < 0.7 else _GRAIN, 1.0, depth=z)
+    other = p.material(_DYNAMIC, _clutter_colour(rng) if rng.random() < 0.5 else _shade(colour, 0.55), _SMOOTH, 1.0,
+                       depth=z)
+    size = {"trolley": (0.9, 1.1), "pram": (0.9, 1.1), "crates": (0.3, 0.45), "luggage": (0.5, 0.8),
+            "barrels": (0.8, 1.0), "board": (0.8, 1.1), "barrier": (0.9, 1.1), "container": (2.0, 2.7)}[kind]
+    hh = float(rng.uniform(*size))
+    ww = {"barrier": float(rng.uniform(1.5, 3.0)), "container": float(rng.uniform(2.4, 4.5))}.get(
+        kind, hh * float(rng.uniform(0.6, 1.0)))
+    count = int(rng.integers(1, 4))
+
+    def draw():
+        x0, y0 = cam.point(u, z, 0)
+        s = cam.scale(z)
+
+        def rect(left, right, bottom, top, m):
+            p.upright(x0, y0, s, left, right, bottom, left, right, top, m)
+
+        def wheel(dx, r):
+            p.ellipse(x0 + dx * s, y0 - r * s, r * s, r * s, other)
+
+        if kind == "trolley":
+            p.upright(x0, y0, s, -ww * 0.45, ww * 0.5, hh * 0.35, -ww * 0.6, ww * 0.55, hh * 0.85, body)
+            rect(-ww * 0.6, -ww * 0.52, hh * 0.85, hh, other)
+            rect(-ww * 0.4, -ww * 0.35, 0.05, hh * 0.35, other)
+            rect(ww * 0.35, ww * 0.4, 0.05, hh * 0.35, other)
+            wheel(-ww * 0.38, 0.06), wheel(ww * 0.38, 0.06)
+        elif kind == "pram":
+            p.ellipse(x0, y0 - hh * 0.55 * s, ww * 0.45 * s, hh * 0.25 * s, body)
+            p.upright(x0, y0, s, -ww * 0.45, 0.0, hh * 0.55, -ww * 0.4, -ww * 0.1, hh * 0.95, other)
+            rect(ww * 0.35, ww * 0.4, hh * 0.6, hh, other)
+            wheel(-ww * 0.3, 0.12), wheel(ww * 0.3, 0.12)
+        elif kind == "crates":
+            level = 0.0
+            for i in range(count + 1):
+                off = 0.08 * (i % 2)
+                rect(-ww / 2 + off, ww / 2 + off, level, level + hh, body if i % 2 == 0 else other)
+                level += hh
+        elif kind == "luggage":
+            for i in range(count):
+                dx = (i - (count - 1) / 2) * ww * 0.8
+                bh = hh * (1.0 - 0.2 * i)
+                rect(dx - ww * 0.3, dx + ww * 0.3, 0, bh, body if i % 2 == 0 else other)
+                rect(dx - ww * 0.1, dx + ww * 0.1, bh, bh + 0.12, other)
+        elif kind == "barrels":
+            for i in range(count):
+                dx = (i - (count - 1) / 2) * ww * 0.75
+                rect(dx - ww * 0.35, dx + ww * 0.35, 0, hh, body)
+                rect(dx - ww * 0.36, dx + ww * 0.36, hh * 0.3, hh * 0.38, other)
+                rect(dx - ww * 0.36, dx + ww * 0.36, hh * 0.68, hh * 0.76, other)
+        elif kind == "board":
+            p.upright(x0, y0, s, -ww * 0.45, ww * 0.45, 0, -ww * 0.3, ww * 0.3, hh, body)
+            rect(-ww * 0.22, ww * 0.22, hh * 0.35, hh * 0.8, other)
+        elif kind == "container":
+            rect(-ww / 2, ww / 2, 0, hh, body)
+            for i in range(1, 6):
+                a = -ww / 2 + ww * i / 6
+                rect(a - 0.04, a + 0.04, 0.1, hh - 0.1, other)
+        else:  # work barrier: a striped board on two feet
+            rect(-ww / 2, -ww / 2 + 0.06, 0, hh, other)
+            rect(ww / 2 - 0.06, ww / 2, 0, hh, other)
+            stripes = 6
+            for i in range(stripes):
+                a = -ww / 2 + ww * i / stripes
+                rect(a, a + ww / stripes, hh * 0.6, hh * 0.9, body if i % 2 == 0 else other)
+
+    return z, draw
+
+
 # -- anomalies --------------------------------------------------------------------------------------------------------
 def _anomaly_colour(rng):
     if rng.random() < 0.25:  # muted: no colour cue, only shape and texture
@@ -840,6 +932,12 @@ def _render_once(rng, h, w, mode, ego, min_anomaly_pixels):
         if rng.random() < 0.2:
             fu = math.copysign(lay.road[int(fu > 0)] - 1.0, fu)
         objects.append(_furniture(p, cam, rng, fu, fz))
+    # movable clutter on sidewalks and verges, now and then at the kerb (never on the road in obstacle frames)
+    for _ in range(int(rng.choice([0, 1, 2, 3, 4, 5, 6, 8]))):
+        cu, cz = _ground_point(rng, cam, lay, "sidewalk" if rng.random() < 0.7 else "offroad", cam.z_near + 0.5, 20)
+        if mode != "obstacle" and rng.random() < 0.35:  # parked in the kerbside lane
+            cu = math.copysign(lay.road[int(cu > 0)] - float(rng.uniform(0.3, 2.0)), cu)
+        objects.append(_clutter(p, cam, rng, cu, cz))
     # people: on sidewalks, now and then crossing the road
     for _ in range(int(rng.choice([0, 1, 2, 3, 4, 6, 8, 10]))):
         where = "road" if rng.random() < 0.15 and mode != "obstacle" else "sidewalk"
@@ -891,9 +989,9 @@ def _render_once(rng, h, w, mode, ego, min_anomaly_pixels):
     image = _shade_image(rng, p, ids, gdepth, u, cam)
 
     cls = np.take(np.asarray(p.cls, np.int64), ids)
-    semantic = np.where(cls >= _STATIC, VOID, cls).astype(np.uint8)
+    semantic = np.where(cls >= _DYNAMIC, VOID, cls).astype(np.uint8)
     road_line = np.isin(ids, lane_mats)  # the visible lane marks
-    return Scene(image, semantic, anomalies, cls == _EGO, cls == _STATIC, road_line)
+    return Scene(image, semantic, anomalies, cls == _EGO, cls == _STATIC, cls == _DYNAMIC, road_line)
 
 
 def render_scene(seed, size=(256, 512), *, mode=None, ego=None, min_anomaly_pixels=None):

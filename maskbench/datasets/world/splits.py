@@ -5,7 +5,7 @@ split         root (under the world root)                read with              
 ============  =========================================  ============================  =======================
 train         ``cityscapes/`` leftImg8bit/gtFine ``train`` :func:`training_set`          labelIds + labelTrainIds
 val           ``cityscapes/`` leftImg8bit/gtFine ``val``   ``load_dataset("cityscapes")``  labelIds + labelTrainIds
-anomaly       ``dataset_AnomalyTrack/`` (jpg)             ``load_dataset("smiyc-ra21")``  0 / 1 anomaly / 255 ego
+anomaly       ``dataset_AnomalyTrack/`` (jpg)             ``load_dataset("smiyc-ra21")``  0 / 1 anomaly / 255 void
 obstacle      ``dataset_ObstacleTrack/`` (lossless webp)  ``load_dataset("smiyc-ro21")``  0 road / 1 / 255 off-road
 streethazards ``streethazards/test/.../{t5,t6}`` (png)    ``load_dataset("streethazards")`` raw 1..14, 14 anomaly
 ============  =========================================  ============================  =======================
@@ -14,7 +14,7 @@ Frame ``i`` of split ``s`` is rendered from ``SeedSequence([seed, SPLIT_CODES[s]
 depend on the other frames or on the split sizes, and splits can be written in parallel. Each split is written
 into a temporary folder, renamed into place and then marked complete (``.complete-<split>``), all under a file
 lock: an interrupted generation is never used, it is redone. The world root is
-``<cache>/world-v2-<digest of the configuration and of the generator's source>``; the cache is ``$MASKBENCH_CACHE``, else
+``<cache>/world-v3-<digest of the configuration and of the generator's source>``; the cache is ``$MASKBENCH_CACHE``, else
 ``$XDG_CACHE_HOME/maskbench``, else ``~/.cache/maskbench``. Bump :data:`VERSION` whenever the renderer's output
 changes on purpose (a shipped model trained on the world names the version it learned).
 """
@@ -43,7 +43,7 @@ from maskbench.datasets.world.scene import (
 )
 from maskbench.errors import InputError
 
-VERSION = "world-v2"
+VERSION = "world-v3"
 SPLITS = ("train", "val", "anomaly", "obstacle", "streethazards")
 EVAL_SPLITS = ("val", "anomaly", "obstacle", "streethazards")
 SPLIT_CODES = {"train": 1, "val": 2, "anomaly": 3, "obstacle": 4, "streethazards": 5}
@@ -59,6 +59,7 @@ SPLIT_DIRS = {
 CITY = "world"
 EGO_LABEL_ID = 1  # cityscapesScripts labels.py: "ego vehicle", trainId 255
 STATIC_LABEL_ID = 4  # cityscapesScripts labels.py: "static" (street furniture), trainId 255
+DYNAMIC_LABEL_ID = 5  # cityscapesScripts labels.py: "dynamic" (movable clutter), trainId 255
 
 # train id -> Cityscapes labelId (cityscapesScripts labels.py)
 LABEL_IDS = np.full(256, 0, np.uint8)  # 0 "unlabeled"; only the ego vehicle and unused train ids reach it
@@ -134,12 +135,15 @@ def _write_frame(out, config, split, index):
         label_ids = LABEL_IDS[scene.semantic]
         label_ids[scene.ego] = EGO_LABEL_ID
         label_ids[scene.static] = STATIC_LABEL_ID
+        label_ids[scene.dynamic] = DYNAMIC_LABEL_ID
         _save(gt / f"{fid}{LABEL_FILES['labelIds'][0]}", label_ids)
         _save(gt / f"{fid}{LABEL_FILES['labelTrainIds'][0]}", scene.semantic)
     elif split == "anomaly":
         root = out / "dataset_AnomalyTrack"
         _save_jpg(root / "images" / f"{fid}.jpg", scene.image)
-        ood = np.where(scene.anomalies > 0, 1, np.where(scene.ego, VOID, 0)).astype(np.uint8)
+        # SMIYC's labelling policy: unknown background objects are void, not "not anomaly"
+        void = scene.ego | scene.static | scene.dynamic
+        ood = np.where(scene.anomalies > 0, 1, np.where(void, VOID, 0)).astype(np.uint8)
         _save(root / "labels_masks" / f"{fid}_labels_semantic.png", ood)
     elif split == "obstacle":
         root = out / "dataset_ObstacleTrack"
@@ -149,7 +153,7 @@ def _write_frame(out, config, split, index):
     else:
         town, _, stem = fid.partition("_")
         raw = STREETHAZARDS_VALUES[scene.semantic]
-        raw[scene.static] = STREETHAZARDS_OTHER
+        raw[scene.static | scene.dynamic] = STREETHAZARDS_OTHER
         raw[scene.road_line] = STREETHAZARDS_ROAD_LINE
         raw[scene.anomalies > 0] = STREETHAZARDS_ANOMALY
         _save(out / "streethazards" / "test" / "images" / "test" / town / f"{stem}.png", scene.image, compress_level=1)
