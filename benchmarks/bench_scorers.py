@@ -9,7 +9,9 @@ are printed beside wall time because the machine may be shared. On an oversubscr
 spin-waiting inflates every parallel region; run with ``OMP_WAIT_POLICY=PASSIVE`` there (printed with
 the results).
 
-Prints: each scorer alone; all six through ``score_all`` (ratio to the slowest alone; target <= 1.3);
+Prints: each scorer alone; all six through ``score_all`` (ratio to the slowest alone; target <= 1.3), once
+with new output maps per call and once with output maps reused from call to call (``score_all(out=...)``, as
+``bench run`` does frame after frame; fresh maps cost the first-touch page faults of 8 MB per map);
 Maskomaly in ms on 2 threads (target <= 150 ms; the paper reports 182 ms on an i7-13700K) and on 1
 thread; Maskomaly against a literal Algorithm 1 (numpy, the reference code's loops including the
 pairwise border loop; target >= 20x), interleaved. The machine may be shared: the load average is
@@ -107,6 +109,11 @@ def main():
     jobs = {name: (2, lambda s=scorer: s(class_logits, mask_logits)) for name, scorer in scorers.items()}
     jobs["all six"] = (2, lambda: score_all(scorers, class_logits, mask_logits))
     jobs["maskomaly 1T"] = (1, jobs["maskomaly"][1])
+    # the same with output maps reused from call to call (score_all(out=...), as `bench run` does frame after frame)
+    buffers = {name: torch.empty(h, w) for name in SIX}
+    for name in SIX:
+        jobs[f"{name} out"] = (2, lambda n=name: score_all([scorers[n]], class_logits, mask_logits, out={n: buffers[n]}))
+    jobs["all six out"] = (2, lambda: score_all(scorers, class_logits, mask_logits, out=buffers))
     for threads, fn in jobs.values():
         torch.set_num_threads(threads)
         fn()  # warm-up
@@ -118,8 +125,13 @@ def main():
     slowest = max(alone, key=alone.get)
     ratio = timed["all six"][0] / alone[slowest]
     cpu_ratio = timed["all six"][1] / timed[slowest][1]
-    print(f"all six together = {ratio:.2f}x the slowest alone ({slowest}); target <= 1.3x "
+    print(f"all six together = {ratio:.2f}x the slowest alone ({slowest}), new maps each call; target <= 1.3x "
           f"(in CPU time {cpu_ratio:.2f}x; sum of the six alone = {sum(alone.values()) / alone[slowest]:.2f}x)")
+    alone_out = {name: timed[f"{name} out"][0] for name in SIX}
+    slowest_out = max(alone_out, key=alone_out.get)
+    print(f"all six together = {timed['all six out'][0] / alone_out[slowest_out]:.2f}x the slowest alone "
+          f"({slowest_out}), output maps reused (score_all(out=...), as bench run does); target <= 1.3x "
+          f"(in CPU time {timed['all six out'][1] / timed[f'{slowest_out} out'][1]:.2f}x)")
     maskomaly_2t, maskomaly_1t = alone["maskomaly"], timed["maskomaly 1T"][0]
     print(f"maskomaly: {maskomaly_2t * 1000:.1f} ms on 2 threads (target <= 150 ms; paper 182 ms on i7-13700K), "
           f"{maskomaly_1t * 1000:.1f} ms on 1 thread ({maskomaly_1t / maskomaly_2t:.2f}x speed-up from the 2nd thread)")

@@ -267,8 +267,28 @@ class ModelForward:
         return out["pred_logits"][0], out["pred_masks"][0], size
 
 
-def score_frame(sample, source, scorers, tta):
-    """``{scorer: float32 (H, W) numpy map}`` of one frame, averaged over the TTA views."""
+class MapBuffers:
+    """Score maps reused frame after frame (``score_all(out=...)``): no fresh 8 MB per map and frame to fault in.
+
+    The maps a frame returns are overwritten by the next frame's, so a caller consumes them first."""
+
+    def __init__(self):
+        self.key, self.maps = None, None
+
+    def get(self, names, shape, device):
+        """Maps ``name -> float32 shape`` on ``device`` for the labels ``names``; the same tensors while the key holds."""
+        key = (tuple(names), tuple(shape), str(device))
+        if key != self.key:
+            import torch
+
+            self.key = key
+            self.maps = {name: torch.empty(tuple(shape), dtype=torch.float32, device=device) for name in names}
+        return self.maps
+
+
+def score_frame(sample, source, scorers, tta, buffers=None):
+    """``{scorer: float32 (H, W) numpy map}`` of one frame, averaged over the TTA views; without TTA the maps
+    are written into ``buffers`` (a :class:`MapBuffers`) when given."""
     from maskbench.scorers import score_all
 
     image_hash = image_sha256(sample.image) if source.cache is not None else None
@@ -277,8 +297,11 @@ def score_frame(sample, source, scorers, tta):
     for view in views:
         image = sample.image if view == "none" else np.ascontiguousarray(sample.image[:, ::-1])
         class_logits, mask_logits = source(sample.id, image_hash, image, view)
+        out = None
+        if buffers is not None and len(views) == 1:
+            out = buffers.get(scorers, mask_logits.shape[1:], mask_logits.device)
         try:
-            maps = score_all(scorers, class_logits, mask_logits)
+            maps = score_all(scorers, class_logits, mask_logits, out=out)
         except InputError as err:
             raise InputError(f"frame {sample.id!r} ({view} view): {err}") from err
         if view == "hflip":
@@ -506,13 +529,14 @@ def _run(config, forward, checkpoint, progress, dist, device):
     bar = progress("forward + scorers", len(todo)) if progress and dist.is_main else None
     maps_dir = out / "maps"
     ids = ds.ids
+    buffers = MapBuffers()  # each frame's maps are consumed (stored, summarised) before the next frame's
     try:
         for index in todo:
             start = time.perf_counter()
             sample = ds[index]
             if sample.id != ids[index]:
                 raise InputError(f"{config.dataset}: frame {index} read as {sample.id!r}, listed as {ids[index]!r}")
-            maps = score_frame(sample, source, scorers, config.tta)
+            maps = score_frame(sample, source, scorers, config.tta, buffers)
             _check_range(maps, score_dtype, sample.id, protocol)
             roi = _labelled(sample.ood)
             write_npz_atomic(work / f"{index:06d}.npz", ood=sample.ood,

@@ -95,11 +95,14 @@ def score_all(
     mask_logits: torch.Tensor,
     *,
     chunk_pixels: int | None = None,
+    out: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run several scorers on one forward output, computing softmax, sigmoid and S once.
 
     ``scorers``: names or :class:`Scorer` objects (keyed by their name), or a mapping
-    ``label -> scorer`` to run one scorer under several settings. Returns ``label -> (H, W)`` float32.
+    ``label -> scorer`` to run one scorer under several settings. Returns ``label -> (H, W)`` float32;
+    ``out`` (``label -> (H, W)`` float32 maps) are written and returned instead of new maps
+    (:func:`maskbench.scorers._common.run_scorers`).
     """
     if isinstance(scorers, Mapping):
         items = list(scorers.items())
@@ -115,4 +118,5 @@ def score_all(
         class_logits,
         mask_logits,
         chunk_pixels=chunk_pixels,
+        out=out,
     )

@@ -28,52 +28,78 @@ import torch
 from maskbench.errors import InputError
 from maskbench.scorers import _params
 from maskbench.scorers._common import ChunkScore, Queries, check_query_ids, max_weighted, one_minus
+from maskbench.scorers._kernels import maskomaly_chunk
 from maskbench.scorers._registry import register_scorer
 
+#: On CPU run Algorithm 1 as one numba pass per chunk; False runs the torch ops there too (tests compare both).
+CPU_KERNEL = True
 SWIN_L_CITYSCAPES_ACCEPT = (49, 31, 83, 32)
 SWIN_L_CITYSCAPES_GROUND = (19, 24)
 
 
-def _reject(queries: Queries, ground, t_mask: float, t_border: float, border: bool = True) -> ChunkScore:
-    """Steps 1-2: the rejection map ``R``, from one gather of the sigmoid rows it reads.
+def _rows(queries: Queries, ground, t_mask: float):
+    """Query ids of Algorithm 1's steps: ``(reject, reject_conf, border)``.
 
-    The gathered rows are ordered [ground & void-labelled | rejecting | ground & inlier & not
-    rejecting | other inliers], so that the rejecting queries (plus ground) and the border queries
-    (all inliers) are two contiguous slices.
+    reject: ground queries (all) and inlier queries with ``conf > t_mask``; border: every inlier query.
     """
     check_query_ids("maskomaly ground", ground, queries.num_queries)
     inlier = queries.label != queries.void
-    rejecting = inlier & (queries.conf > t_mask)
     in_ground = torch.zeros_like(inlier)
     in_ground[queries.ids(ground)] = True
-    blocks = [in_ground & ~inlier, rejecting, inlier & in_ground & ~rejecting, inlier & ~in_ground & ~rejecting]
-    rows = torch.cat([queries.select(b) for b in blocks])
-    void_ground, n_reject = int(blocks[0].sum()), int((blocks[0] | blocks[1] | blocks[2]).sum())
-    reject_conf = queries.conf[rows[:n_reject]]
-
-    def score(px):
-        sigmoid = px.sigmoid_rows(rows, "maskomaly.rows")
-        if border:  # σ > t_border as the reference compares; 0/1 counted in floats (exact, never overflows)
-            above = torch.gt(sigmoid[void_ground:], t_border, out=px.buffer("maskomaly.above", len(rows) - void_ground))
-            count = torch.sum(above, dim=0, out=px.buffer("maskomaly.count"))
-            on_border = torch.ge(count, 2, out=px.buffer("maskomaly.border", dtype=torch.bool))
-        r = max_weighted(sigmoid[:n_reject], reject_conf, out=px.buffer("maskomaly.reject"))
-        one_minus(r, out=r)
-        return r.masked_fill_(on_border, 0.0) if border else r
-
-    return score
+    reject = queries.select(in_ground | (inlier & (queries.conf > t_mask)))
+    return reject, queries.conf[reject], queries.select(inlier)
 
 
-def _accept(queries: Queries, accept) -> ChunkScore:
-    """Step 3: the acceptance map ``Acc``."""
+def _algorithm_1(queries: Queries, *, ground=(), accept=(), t_mask=0.7, t_border=0.1, border=True,
+                 w_reject=1.0, w_accept=0.0) -> ChunkScore:
+    """``R · w_reject + Acc · w_accept`` per chunk (module docstring); ``ground=()`` with ``t_mask=1`` and
+    ``border=False`` leaves ``R = 1`` (the accept part alone).
+
+    On CPU one numba pass reads each row it needs once (:func:`maskbench.scorers._kernels.maskomaly_chunk`),
+    from the shared σ(M) beside other scorers, else from the sigmoid of those rows alone. Elsewhere the same
+    steps run as torch ops (:func:`_torch_chunk`); both give the same bits.
+    """
+    reject, reject_conf, border_ids = _rows(queries, ground, t_mask)
     check_query_ids("maskomaly accept", accept, queries.num_queries)
-    rows = queries.ids(accept)
-    accept_conf = queries.conf[rows]
+    accept = queries.ids(accept)
+    accept_conf = queries.conf[accept]
+    border_ids = border_ids if border else border_ids[:0]
+    needed = torch.cat([reject, border_ids, accept])  # the rows read, when σ of these alone is computed
+    own = torch.split(torch.arange(len(needed)), [len(reject), len(border_ids), len(accept)])
+    dtype = queries.probs.dtype
+    scalars = [torch.tensor(v, dtype=dtype).numpy()[()] for v in (t_border, w_reject, w_accept, 1.0)]
+    arrays = [x.cpu().numpy() for x in (reject, reject_conf, border_ids, accept, accept_conf)]
+    own = [x.numpy() for x in own]
 
     def score(px):
-        return max_weighted(px.sigmoid_rows(rows, "maskomaly.accept"), accept_conf, out=px.buffer("maskomaly.accepted"))
+        if px.device.type != "cpu" or not CPU_KERNEL:
+            return _torch_chunk(px, reject, reject_conf, border_ids, accept, accept_conf, t_border, border,
+                                w_reject, w_accept)
+        if px.sigmoid_is_shared:
+            sig, (r, b, a) = px.sigmoid, (arrays[0], arrays[2], arrays[3])
+        else:
+            sig, (r, b, a) = px.sigmoid_rows(needed, "maskomaly.rows"), own
+        out = px.buffer("maskomaly")
+        maskomaly_chunk(sig.numpy(), r, arrays[1], b, a, arrays[4], scalars[0], border, scalars[1], scalars[2],
+                        scalars[3], px.buffer("maskomaly.best").numpy(),
+                        px.buffer("maskomaly.count", dtype=torch.int32).numpy(), out.numpy())
+        return out
 
     return score
+
+
+def _torch_chunk(px, reject, reject_conf, border_ids, accept, accept_conf, t_border, border, w_reject, w_accept):
+    """The steps of :func:`_algorithm_1` as torch ops on any device (σ > t_border as the reference compares)."""
+    r = max_weighted(px.sigmoid_rows(reject, "maskomaly.reject_rows"), reject_conf, out=px.buffer("maskomaly"))
+    one_minus(r, out=r)
+    if border:  # 0/1 counted in floats: exact, never overflows
+        above = torch.gt(px.sigmoid_rows(border_ids, "maskomaly.border_rows"), t_border,
+                         out=px.buffer("maskomaly.above", len(border_ids)))
+        count = torch.sum(above, dim=0, out=px.buffer("maskomaly.count_f"))
+        r.masked_fill_(torch.ge(count, 2, out=px.buffer("maskomaly.border", dtype=torch.bool)), 0.0)
+    accepted = max_weighted(px.sigmoid_rows(accept, "maskomaly.accept_rows"), accept_conf,
+                            out=px.buffer("maskomaly.accepted"))
+    return r.mul_(w_reject).add_(accepted.mul_(w_accept))
 
 
 def maskomaly(
@@ -86,8 +112,8 @@ def maskomaly(
     t_border: float = 0.1,
 ) -> ChunkScore:
     """``Maskomaly(x) = lam · R(x) + (1 − lam) · Acc(x)``: Maskomaly BMVC'23 Algorithm 1 (module docstring)."""
-    reject, accepted = _reject(queries, ground, t_mask, t_border), _accept(queries, accept)
-    return lambda px: reject(px).mul_(lam).add_(accepted(px).mul_(1 - lam))
+    return _algorithm_1(queries, ground=ground, accept=accept, t_mask=t_mask, t_border=t_border,
+                        w_reject=lam, w_accept=1 - lam)
 
 
 def maskomaly_reject(
@@ -102,12 +128,12 @@ def maskomaly_reject(
 
     Paper Eq. 1; ``border=False`` and ``True`` are the "Reject" and "Reject + Borders" rows of Table 4.
     """
-    return _reject(queries, ground, t_mask, t_border, border)
+    return _algorithm_1(queries, ground=ground, t_mask=t_mask, t_border=t_border, border=border)
 
 
 def maskomaly_accept(queries: Queries, *, accept=SWIN_L_CITYSCAPES_ACCEPT) -> ChunkScore:
     """``Acc(x)``: the acceptance part of Maskomaly (Algorithm 1 accept; paper Eq. 2 with ``conf_q``)."""
-    return _accept(queries, accept)
+    return _algorithm_1(queries, accept=accept, t_mask=1.0, border=False, w_reject=0.0, w_accept=1.0)
 
 
 def _check(params: dict) -> dict:

@@ -122,6 +122,34 @@ def test_score_all_runs_one_scorer_under_several_settings(forward):
     assert set(maps) == {"a", "b"} and not torch.equal(maps["a"], maps["b"])
 
 
+def test_out_maps_are_written_and_returned(forward):
+    c, m = forward(5, confident=((0, 2, 9.0), (1, 3, 9.0), (2, 2, 9.0)))
+    scorers = {name: small(name) for name in ALL}
+    fresh = score_all(scorers, c, m, chunk_pixels=16)
+    out = {name: torch.full(m.shape[1:], float("nan")) for name in ALL}
+    for _ in range(2):  # reused: the second call overwrites the first call's values
+        got = score_all(scorers, c, m, chunk_pixels=16, out=out)
+        assert all(got[name] is out[name] and torch.equal(got[name], fresh[name]) for name in ALL)
+
+
+def test_bad_out_maps(forward):
+    c, m = forward(6)
+    h, w = m.shape[1:]
+    ok = lambda: torch.empty(h, w)  # noqa: E731
+    cases = [({"rba": ok()}, "one map for each of"),
+             ({"msp": ok(), "extra": ok()}, "one map for each of"),
+             ({"msp": torch.empty(h, w, dtype=torch.float64)}, r"out\['msp'\]: expected a contiguous float32"),
+             ({"msp": torch.empty(h, w + 1)}, "expected a contiguous float32"),
+             ({"msp": torch.empty(w, h).t()}, "expected a contiguous float32"),
+             ({"msp": m[0].float()}, "shares memory with mask_logits")]
+    for out, message in cases:
+        with pytest.raises(InputError, match=message):
+            score_all(["msp"], c, m, out=out)
+    shared = torch.empty(2, h, w)
+    with pytest.raises(InputError, match="must not share memory"):
+        score_all(["msp", "rba"], c, m, out={"msp": shared[0], "rba": shared[1]})
+
+
 def test_scorers_never_modify_their_inputs(forward):
     c, m = forward(3, confident=((0, 2, 9.0), (1, 3, 9.0), (2, 2, 9.0)))
     c0, m0 = c.clone(), m.clone()

@@ -238,3 +238,32 @@ def test_maskomaly_border_matches_float32_sigmoid_threshold_at_every_boundary_va
     expected = torch.sigmoid(values) > t_border  # float32, as the reference thresholds σ(M)
     assert expected.any() and not expected.all()
     assert torch.equal(on_border, expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shared", [False, True])
+def test_maskomaly_numba_pass_equals_the_torch_ops_bitwise(forward, monkeypatch, dtype, shared):
+    """The CPU numba pass and the torch ops (the path on accelerators) give the same bits, for every part, at
+    every threshold crossing of the forward (and at the 8192 floats around logit(t_border))."""
+    from maskbench.scorers import maskomaly as module
+
+    settings = [("maskomaly", dict(accept=(7, 4, 9), ground=(4, 8))), ("maskomaly", dict(accept=(6,), ground=(), t_border=0.3, lam=0.8)),
+                ("maskomaly_reject", dict(ground=(4,))), ("maskomaly_reject", dict(ground=(4,), border=False)),
+                ("maskomaly_accept", dict(accept=(7, 9)))]
+    scorers = {f"{name}{i}": get_scorer(name, **kw) for i, (name, kw) in enumerate(settings)}
+    if shared:
+        scorers["msp"] = get_scorer("msp")  # beside another scorer Maskomaly reads the shared σ(M)
+    centre = torch.tensor(math.log(0.1 / 0.9), dtype=torch.float32).view(torch.int32)
+    values = (centre + torch.arange(-4096, 4096, dtype=torch.int32)).view(torch.float32).to(dtype)
+    for seed in range(3):
+        c, m = forward(seed, h=20, w=30, confident=CONFIDENT, dtype=dtype)
+        if seed == 2:
+            m = m.reshape(m.shape[0], -1)[:, :1].expand(-1, values.numel()).clone()
+            m[7] = m[9] = values  # two inlier queries straddling the border threshold
+            m = m[:, None]
+        kernel = score_all(scorers, c, m, chunk_pixels=100)
+        monkeypatch.setattr(module, "CPU_KERNEL", False)
+        ops = score_all(scorers, c, m, chunk_pixels=100)
+        monkeypatch.setattr(module, "CPU_KERNEL", True)
+        for label in scorers:
+            assert torch.equal(kernel[label], ops[label]), (label, seed)
