@@ -49,4 +49,24 @@ def maskomaly_chunk(sig, reject_rows, reject_conf, border_rows, accept_rows, acc
         out[i] = out[i] * w_reject + best[i] * w_accept
 
 
-__all__ = ["maskomaly_chunk"]
+__all__ = ["maskomaly_chunk", "zero_where_weighted_max"]
+
+
+@njit(cache=True, nogil=True)
+def zero_where_weighted_max(sig, rows, conf, threshold, best, out):
+    """``out[i] = 0`` where ``max_j conf[j] σ[rows[j], i] >= threshold`` (Mask2Anomaly's refinement, Eq. 15 as
+    the reference runs it); ``best`` is scratch. The products and the maximum are those of ``max_weighted``."""
+    n = out.shape[0]
+    zero = threshold - threshold
+    for i in range(n):
+        best[i] = zero
+    for j in range(rows.shape[0]):
+        row = sig[rows[j]]
+        c = conf[j]
+        for i in range(n):
+            v = row[i] * c
+            if v > best[i]:
+                best[i] = v
+    for i in range(n):
+        if best[i] >= threshold:
+            out[i] = zero

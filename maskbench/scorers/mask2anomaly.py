@@ -5,11 +5,14 @@ import torch
 from maskbench.errors import InputError
 from maskbench.scorers import _params
 from maskbench.scorers._common import ChunkScore, Queries, max_weighted, one_minus
+from maskbench.scorers._kernels import zero_where_weighted_max
 from maskbench.scorers._registry import register_scorer
 
 #: Cityscapes train ids 2..10: building, wall, fence, pole, traffic light, traffic sign, vegetation,
 #: terrain, sky ("stuff"-like classes other than road and sidewalk).
 CITYSCAPES_SUPPRESS = tuple(range(2, 11))
+#: On CPU zero the refined pixels in one numba pass; False runs the torch ops there too (tests compare both).
+CPU_KERNEL = True
 
 
 def mask2anomaly(queries: Queries, *, suppress=CITYSCAPES_SUPPRESS, conf: float = 0.95) -> ChunkScore:
@@ -31,13 +34,20 @@ def mask2anomaly(queries: Queries, *, suppress=CITYSCAPES_SUPPRESS, conf: float 
     kept = queries.select(known_label & torch.isin(queries.label, queries.ids(suppress)))
     kept_conf = queries.conf[kept]
 
+    kept_ids, kept_weights = kept.cpu().numpy(), kept_conf.cpu().numpy()
+    half = torch.tensor(0.5, dtype=queries.probs.dtype).numpy()[()]
+
     def score(px):
         base = one_minus(px.max_class_score, out=px.buffer("mask2anomaly"))
-        if kept.numel() > 1:
-            refine = max_weighted(px.sigmoid_rows(kept, "mask2anomaly.sigmoid"), kept_conf,
-                                  out=px.buffer("mask2anomaly.refine"))
-            base.masked_fill_(torch.ge(refine, 0.5, out=px.buffer("mask2anomaly.stuff", dtype=torch.bool)), 0.0)
-        return base
+        if kept.numel() <= 1:
+            return base
+        if px.device.type == "cpu" and CPU_KERNEL:  # one pass over the kept rows of the shared σ(M) (same bits)
+            zero_where_weighted_max(px.sigmoid.numpy(), kept_ids, kept_weights, half,
+                                    px.buffer("mask2anomaly.refine").numpy(), base.numpy())
+            return base
+        refine = max_weighted(px.sigmoid_rows(kept, "mask2anomaly.sigmoid"), kept_conf,
+                              out=px.buffer("mask2anomaly.refine"))
+        return base.masked_fill_(torch.ge(refine, 0.5, out=px.buffer("mask2anomaly.stuff", dtype=torch.bool)), 0.0)
 
     return score
 

@@ -267,3 +267,19 @@ def test_maskomaly_numba_pass_equals_the_torch_ops_bitwise(forward, monkeypatch,
         monkeypatch.setattr(module, "CPU_KERNEL", True)
         for label in scorers:
             assert torch.equal(kernel[label], ops[label]), (label, seed)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_mask2anomaly_numba_refinement_equals_the_torch_ops_bitwise(forward, monkeypatch, dtype):
+    from maskbench.scorers import mask2anomaly as module
+
+    c, m = forward(3, k=19, h=20, w=30, confident=((0, 2, 12.0), (1, 10, 12.0), (2, 5, 12.0), (3, 1, 12.0)), dtype=dtype)
+    m[1, :, :15] = 0.0  # σ = 0.5 exactly: conf · σ just below 0.5 (conf < 1), the ≥ 0.5 test decides nearby values
+    scorers = {"default": get_scorer("mask2anomaly"), "loose": get_scorer("mask2anomaly", conf=0.5, suppress=(2, 5, 10)),
+               "msp": get_scorer("msp")}
+    kernel = score_all(scorers, c, m, chunk_pixels=128)
+    monkeypatch.setattr(module, "CPU_KERNEL", False)
+    ops = score_all(scorers, c, m, chunk_pixels=128)
+    for label in scorers:
+        assert torch.equal(kernel[label], ops[label]), label
+    assert (kernel["default"] == 0).any() and (kernel["default"] > 0).any()
