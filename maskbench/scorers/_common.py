@@ -101,6 +101,10 @@ class Queries:
         """Query ids (int64, ascending) where the boolean ``keep (Q,)`` is true."""
         return torch.nonzero(keep).flatten()
 
+    def scalar(self, value: float):
+        """``value`` as a numpy scalar of the compute dtype (rounded as torch rounds a Python scalar operand)."""
+        return torch.tensor(value, dtype=self.probs.dtype).numpy()[()]
+
     def ids(self, ids) -> torch.Tensor:
         """A list of query ids as an int64 tensor on the probabilities' device."""
         return torch.as_tensor(list(ids), dtype=torch.long, device=self.probs.device)
@@ -238,8 +242,9 @@ def cpu_workers(n: int) -> ThreadPoolExecutor:
         return _pool[2]
 
 
-def _flat_outputs(given, names, h, w, device) -> dict[str, torch.Tensor]:
+def _flat_outputs(given, names, h, w, mask_logits) -> dict[str, torch.Tensor]:
     """Flat views of the caller's output maps (checked), or new ones."""
+    device = mask_logits.device
     if given is None:
         return {name: torch.empty(h * w, dtype=torch.float32, device=device) for name in names}
     if set(given) != set(names):
@@ -255,6 +260,8 @@ def _flat_outputs(given, names, h, w, device) -> dict[str, torch.Tensor]:
     storages = [m.untyped_storage().data_ptr() for m in flat.values()]
     if len(set(storages)) != len(storages):
         raise InputError("out: the maps must not share memory")
+    if mask_logits.untyped_storage().data_ptr() in storages:
+        raise InputError("out: a map shares memory with mask_logits")
     return flat
 
 
@@ -290,9 +297,7 @@ def run_scorers(
         chunk_pixels = CPU_CHUNK_PIXELS if on_cpu else h * w
     if not isinstance(chunk_pixels, int) or isinstance(chunk_pixels, bool) or chunk_pixels < 1:
         raise InputError(f"chunk_pixels: expected a positive integer, got {chunk_pixels!r}")
-    given, out = out, _flat_outputs(out, chunk_fns, h, w, flat.device)
-    if given is not None and mask_logits.untyped_storage().data_ptr() in {o.untyped_storage().data_ptr() for o in out.values()}:
-        raise InputError("out: a map shares memory with mask_logits")
+    given, out = out, _flat_outputs(out, chunk_fns, h, w, mask_logits)
     starts: queue.SimpleQueue[int] = queue.SimpleQueue()
     for start in range(0, h * w, chunk_pixels):
         starts.put(start)

@@ -35,7 +35,7 @@ def mask2anomaly(queries: Queries, *, suppress=CITYSCAPES_SUPPRESS, conf: float 
     kept_conf = queries.conf[kept]
 
     kept_ids, kept_weights = kept.cpu().numpy(), kept_conf.cpu().numpy()
-    half = torch.tensor(0.5, dtype=queries.probs.dtype).numpy()[()]
+    half = queries.scalar(0.5)
 
     def score(px):
         base = one_minus(px.max_class_score, out=px.buffer("mask2anomaly"))

@@ -64,25 +64,24 @@ def _algorithm_1(queries: Queries, *, ground=(), accept=(), t_mask=0.7, t_border
     accept = queries.ids(accept)
     accept_conf = queries.conf[accept]
     border_ids = border_ids if border else border_ids[:0]
-    needed = torch.cat([reject, border_ids, accept])  # the rows read, when σ of these alone is computed
-    own = torch.split(torch.arange(len(needed)), [len(reject), len(border_ids), len(accept)])
-    dtype = queries.probs.dtype
-    scalars = [torch.tensor(v, dtype=dtype).numpy()[()] for v in (t_border, w_reject, w_accept, 1.0)]
-    arrays = [x.cpu().numpy() for x in (reject, reject_conf, border_ids, accept, accept_conf)]
-    own = [x.numpy() for x in own]
+    needed = torch.unique(torch.cat([reject, border_ids, accept]))  # sorted; the rows σ is taken of when alone
+    shared_ids = [x.cpu().numpy() for x in (reject, border_ids, accept)]
+    own_ids = [torch.searchsorted(needed, x).cpu().numpy() for x in (reject, border_ids, accept)]
+    reject_w, accept_w = reject_conf.cpu().numpy(), accept_conf.cpu().numpy()
+    t, w_r, w_a, one = (queries.scalar(v) for v in (t_border, w_reject, w_accept, 1.0))
 
     def score(px):
         if px.device.type != "cpu" or not CPU_KERNEL:
             return _torch_chunk(px, reject, reject_conf, border_ids, accept, accept_conf, t_border, border,
                                 w_reject, w_accept)
         if px.sigmoid_is_shared:
-            sig, (r, b, a) = px.sigmoid, (arrays[0], arrays[2], arrays[3])
+            sig, (r, b, a) = px.sigmoid, shared_ids
         else:
-            sig, (r, b, a) = px.sigmoid_rows(needed, "maskomaly.rows"), own
+            sig, (r, b, a) = px.sigmoid_rows(needed, "maskomaly.rows"), own_ids
         out = px.buffer("maskomaly")
-        maskomaly_chunk(sig.numpy(), r, arrays[1], b, a, arrays[4], scalars[0], border, scalars[1], scalars[2],
-                        scalars[3], px.buffer("maskomaly.best").numpy(),
-                        px.buffer("maskomaly.count", dtype=torch.int32).numpy(), out.numpy())
+        maskomaly_chunk(sig.numpy(), r, reject_w, b, a, accept_w, t, border, w_r, w_a, one,
+                        px.buffer("maskomaly.best").numpy(), px.buffer("maskomaly.count", dtype=torch.int32).numpy(),
+                        out.numpy())
         return out
 
     return score
