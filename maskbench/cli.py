@@ -374,11 +374,13 @@ def world(splits, cache, seed, frames, workers):
 @click.option("--iterations", type=click.IntRange(min=1), default=None,
               help="Training iterations of the first schedule (default: the shipped model's).")
 @click.option("--refine-iterations", type=click.IntRange(min=0), default=None,
-              help="Iterations of the second, lower-lr schedule started from the first one's weights (default: the "
+              help="Iterations of each lower-lr restart from the previous schedule's weights (default: the "
               "shipped model's; 0 with --init or --gma).")
+@click.option("--refine-rounds", type=click.IntRange(min=0), default=None,
+              help="Number of lower-lr restarts (default: the shipped model's).")
 @click.option("--stop-after", type=click.IntRange(min=1), default=None,
               help="Stop after N iterations of the first schedule (default: the shipped model's; stopping early "
-              "skips the second).")
+              "skips the restarts).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights, batches and point sampling.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
               help="torch threads (bit-identical weights need the same count and platform).")
@@ -389,11 +391,11 @@ def world(splits, cache, seed, frames, workers):
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Peak learning rate (default: the shipped model's, or the GMA twin's with --gma).")
 @user_errors
-def train_command(out, iterations, refine_iterations, stop_after, seed, threads, gma, init, lr):
+def train_command(out, iterations, refine_iterations, refine_rounds, stop_after, seed, threads, gma, init, lr):
     """Train the embedded tiny Mask2Former from scratch on the world's inlier train split.
 
     Reproduces maskbench/weights/m2f_tiny_world.pth (compare the sha256 in OUT/summary.json): a first schedule
-    (OUT/stage1/), then a lower-lr one from its weights (OUT/); logs the losses and the closed-set val mIoU, then
+    (OUT/stage1/), then lower-lr restarts, each from the previous weights (OUT/stage2/, ..., the last in OUT/); logs the losses and the closed-set val mIoU, then
     fits Maskomaly's query ids on held-out anomaly frames (world seed 1). With --gma it reproduces the GMA twin
     maskbench/weights/m2f_tiny_world_gma.pth instead.
     """
@@ -412,6 +414,8 @@ def train_command(out, iterations, refine_iterations, stop_after, seed, threads,
         cfg = dataclasses.replace(cfg, init=str(init), refine_iterations=0)
     if refine_iterations is not None:
         cfg = dataclasses.replace(cfg, refine_iterations=refine_iterations)
+    if refine_rounds is not None:
+        cfg = dataclasses.replace(cfg, refine_rounds=refine_rounds)
     if lr is not None:
         cfg = dataclasses.replace(cfg, lr=lr)
     if iterations is not None:

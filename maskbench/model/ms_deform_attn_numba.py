@@ -1,4 +1,4 @@
-"""CPU deformable-attention core as a numba port of the CUDA im2col kernel (float32, forward only).
+"""CPU deformable-attention core as a numba port of the CUDA im2col and col2im kernels (float32).
 
 Port of ``ms_deformable_im2col_gpu_kernel`` / ``ms_deform_attn_im2col_bilinear`` (Mask2Former
 ``ops/src/cuda/ms_deform_im2col_cuda.cuh``): for every (batch, query, head) and channel,
@@ -10,6 +10,17 @@ Port of ``ms_deformable_im2col_gpu_kernel`` / ``ms_deform_attn_im2col_bilinear``
 with the kernel's float32 arithmetic. One parallel iteration per (batch, query) writes only its own
 output row and sums in the fixed order above, so the result is bit-identical run to run and for any
 thread count.
+
+The backward pass ports ``ms_deform_attn_col2im_bilinear``: for every point and channel, with
+``g = dL/dout[c] * A``,
+
+    dL/dA      += dL/dout[c] * val
+    dL/dv(corner) += g * w_corner                                   (corners inside the map)
+    dL/dx      += W * g * (-hh v1 + hh v2 - lh v3 + lh v4),   dL/dy += H * g * (-hw v1 - lw v2 + hw v3 + lw v4)
+
+where the CUDA kernel scatters into ``dL/dv`` with atomics; here one parallel iteration per (batch, head) owns
+that head's value rows and visits queries, levels and points in a fixed order, so the gradients too are
+bit-identical run to run and for any thread count.
 """
 
 from __future__ import annotations
@@ -83,6 +94,74 @@ def _msda_kernel(value, shapes, starts, loc, attn, out):  # pragma: no cover - c
                         acc[c] += (w1 * x1 + w2 * x2 + w3 * x3 + w4 * x4) * a
 
 
+@njit(parallel=True, cache=True, fastmath=False)
+def _msda_backward_kernel(value, shapes, starts, loc, attn, grad_out, grad_value, grad_loc, grad_attn):  # pragma: no cover
+    """Gradients of :func:`_msda_kernel` for ``grad_out`` ``[N, Lq, M, D]``: ``grad_value`` (zero-filled, like
+    ``value``), ``grad_loc`` and ``grad_attn`` (zero-filled, like ``loc`` and ``attn``), all float32."""
+    n_batch, _, n_heads, depth = value.shape
+    n_queries, n_levels, n_points = loc.shape[1], loc.shape[3], loc.shape[4]
+    for bm in prange(n_batch * n_heads):
+        b = bm // n_heads
+        m = bm - b * n_heads
+        for q in range(n_queries):
+            top = grad_out[b, q, m]
+            for lvl in range(n_levels):
+                height = shapes[lvl, 0]
+                width = shapes[lvl, 1]
+                h_f = np.float32(height)
+                w_f = np.float32(width)
+                start = starts[lvl]
+                for p in range(n_points):
+                    h_im = loc[b, q, m, lvl, p, 1] * h_f - _HALF
+                    w_im = loc[b, q, m, lvl, p, 0] * w_f - _HALF
+                    if not (h_im > -_ONE and w_im > -_ONE and h_im < h_f and w_im < w_f):
+                        continue
+                    a = attn[b, q, m, lvl, p]
+                    h_low_f = np.floor(h_im)
+                    w_low_f = np.floor(w_im)
+                    h_low = np.int64(h_low_f)
+                    w_low = np.int64(w_low_f)
+                    lh = h_im - h_low_f
+                    lw = w_im - w_low_f
+                    hh = _ONE - lh
+                    hw = _ONE - lw
+                    w1 = hh * hw
+                    w2 = hh * lw
+                    w3 = lh * hw
+                    w4 = lh * lw
+                    ok1 = h_low >= 0 and w_low >= 0
+                    ok2 = h_low >= 0 and w_low + 1 <= width - 1
+                    ok3 = h_low + 1 <= height - 1 and w_low >= 0
+                    ok4 = h_low + 1 <= height - 1 and w_low + 1 <= width - 1
+                    r_low = start + max(h_low, 0) * width
+                    r_high = start + min(h_low + 1, height - 1) * width
+                    c_low = max(w_low, 0)
+                    c_high = min(w_low + 1, width - 1)
+                    g_attn = _ZERO
+                    g_x = _ZERO
+                    g_y = _ZERO
+                    for c in range(depth):
+                        x1 = value[b, r_low + c_low, m, c] if ok1 else _ZERO
+                        x2 = value[b, r_low + c_high, m, c] if ok2 else _ZERO
+                        x3 = value[b, r_high + c_low, m, c] if ok3 else _ZERO
+                        x4 = value[b, r_high + c_high, m, c] if ok4 else _ZERO
+                        g = top[c] * a
+                        g_attn += top[c] * (w1 * x1 + w2 * x2 + w3 * x3 + w4 * x4)
+                        g_x += g * (hh * (x2 - x1) + lh * (x4 - x3))
+                        g_y += g * (hw * (x3 - x1) + lw * (x4 - x2))
+                        if ok1:
+                            grad_value[b, r_low + c_low, m, c] += w1 * g
+                        if ok2:
+                            grad_value[b, r_low + c_high, m, c] += w2 * g
+                        if ok3:
+                            grad_value[b, r_high + c_low, m, c] += w3 * g
+                        if ok4:
+                            grad_value[b, r_high + c_high, m, c] += w4 * g
+                    grad_attn[b, q, m, lvl, p] = g_attn
+                    grad_loc[b, q, m, lvl, p, 0] = w_f * g_x
+                    grad_loc[b, q, m, lvl, p, 1] = h_f * g_y
+
+
 def numba_unsupported(value: Tensor, loc: Tensor, attn: Tensor) -> str | None:
     """Why the numba backend cannot take these tensors (None when it can)."""
     tensors = (value, loc, attn)
@@ -90,36 +169,60 @@ def numba_unsupported(value: Tensor, loc: Tensor, attn: Tensor) -> str | None:
         return "tensors are not on the CPU"
     if any(t.dtype != torch.float32 for t in tensors):
         return f"dtypes {[str(t.dtype) for t in tensors]} are not all float32"
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return "tensors require grad (forward-only kernel)"
     return None
+
+
+class _NumbaThreads:
+    """Run numba kernels on ``torch.get_num_threads()`` threads (capped at numba's pool) and give torch its thread
+    count back: numba's OpenMP layer shares the runtime with torch and resets the count on launch."""
+
+    def __enter__(self):
+        self.torch_threads = torch.get_num_threads()
+        numba.set_num_threads(max(1, min(self.torch_threads, numba.config.NUMBA_NUM_THREADS)))
+
+    def __exit__(self, *exc):
+        if torch.get_num_threads() != self.torch_threads:
+            torch.set_num_threads(self.torch_threads)
+
+
+def _arrays(value, spatial_shapes, level_start_index, loc, attn):
+    return (value.detach().contiguous().numpy(),
+            spatial_shapes.detach().to("cpu", torch.int64).contiguous().numpy(),
+            level_start_index.detach().to("cpu", torch.int64).contiguous().numpy(),
+            loc.detach().contiguous().numpy(), attn.detach().contiguous().numpy())
+
+
+class _MSDeformAttnNumba(torch.autograd.Function):
+    """Forward :func:`_msda_kernel`, backward :func:`_msda_backward_kernel` (gradients for value, loc, attn)."""
+
+    @staticmethod
+    def forward(ctx, value, spatial_shapes, level_start_index, loc, attn):
+        arrays = _arrays(value, spatial_shapes, level_start_index, loc, attn)
+        n, _, m, d = value.shape
+        out = np.zeros((n, loc.shape[1], m, d), dtype=np.float32)
+        with _NumbaThreads():
+            _msda_kernel(*arrays, out)
+        ctx.arrays = arrays
+        return torch.from_numpy(out).view(n, loc.shape[1], m * d)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        value, shapes, starts, loc, attn = ctx.arrays
+        grads = (np.zeros_like(value), np.zeros_like(loc), np.zeros_like(attn))
+        top = grad_out.detach().to(torch.float32).contiguous().numpy().reshape(value.shape[0], loc.shape[1], *value.shape[2:])
+        with _NumbaThreads():
+            _msda_backward_kernel(value, shapes, starts, loc, attn, top, *grads)
+        grad_value, grad_loc, grad_attn = (torch.from_numpy(g) for g in grads)
+        return grad_value, None, None, grad_loc, grad_attn
 
 
 def ms_deform_attn_numba(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor, loc: Tensor,
                          attn: Tensor) -> Tensor:
     """``[N, S, M, D]`` value etc. (see :func:`maskbench.model.ms_deform_attn.ms_deform_attn`) -> ``[N, Lq, M*D]``.
 
-    Runs on ``torch.get_num_threads()`` numba threads (capped at numba's pool size) and leaves torch's thread
-    count as it found it."""
+    Differentiable in ``value``, ``loc`` and ``attn``. Runs on ``torch.get_num_threads()`` numba threads
+    (capped at numba's pool size) and leaves torch's thread count as it found it."""
     reason = numba_unsupported(value, loc, attn)
     if reason is not None:
         raise InputError(f"ms_deform_attn backend='numba': {reason}; use backend='torch-bag' or 'torch'")
-    n, _, m, d = value.shape
-    lq = loc.shape[1]
-    out = np.zeros((n, lq, m, d), dtype=np.float32)
-    torch_threads = torch.get_num_threads()
-    numba.set_num_threads(max(1, min(torch_threads, numba.config.NUMBA_NUM_THREADS)))
-    try:
-        _msda_kernel(
-            value.detach().contiguous().numpy(),
-            spatial_shapes.detach().to("cpu", torch.int64).contiguous().numpy(),
-            level_start_index.detach().to("cpu", torch.int64).contiguous().numpy(),
-            loc.detach().contiguous().numpy(),
-            attn.detach().contiguous().numpy(),
-            out,
-        )
-    finally:
-        # numba's OpenMP layer shares the OpenMP runtime with torch and resets its thread count on launch
-        if torch.get_num_threads() != torch_threads:
-            torch.set_num_threads(torch_threads)
-    return torch.from_numpy(out).view(n, lq, m * d)
+    return _MSDeformAttnNumba.apply(value, spatial_shapes, level_start_index, loc, attn)

@@ -46,10 +46,11 @@ class TrainConfig:
     Stopping early changes nothing before the stop, so the weights after ``stop_after`` steps equal the
     checkpoint a full run writes at that iteration. ``init``: a checkpoint to start from instead of random
     weights (:func:`init_from_checkpoint`; the GMA twin starts from the shipped masked model).
-    ``refine_iterations`` / ``refine_lr``: a second schedule (fresh AdamW, warm-up and poly decay again, same
-    seed) started from the first one's final weights, exactly as ``--init`` would start it; 0 for none, and
-    none after a run stopped early. The defaults reproduce the shipped model: 5600 iterations at 8e-4, then
-    1200 at 2e-4 (about 55 minutes on 2 idle CPU cores; ``results/training/summary.json``).
+    ``refine_iterations`` / ``refine_lr`` / ``refine_rounds``: restarts (fresh AdamW, warm-up and poly decay
+    again, same seed), each started from the previous schedule's final weights exactly as ``--init`` would
+    start it; none when ``refine_iterations`` or ``refine_rounds`` is 0, and none after a run stopped early.
+    The defaults reproduce the shipped model: 5600 iterations at 8e-4, then twice 1200 at 2e-4
+    (``results/training/summary.json`` records the time on 2 idle CPU cores).
     """
 
     seed: int = 0
@@ -70,6 +71,7 @@ class TrainConfig:
     init: str | None = None
     refine_iterations: int = 1200
     refine_lr: float = 2e-4
+    refine_rounds: int = 2
 
 
 def build_trainable(cfg: Mask2FormerConfig, backbone: dict) -> torch.nn.Module:
@@ -198,8 +200,9 @@ def poly_lr(it: int, cfg: TrainConfig) -> float:
 
 def train(cfg: TrainConfig, out: Path, *, train_data: tuple[np.ndarray, np.ndarray],
           val_data: tuple[np.ndarray, np.ndarray] | None = None, log=print) -> dict:
-    """Train from scratch; write ``out/model.pth`` (final), ``out/log.csv`` and ``out/summary.json``; with a
-    refinement stage the first stage's files go to ``out/stage1/`` and ``out/`` holds the refined ones.
+    """Train from scratch; write ``out/model.pth`` (final), ``out/log.csv`` and ``out/summary.json``; with
+    refinement schedules the earlier schedules' files go to ``out/stage1/``, ``out/stage2/``, ... and ``out/``
+    holds the last one's.
 
     Returns the summary (final val mIoU when ``val_data`` is given)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -208,14 +211,19 @@ def train(cfg: TrainConfig, out: Path, *, train_data: tuple[np.ndarray, np.ndarr
     torch.use_deterministic_algorithms(True)
     try:
         stopped_early = cfg.stop_after is not None and cfg.stop_after < cfg.iterations
-        if not cfg.refine_iterations or stopped_early:
+        if not cfg.refine_iterations or not cfg.refine_rounds or stopped_early:
             return _train(cfg, out, train_data, val_data, log)
-        first = _train(replace(cfg, refine_iterations=0), out / "stage1", train_data, val_data, log)
-        log(f"refining from {out / 'stage1' / 'model.pth'}: {cfg.refine_iterations} iterations at lr {cfg.refine_lr}")
-        second = replace(cfg, init=str(out / "stage1" / "model.pth"), iterations=cfg.refine_iterations,
-                         lr=cfg.refine_lr, stop_after=None, refine_iterations=0)
-        summary = _train(second, out, train_data, val_data, log)
-        summary.update(train_config=asdict(cfg), stage1=first, seconds=round(first["seconds"] + summary["seconds"], 1))
+        stages = [_train(replace(cfg, refine_iterations=0), out / "stage1", train_data, val_data, log)]
+        for k in range(1, cfg.refine_rounds + 1):
+            start = out / f"stage{k}" / "model.pth"
+            log(f"refining from {start}: {cfg.refine_iterations} iterations at lr {cfg.refine_lr}")
+            restart = replace(cfg, init=str(start), iterations=cfg.refine_iterations, lr=cfg.refine_lr,
+                              stop_after=None, refine_iterations=0)
+            stages.append(_train(restart, out if k == cfg.refine_rounds else out / f"stage{k + 1}", train_data,
+                                 val_data, log))
+        summary = stages[-1]
+        summary.update(train_config=asdict(cfg), stages=stages[:-1],
+                       seconds=round(sum(stage["seconds"] for stage in stages), 1))
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
         return summary
     finally:

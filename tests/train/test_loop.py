@@ -93,25 +93,31 @@ def test_stopping_early_equals_the_start_of_the_full_run(tmp_path, frames):
     assert rows(tmp_path / "stop") == rows(tmp_path / "full")[:3]  # header + the two shared iterations
 
 
-def test_refinement_stage_equals_a_second_run_started_from_the_first(tmp_path, frames):
-    """One run with a refinement schedule = the first schedule, then a run ``--init`` from its weights."""
+def test_refinement_rounds_equal_runs_each_started_from_the_previous(tmp_path, frames):
+    """One run with two restarts = the first schedule, then two runs, each ``--init`` from the previous weights."""
     val = (frames[0][:1], frames[1][:1])
     quiet = lambda _: None  # noqa: E731
-    both = micro_config(iterations=3, refine_iterations=2, refine_lr=3e-4)
-    summary = train(both, tmp_path / "both", train_data=frames, val_data=val, log=quiet)
+    chained = micro_config(iterations=3, refine_iterations=2, refine_lr=3e-4, refine_rounds=2)
+    summary = train(chained, tmp_path / "chained", train_data=frames, val_data=val, log=quiet)
     train(micro_config(iterations=3), tmp_path / "first", train_data=frames, log=quiet)
-    train(micro_config(iterations=2, lr=3e-4, init=str(tmp_path / "first" / "model.pth")), tmp_path / "second",
-          train_data=frames, log=quiet)
+    for previous, name in (("first", "second"), ("second", "third")):
+        train(micro_config(iterations=2, lr=3e-4, init=str(tmp_path / previous / "model.pth")), tmp_path / name,
+              train_data=frames, log=quiet)
     load = lambda p: torch.load(p / "model.pth", weights_only=True)["model"]  # noqa: E731
-    for one, two in ((tmp_path / "both" / "stage1", tmp_path / "first"), (tmp_path / "both", tmp_path / "second")):
+    pairs = ((tmp_path / "chained" / "stage1", tmp_path / "first"), (tmp_path / "chained" / "stage2", tmp_path / "second"),
+             (tmp_path / "chained", tmp_path / "third"))
+    for one, two in pairs:
         a, b = load(one), load(two)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), one
-    assert not all(torch.equal(load(tmp_path / "first")[k], v) for k, v in load(tmp_path / "second").items())
-    assert summary["train_config"]["refine_iterations"] == 2 and summary["stage1"]["train_config"]["iterations"] == 3
-    assert len((tmp_path / "both" / "log.csv").read_text().splitlines()) == 3  # header + the refinement's 2
-    # stopping the first schedule early skips the refinement
-    train(dataclasses.replace(both, stop_after=1), tmp_path / "early", train_data=frames, log=quiet)
-    assert not (tmp_path / "early" / "stage1").exists()
+    assert not all(torch.equal(load(tmp_path / "second")[k], v) for k, v in load(tmp_path / "third").items())
+    assert summary["train_config"]["refine_rounds"] == 2
+    assert [stage["train_config"]["iterations"] for stage in summary["stages"]] == [3, 2]
+    assert len((tmp_path / "chained" / "log.csv").read_text().splitlines()) == 3  # header + the last restart's 2
+    # stopping the first schedule early skips the restarts; zero rounds is one schedule
+    train(dataclasses.replace(chained, stop_after=1), tmp_path / "early", train_data=frames, log=quiet)
+    train(dataclasses.replace(chained, refine_rounds=0), tmp_path / "none", train_data=frames, log=quiet)
+    assert not (tmp_path / "early" / "stage1").exists() and not (tmp_path / "none" / "stage1").exists()
+    assert all(torch.equal(load(tmp_path / "none")[k], v) for k, v in load(tmp_path / "first").items())
 
 
 def test_maskomaly_fit_gives_valid_ids_for_any_checkpoint(tmp_path, frames):

@@ -17,7 +17,7 @@ def test_bench_world_generates_and_reuses(tmp_path):
     first = runner.invoke(_main(), args)
     assert first.exit_code == 0, first.output
     lines = first.output.splitlines()
-    assert lines[0].startswith("world world-v3-")
+    assert lines[0].startswith("world world-v4-")
     root = next(line.split()[-1] for line in lines if line.strip().startswith("obstacle"))
     assert len(load_dataset("smiyc-ro21", root)) == 2
     assert "smiyc-ra21" in first.output

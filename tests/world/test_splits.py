@@ -184,7 +184,7 @@ def test_cache_location_and_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("MASKBENCH_CACHE", str(tmp_path / "env"))
     config = WorldConfig(train=1, val=1, anomaly=1, obstacle=1, streethazards=1)
     world = ensure_world(("obstacle",), config=config)
-    assert world.root.parent == tmp_path / "env" and world.root.name.startswith("world-v3-")
+    assert world.root.parent == tmp_path / "env" and world.root.name.startswith("world-v4-")
     with pytest.raises(InputError, match="not been generated"):
         world.dataset("anomaly")
     with pytest.raises(InputError, match="unknown world split 'test'"):

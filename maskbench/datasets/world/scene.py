@@ -620,11 +620,11 @@ def _clutter(p, cam, rng, u, z):
         elif kind == "board":
             p.upright(x0, y0, s, -ww * 0.45, ww * 0.45, 0, -ww * 0.3, ww * 0.3, hh, body)
             rect(-ww * 0.22, ww * 0.22, hh * 0.35, hh * 0.8, other)
-        elif kind == "container":
-            rect(-ww / 2, ww / 2, 0, hh, body)
-            for i in range(1, 6):
-                a = -ww / 2 + ww * i / 6
-                rect(a - 0.04, a + 0.04, 0.1, hh - 0.1, other)
+        elif kind == "container":  # a framed box with a two-leaf door: no repeated ribs, which read as fence bars
+            rect(-ww / 2, ww / 2, 0, hh, other)
+            rect(-ww / 2 + 0.12, ww / 2 - 0.12, 0.15, hh - 0.15, body)
+            rect(ww * 0.2 - 0.02, ww * 0.2 + 0.02, 0.15, hh - 0.15, other)
+            rect(ww * 0.35 - 0.1, ww * 0.35, hh * 0.45, hh * 0.5, other)
         else:  # work barrier: a striped board on two feet
             rect(-ww / 2, -ww / 2 + 0.06, 0, hh, other)
             rect(ww / 2 - 0.06, ww / 2, 0, hh, other)

@@ -14,7 +14,7 @@ Frame ``i`` of split ``s`` is rendered from ``SeedSequence([seed, SPLIT_CODES[s]
 depend on the other frames or on the split sizes, and splits can be written in parallel. Each split is written
 into a temporary folder, renamed into place and then marked complete (``.complete-<split>``), all under a file
 lock: an interrupted generation is never used, it is redone. The world root is
-``<cache>/world-v3-<digest of the configuration and of the generator's source>``; the cache is ``$MASKBENCH_CACHE``, else
+``<cache>/world-v4-<digest of the configuration and of the generator's source>``; the cache is ``$MASKBENCH_CACHE``, else
 ``$XDG_CACHE_HOME/maskbench``, else ``~/.cache/maskbench``. Bump :data:`VERSION` whenever the renderer's output
 changes on purpose (a shipped model trained on the world names the version it learned).
 """
@@ -43,7 +43,7 @@ from maskbench.datasets.world.scene import (
 )
 from maskbench.errors import InputError
 
-VERSION = "world-v3"
+VERSION = "world-v4"
 SPLITS = ("train", "val", "anomaly", "obstacle", "streethazards")
 EVAL_SPLITS = ("val", "anomaly", "obstacle", "streethazards")
 SPLIT_CODES = {"train": 1, "val": 2, "anomaly": 3, "obstacle": 4, "streethazards": 5}
