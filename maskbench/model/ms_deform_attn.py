@@ -13,16 +13,16 @@ with zero padding outside the map (``grid_sample(bilinear, zeros, align_corners=
 - ``"torch-bag"``: the bilinear corners of all points as one ``F.embedding_bag`` weighted sum per
   (query, head), chunked over queries (same function, CUDA-kernel coordinate arithmetic; about 2-3x
   faster than ``"torch"`` on CPU with about a third of its peak memory, see ``benchmarks/bench_msda.py``).
-- ``"numba"``: float32 CPU port of the CUDA kernel (:mod:`maskbench.model.ms_deform_attn_numba`), parallel
-  over (batch, query), bit-identical for any thread count; about 3x faster than ``"torch-bag"`` at R50
-  Cityscapes shapes on 2 threads (``benchmarks/bench_msda.py``).
+- ``"numba"``: float32 CPU port of the CUDA kernels (:mod:`maskbench.model.ms_deform_attn_numba`), forward
+  parallel over (batch, query), backward over (batch, head), bit-identical for any thread count; about 3x
+  faster than ``"torch-bag"`` at R50 Cityscapes shapes on 2 threads (``benchmarks/bench_msda.py``).
 - ``"triton"``: forward-only Triton kernel (:mod:`maskbench.model.ms_deform_attn_triton`), CUDA tensors
   (or CPU tensors under ``TRITON_INTERPRET=1``).
 
 Choice: the ``backend`` argument, else ``$MASKBENCH_MSDA_BACKEND``, else ``"triton"`` for CUDA tensors
 when triton imports and ``"numba"`` otherwise (:func:`resolve_msda_backend`). The automatic ``"numba"``
-choice falls back to ``"torch-bag"`` for inputs it cannot take (not float32, requiring grad); an explicit
-``"numba"`` with such inputs is an :class:`~maskbench.errors.InputError`.
+choice falls back to ``"torch-bag"`` for inputs it cannot take (not float32); an explicit ``"numba"`` with
+such inputs is an :class:`~maskbench.errors.InputError`.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from maskbench.errors import InputError
 
@@ -185,33 +186,30 @@ class _NumbaThreads:
             torch.set_num_threads(self.torch_threads)
 
 
-def _arrays(value, spatial_shapes, level_start_index, loc, attn):
-    return (value.detach().contiguous().numpy(),
-            spatial_shapes.detach().to("cpu", torch.int64).contiguous().numpy(),
-            level_start_index.detach().to("cpu", torch.int64).contiguous().numpy(),
-            loc.detach().contiguous().numpy(), attn.detach().contiguous().numpy())
-
-
 class _MSDeformAttnNumba(torch.autograd.Function):
     """Forward :func:`_msda_kernel`, backward :func:`_msda_backward_kernel` (gradients for value, loc, attn)."""
 
     @staticmethod
     def forward(ctx, value, spatial_shapes, level_start_index, loc, attn):
-        arrays = _arrays(value, spatial_shapes, level_start_index, loc, attn)
+        value, loc, attn = (t.detach().contiguous() for t in (value, loc, attn))
+        shapes = spatial_shapes.detach().to("cpu", torch.int64).contiguous().numpy()
+        starts = level_start_index.detach().to("cpu", torch.int64).contiguous().numpy()
         n, _, m, d = value.shape
         out = np.zeros((n, loc.shape[1], m, d), dtype=np.float32)
         with _NumbaThreads():
-            _msda_kernel(*arrays, out)
-        ctx.arrays = arrays
+            _msda_kernel(value.numpy(), shapes, starts, loc.numpy(), attn.numpy(), out)
+        ctx.save_for_backward(value, loc, attn)
+        ctx.levels = (shapes, starts)
         return torch.from_numpy(out).view(n, loc.shape[1], m * d)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out):
-        value, shapes, starts, loc, attn = ctx.arrays
+        value, loc, attn = (t.numpy() for t in ctx.saved_tensors)
         grads = (np.zeros_like(value), np.zeros_like(loc), np.zeros_like(attn))
-        top = grad_out.detach().to(torch.float32).contiguous().numpy().reshape(value.shape[0], loc.shape[1], *value.shape[2:])
+        top = grad_out.to(torch.float32).contiguous().numpy().reshape(value.shape[0], loc.shape[1], *value.shape[2:])
         with _NumbaThreads():
-            _msda_backward_kernel(value, shapes, starts, loc, attn, top, *grads)
+            _msda_backward_kernel(value, *ctx.levels, loc, attn, top, *grads)
         grad_value, grad_loc, grad_attn = (torch.from_numpy(g) for g in grads)
         return grad_value, None, None, grad_loc, grad_attn
 

@@ -98,3 +98,55 @@ def test_whole_model_numba_vs_torch(helpers):
         fast = helpers.build_tiny(24, msda_backend="numba")(pixels)
     torch.testing.assert_close(fast["pred_logits"], ref["pred_logits"], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(fast["pred_masks"], ref["pred_masks"], rtol=1e-4, atol=1e-4)
+
+
+def _gradients(args, backend, weights):
+    """(out, dL/dvalue, dL/dloc, dL/dattn) of L = sum(out * weights)."""
+    value, hw, starts, loc, attn = (t.detach().clone().requires_grad_(t.is_floating_point()) for t in args)
+    out = ms_deform_attn(value, hw, starts, loc, attn, backend=backend)
+    (out * weights.to(out.dtype)).sum().backward()
+    return out.detach(), value.grad, loc.grad, attn.grad
+
+
+@pytest.mark.parametrize("shapes", [((3, 5), (6, 10), (1, 2)), ((16, 24), (8, 12), (4, 6))])
+def test_numba_gradients_match_upstream_grid_sample_in_float64(helpers, shapes):
+    """Backward (col2im port) against autograd through the upstream grid_sample formulation in float64.
+
+    Locations are random in [-0.3, 1.3] (many points partly or wholly outside the maps; none exactly on the
+    skip boundary, where the CUDA kernel's zero gradient and grid_sample's one-sided one differ by design)."""
+    value, hw, starts, _, attn = helpers.msda_inputs(torch.float32, seed=5, n=2, m=3, d=7, lq=29, points=4, shapes=shapes)
+    gen = torch.Generator().manual_seed(6)
+    loc = torch.rand(2, 29, 3, len(shapes), 4, 2, generator=gen) * 1.6 - 0.3
+    weights = torch.randn(2, 29, 3 * 7, generator=gen)
+    args = (value, hw, starts, loc, attn)
+    got = _gradients(args, "numba", weights)
+    ref = _gradients(tuple(t.double() if t.is_floating_point() else t for t in args), "torch", weights)
+    for name, g, r in zip(("out", "value", "loc", "attn"), got, ref):
+        assert g.dtype == torch.float32 and g.shape == r.shape, name
+        scale = float(r.abs().max())
+        torch.testing.assert_close(g.double(), r, rtol=1e-5, atol=1e-6 * scale, msg=name)
+    assert float(got[2].abs().max()) > 0 and bool((got[2] == 0).any())  # points outside get no gradient
+
+
+GRAD_THREADS_SCRIPT = """
+import sys, torch
+from maskbench.model.ms_deform_attn import ms_deform_attn
+torch.set_num_threads(int(sys.argv[3]))
+value, hw, starts, loc, attn = (t.requires_grad_(t.is_floating_point()) for t in torch.load(sys.argv[1]))
+(ms_deform_attn(value, hw, starts, loc, attn, backend="numba").square().sum()).backward()
+torch.save([value.grad, loc.grad, attn.grad], sys.argv[2])
+"""
+
+
+def test_numba_gradients_bit_identical_across_thread_counts(helpers, tmp_path):
+    """Each (batch, head) owns its value rows: 1 and 2 threads give the same gradient bits."""
+    args = helpers.msda_inputs(torch.float32, seed=3, n=2, m=4, d=16, lq=257, points=4)
+    torch.save(args, tmp_path / "in.pt")
+    root = str(Path(__file__).resolve().parents[2])
+    grads = []
+    for threads in (1, 2):
+        subprocess.run([sys.executable, "-c", GRAD_THREADS_SCRIPT, str(tmp_path / "in.pt"), str(tmp_path / f"g{threads}.pt"),
+                        str(threads)], check=True, cwd=root, env={**os.environ, "NUMBA_NUM_THREADS": "2", "PYTHONPATH": root},
+                       timeout=300)
+        grads.append(torch.load(tmp_path / f"g{threads}.pt"))
+    assert all(torch.equal(a, b) for a, b in zip(*grads))

@@ -1,0 +1,79 @@
+"""One training step of the embedded tiny Mask2Former (``bench train``'s configuration) per deformable-attention
+backend: ``"torch-bag"`` (embedding_bag, autograd backward; what training used before the numba backward) and
+``"torch"`` (the upstream grid_sample reference) against ``"numba"`` (CUDA kernels' im2col/col2im ports, the
+automatic choice on CPU), timed side by side in one process on the same batches.
+
+The step is forward, Hungarian matching and losses, backward and the AdamW update, at batch 8 of 128x256 crops
+from rendered world frames, deterministic algorithms on (as in training). Prints seconds per step and the
+ratios against numba.
+
+    python benchmarks/bench_train_step.py [--steps 10] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from maskbench.datasets.world import render_scene  # noqa: E402
+from maskbench.model.config import Mask2FormerConfig  # noqa: E402
+from maskbench.train.loop import TrainConfig, build_trainable, normalise, random_batch, semantic_targets  # noqa: E402
+from maskbench.train.losses import SetCriterion  # noqa: E402
+from maskbench.train.matcher import HungarianMatcher  # noqa: E402
+
+BACKENDS = ("torch-bag", "torch", "numba")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per backend (after 2 warm-up steps)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    cfg = TrainConfig()
+    scenes = [render_scene(seed) for seed in range(16)]
+    images = np.stack([s.image for s in scenes])
+    labels = np.stack([s.semantic for s in scenes])
+    rng = np.random.default_rng(0)
+    batches = [random_batch(rng, images, labels, cfg.batch_size, tuple(cfg.crop)) for _ in range(args.steps + 2)]
+
+    times = {}
+    for backend in BACKENDS:
+        model_cfg = Mask2FormerConfig(**{**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.model.items()},
+                                         "msda_backend": backend})
+        torch.manual_seed(0)
+        model = build_trainable(model_cfg, cfg.backbone)
+        criterion = SetCriterion(model_cfg.num_classes, HungarianMatcher(num_points=cfg.num_points),
+                                 num_points=cfg.num_points)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        samples = []
+        for k, (batch_images, batch_labels) in enumerate(batches):
+            start = time.perf_counter()
+            targets = [semantic_targets(lab, model_cfg.num_classes) for lab in batch_labels]
+            loss = sum(criterion(model(normalise(batch_images)), targets).values())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+            optimizer.step()
+            if k >= 2:
+                samples.append(time.perf_counter() - start)
+        times[backend] = statistics.median(samples)
+    result = {"threads": args.threads, "steps": args.steps, "seconds_per_step": times,
+              **{f"speedup_numba_vs_{b}": times[b] / times["numba"] for b in BACKENDS if b != "numba"}}
+    for b in BACKENDS:
+        print(f"{b:10s} {times[b]:.3f} s/step" + ("" if b == "numba" else f"   numba is {times[b] / times['numba']:.2f}x faster"))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
