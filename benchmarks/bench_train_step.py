@@ -1,7 +1,8 @@
 """One training step of the embedded tiny Mask2Former (``bench train``'s configuration) per deformable-attention
 backend: ``"torch-bag"`` (embedding_bag, autograd backward; what training used before the numba backward) and
 ``"torch"`` (the upstream grid_sample reference) against ``"numba"`` (CUDA kernels' im2col/col2im ports, the
-automatic choice on CPU), timed side by side in one process on the same batches.
+automatic choice on CPU), timed side by side in one process: the same batches, one step of each backend per
+batch in rotating order (medians).
 
 The step is forward, Hungarian matching and losses, backward and the AdamW update, at batch 8 of 128x256 crops
 from rendered world frames, deterministic algorithms on (as in training). Prints seconds per step and the
@@ -47,7 +48,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     batches = [random_batch(rng, images, labels, cfg.batch_size, tuple(cfg.crop)) for _ in range(args.steps + 2)]
 
-    times = {}
+    runs = {}
     for backend in BACKENDS:
         model_cfg = Mask2FormerConfig(**{**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.model.items()},
                                          "msda_backend": backend})
@@ -55,19 +56,27 @@ def main() -> None:
         model = build_trainable(model_cfg, cfg.backbone)
         criterion = SetCriterion(model_cfg.num_classes, HungarianMatcher(num_points=cfg.num_points),
                                  num_points=cfg.num_points)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        samples = []
-        for k, (batch_images, batch_labels) in enumerate(batches):
-            start = time.perf_counter()
-            targets = [semantic_targets(lab, model_cfg.num_classes) for lab in batch_labels]
-            loss = sum(criterion(model(normalise(batch_images)), targets).values())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-            optimizer.step()
+        runs[backend] = (model, criterion, torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay))
+
+    def step(backend, batch_images, batch_labels):
+        model, criterion, optimizer = runs[backend]
+        start = time.perf_counter()
+        targets = [semantic_targets(lab, cfg.model["num_classes"]) for lab in batch_labels]
+        loss = sum(criterion(model(normalise(batch_images)), targets).values())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+        optimizer.step()
+        return time.perf_counter() - start
+
+    samples = {b: [] for b in BACKENDS}
+    for k, (batch_images, batch_labels) in enumerate(batches):  # interleaved, rotating order: same machine state
+        order = BACKENDS[k % len(BACKENDS):] + BACKENDS[:k % len(BACKENDS)]
+        for backend in order:
+            seconds = step(backend, batch_images, batch_labels)
             if k >= 2:
-                samples.append(time.perf_counter() - start)
-        times[backend] = statistics.median(samples)
+                samples[backend].append(seconds)
+    times = {b: statistics.median(v) for b, v in samples.items()}
     result = {"threads": args.threads, "steps": args.steps, "seconds_per_step": times,
               **{f"speedup_numba_vs_{b}": times[b] / times["numba"] for b in BACKENDS if b != "numba"}}
     for b in BACKENDS:
