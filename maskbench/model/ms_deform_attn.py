@@ -21,8 +21,9 @@ with zero padding outside the map (``grid_sample(bilinear, zeros, align_corners=
 
 Choice: the ``backend`` argument, else ``$MASKBENCH_MSDA_BACKEND``, else ``"triton"`` for CUDA tensors
 when triton imports and ``"numba"`` otherwise (:func:`resolve_msda_backend`). The automatic ``"numba"``
-choice falls back to ``"torch-bag"`` for inputs it cannot take (not float32); an explicit ``"numba"`` with
-such inputs is an :class:`~maskbench.errors.InputError`.
+choice falls back to ``"torch-bag"`` for inputs it cannot take (not float32), the automatic ``"triton"`` for
+inputs that require grad (it has no backward); an explicit choice with such inputs is an
+:class:`~maskbench.errors.InputError`.
 """
 
 from __future__ import annotations
@@ -182,7 +183,14 @@ def ms_deform_attn(
     if int((hw[:, 0] * hw[:, 1]).sum()) != value.shape[1]:
         raise InputError(f"ms_deform_attn: spatial_shapes {hw.tolist()} do not add up to value length {value.shape[1]}")
     name = resolve_msda_backend(backend, value.device)
-    if name == "numba" and backend is None and not os.environ.get(MSDA_BACKEND_ENV):
+    automatic = backend is None and not os.environ.get(MSDA_BACKEND_ENV)
+    if name == "triton" and torch.is_grad_enabled() and any(
+            t.requires_grad for t in (value, sampling_locations, attention_weights)):
+        if not automatic:  # the Triton kernel has no backward: its output would carry no gradient
+            raise InputError("ms_deform_attn backend='triton' is forward-only and the inputs require grad; "
+                             "use backend='torch-bag' or 'torch' to train")
+        name = "torch-bag"
+    if name == "numba" and automatic:
         from maskbench.model.ms_deform_attn_numba import numba_unsupported
 
         if numba_unsupported(value, sampling_locations, attention_weights) is not None:

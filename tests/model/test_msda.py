@@ -67,6 +67,24 @@ def test_triton_on_cpu_without_interpreter_is_a_clear_error(monkeypatch, helpers
         ms_deform_attn(*helpers.msda_inputs(torch.float32), backend="triton")
 
 
+def test_triton_is_never_used_for_inputs_that_require_grad(monkeypatch, helpers):
+    """The Triton kernel has no backward: an explicit choice is an error, the automatic one (CUDA default) falls
+    back to torch-bag, whose output carries the gradient (checked against the torch reference)."""
+    import maskbench.model.ms_deform_attn as msda
+
+    monkeypatch.delenv(MSDA_BACKEND_ENV, raising=False)
+    value, hw, starts, loc, attn = helpers.msda_inputs(torch.float32)
+    value.requires_grad_(True)
+    with pytest.raises(InputError, match="forward-only.*require grad"):
+        ms_deform_attn(value, hw, starts, loc, attn, backend="triton")
+    monkeypatch.setattr(msda, "resolve_msda_backend", lambda backend, device: backend or "triton")  # automatic = triton, as on CUDA
+    out = ms_deform_attn(value, hw, starts, loc, attn)
+    out.sum().backward()
+    ref_value = value.detach().clone().requires_grad_(True)
+    ms_deform_attn(ref_value, hw, starts, loc, attn, backend="torch").sum().backward()
+    torch.testing.assert_close(value.grad, ref_value.grad, rtol=1e-5, atol=1e-6)
+
+
 def test_backend_resolution(monkeypatch):
     monkeypatch.delenv(MSDA_BACKEND_ENV, raising=False)
     assert resolve_msda_backend(None, torch.device("cpu")) == "numba"
