@@ -395,9 +395,9 @@ def train_command(out, iterations, refine_iterations, refine_rounds, stop_after,
     """Train the embedded tiny Mask2Former from scratch on the world's inlier train split.
 
     Reproduces maskbench/weights/m2f_tiny_world.pth (compare the sha256 in OUT/summary.json): a first schedule
-    (OUT/stage1/), then lower-lr restarts, each from the previous weights (OUT/stage2/, ..., the last in OUT/); logs the losses and the closed-set val mIoU, then
-    fits Maskomaly's query ids on held-out anomaly frames (world seed 1). With --gma it reproduces the GMA twin
-    maskbench/weights/m2f_tiny_world_gma.pth instead.
+    (OUT/stage1/), then lower-lr restarts, each from the previous weights (OUT/stage2/, ..., the last in OUT/);
+    logs the losses and the closed-set val mIoU, then fits Maskomaly's query ids on held-out anomaly frames
+    (world seed 1). With --gma it reproduces the GMA twin maskbench/weights/m2f_tiny_world_gma.pth instead.
     """
     import dataclasses
     import hashlib
