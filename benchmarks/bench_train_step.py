@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from maskbench.datasets.world import render_scene  # noqa: E402
 from maskbench.model.config import Mask2FormerConfig  # noqa: E402
-from maskbench.train.loop import TrainConfig, build_trainable, normalise, random_batch, semantic_targets  # noqa: E402
+from maskbench.train.loop import TrainConfig, build_trainable, random_batch, train_step  # noqa: E402
 from maskbench.train.losses import SetCriterion  # noqa: E402
 from maskbench.train.matcher import HungarianMatcher  # noqa: E402
 
@@ -59,14 +59,8 @@ def main() -> None:
         runs[backend] = (model, criterion, torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay))
 
     def step(backend, batch_images, batch_labels):
-        model, criterion, optimizer = runs[backend]
         start = time.perf_counter()
-        targets = [semantic_targets(lab, cfg.model["num_classes"]) for lab in batch_labels]
-        loss = sum(criterion(model(normalise(batch_images)), targets).values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-        optimizer.step()
+        train_step(*runs[backend], batch_images, batch_labels, cfg.clip_grad)
         return time.perf_counter() - start
 
     samples = {b: [] for b in BACKENDS}

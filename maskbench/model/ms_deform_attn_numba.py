@@ -39,6 +39,34 @@ _ONE = np.float32(1.0)
 _ZERO = np.float32(0.0)
 
 
+@njit(cache=True, fastmath=False)
+def _corners(x, y, height, width, start):  # pragma: no cover - compiled
+    """Bilinear corners of the normalised point (``x``, ``y``) on a ``height`` x ``width`` level whose rows
+    start at ``start``: ``(inside, hh, hw, lh, lw, rows, oks)`` with the corner rows (clamped into the map) and
+    whether each corner lies in the map, in the order (low, low), (low, high), (high, low), (high, high).
+    ``inside`` is False for points the CUDA kernel skips (outside ``(-1, H) x (-1, W)``)."""
+    h_f = np.float32(height)
+    w_f = np.float32(width)
+    h_im = y * h_f - _HALF
+    w_im = x * w_f - _HALF
+    inside = h_im > -_ONE and w_im > -_ONE and h_im < h_f and w_im < w_f
+    h_low_f = np.floor(h_im)
+    w_low_f = np.floor(w_im)
+    h_low = np.int64(h_low_f) if inside else np.int64(0)
+    w_low = np.int64(w_low_f) if inside else np.int64(0)
+    lh = h_im - h_low_f
+    lw = w_im - w_low_f
+    # an out-of-map corner reads a valid (clamped) row; its value is masked to 0 by the caller
+    oks = (h_low >= 0 and w_low >= 0, h_low >= 0 and w_low + 1 <= width - 1,
+           h_low + 1 <= height - 1 and w_low >= 0, h_low + 1 <= height - 1 and w_low + 1 <= width - 1)
+    r_low = start + max(h_low, 0) * width
+    r_high = start + min(h_low + 1, height - 1) * width
+    c_low = max(w_low, 0)
+    c_high = min(w_low + 1, width - 1)
+    rows = (r_low + c_low, r_low + c_high, r_high + c_low, r_high + c_high)
+    return inside, _ONE - lh, _ONE - lw, lh, lw, rows, oks
+
+
 @njit(parallel=True, cache=True, fastmath=False)
 def _msda_kernel(value, shapes, starts, loc, attn, out):  # pragma: no cover - compiled
     """value ``[N, S, M, D]``, shapes/starts int64, loc ``[N, Lq, M, L, P, 2]``, attn ``[N, Lq, M, L, P]``,
@@ -51,47 +79,25 @@ def _msda_kernel(value, shapes, starts, loc, attn, out):  # pragma: no cover - c
         for m in range(n_heads):
             acc = out[b, q, m]
             for lvl in range(n_levels):
-                height = shapes[lvl, 0]
-                width = shapes[lvl, 1]
-                h_f = np.float32(height)
-                w_f = np.float32(width)
-                start = starts[lvl]
                 for p in range(n_points):
-                    h_im = loc[b, q, m, lvl, p, 1] * h_f - _HALF
-                    w_im = loc[b, q, m, lvl, p, 0] * w_f - _HALF
-                    if not (h_im > -_ONE and w_im > -_ONE and h_im < h_f and w_im < w_f):
+                    inside, hh, hw, lh, lw, rows, oks = _corners(
+                        loc[b, q, m, lvl, p, 0], loc[b, q, m, lvl, p, 1], shapes[lvl, 0], shapes[lvl, 1], starts[lvl])
+                    if not inside:
                         continue
                     a = attn[b, q, m, lvl, p]
-                    h_low_f = np.floor(h_im)
-                    w_low_f = np.floor(w_im)
-                    h_low = np.int64(h_low_f)
-                    w_low = np.int64(w_low_f)
-                    lh = h_im - h_low_f
-                    lw = w_im - w_low_f
-                    hh = _ONE - lh
-                    hw = _ONE - lw
                     w1 = hh * hw
                     w2 = hh * lw
                     w3 = lh * hw
                     w4 = lh * lw
-                    # an out-of-map corner reads a valid row with weight kept but value masked to 0 below
-                    ok1 = h_low >= 0 and w_low >= 0
-                    ok2 = h_low >= 0 and w_low + 1 <= width - 1
-                    ok3 = h_low + 1 <= height - 1 and w_low >= 0
-                    ok4 = h_low + 1 <= height - 1 and w_low + 1 <= width - 1
-                    r_low = start + max(h_low, 0) * width
-                    r_high = start + min(h_low + 1, height - 1) * width
-                    c_low = max(w_low, 0)
-                    c_high = min(w_low + 1, width - 1)
-                    v1 = value[b, r_low + c_low, m]
-                    v2 = value[b, r_low + c_high, m]
-                    v3 = value[b, r_high + c_low, m]
-                    v4 = value[b, r_high + c_high, m]
+                    v1 = value[b, rows[0], m]
+                    v2 = value[b, rows[1], m]
+                    v3 = value[b, rows[2], m]
+                    v4 = value[b, rows[3], m]
                     for c in range(depth):
-                        x1 = v1[c] if ok1 else _ZERO
-                        x2 = v2[c] if ok2 else _ZERO
-                        x3 = v3[c] if ok3 else _ZERO
-                        x4 = v4[c] if ok4 else _ZERO
+                        x1 = v1[c] if oks[0] else _ZERO
+                        x2 = v2[c] if oks[1] else _ZERO
+                        x3 = v3[c] if oks[2] else _ZERO
+                        x4 = v4[c] if oks[3] else _ZERO
                         acc[c] += (w1 * x1 + w2 * x2 + w3 * x3 + w4 * x4) * a
 
 
@@ -107,60 +113,39 @@ def _msda_backward_kernel(value, shapes, starts, loc, attn, grad_out, grad_value
         for q in range(n_queries):
             top = grad_out[b, q, m]
             for lvl in range(n_levels):
-                height = shapes[lvl, 0]
-                width = shapes[lvl, 1]
-                h_f = np.float32(height)
-                w_f = np.float32(width)
-                start = starts[lvl]
                 for p in range(n_points):
-                    h_im = loc[b, q, m, lvl, p, 1] * h_f - _HALF
-                    w_im = loc[b, q, m, lvl, p, 0] * w_f - _HALF
-                    if not (h_im > -_ONE and w_im > -_ONE and h_im < h_f and w_im < w_f):
+                    inside, hh, hw, lh, lw, rows, oks = _corners(
+                        loc[b, q, m, lvl, p, 0], loc[b, q, m, lvl, p, 1], shapes[lvl, 0], shapes[lvl, 1], starts[lvl])
+                    if not inside:
                         continue
                     a = attn[b, q, m, lvl, p]
-                    h_low_f = np.floor(h_im)
-                    w_low_f = np.floor(w_im)
-                    h_low = np.int64(h_low_f)
-                    w_low = np.int64(w_low_f)
-                    lh = h_im - h_low_f
-                    lw = w_im - w_low_f
-                    hh = _ONE - lh
-                    hw = _ONE - lw
                     w1 = hh * hw
                     w2 = hh * lw
                     w3 = lh * hw
                     w4 = lh * lw
-                    ok1 = h_low >= 0 and w_low >= 0
-                    ok2 = h_low >= 0 and w_low + 1 <= width - 1
-                    ok3 = h_low + 1 <= height - 1 and w_low >= 0
-                    ok4 = h_low + 1 <= height - 1 and w_low + 1 <= width - 1
-                    r_low = start + max(h_low, 0) * width
-                    r_high = start + min(h_low + 1, height - 1) * width
-                    c_low = max(w_low, 0)
-                    c_high = min(w_low + 1, width - 1)
                     g_attn = _ZERO
                     g_x = _ZERO
                     g_y = _ZERO
                     for c in range(depth):
-                        x1 = value[b, r_low + c_low, m, c] if ok1 else _ZERO
-                        x2 = value[b, r_low + c_high, m, c] if ok2 else _ZERO
-                        x3 = value[b, r_high + c_low, m, c] if ok3 else _ZERO
-                        x4 = value[b, r_high + c_high, m, c] if ok4 else _ZERO
+                        x1 = value[b, rows[0], m, c] if oks[0] else _ZERO
+                        x2 = value[b, rows[1], m, c] if oks[1] else _ZERO
+                        x3 = value[b, rows[2], m, c] if oks[2] else _ZERO
+                        x4 = value[b, rows[3], m, c] if oks[3] else _ZERO
                         g = top[c] * a
                         g_attn += top[c] * (w1 * x1 + w2 * x2 + w3 * x3 + w4 * x4)
                         g_x += g * (hh * (x2 - x1) + lh * (x4 - x3))
                         g_y += g * (hw * (x3 - x1) + lw * (x4 - x2))
-                        if ok1:
-                            grad_value[b, r_low + c_low, m, c] += w1 * g
-                        if ok2:
-                            grad_value[b, r_low + c_high, m, c] += w2 * g
-                        if ok3:
-                            grad_value[b, r_high + c_low, m, c] += w3 * g
-                        if ok4:
-                            grad_value[b, r_high + c_high, m, c] += w4 * g
+                        if oks[0]:
+                            grad_value[b, rows[0], m, c] += w1 * g
+                        if oks[1]:
+                            grad_value[b, rows[1], m, c] += w2 * g
+                        if oks[2]:
+                            grad_value[b, rows[2], m, c] += w3 * g
+                        if oks[3]:
+                            grad_value[b, rows[3], m, c] += w4 * g
                     grad_attn[b, q, m, lvl, p] = g_attn
-                    grad_loc[b, q, m, lvl, p, 0] = w_f * g_x
-                    grad_loc[b, q, m, lvl, p, 1] = h_f * g_y
+                    grad_loc[b, q, m, lvl, p, 0] = np.float32(shapes[lvl, 1]) * g_x
+                    grad_loc[b, q, m, lvl, p, 1] = np.float32(shapes[lvl, 0]) * g_y
 
 
 def numba_unsupported(value: Tensor, loc: Tensor, attn: Tensor) -> str | None:

@@ -198,6 +198,20 @@ def poly_lr(it: int, cfg: TrainConfig) -> float:
     return cfg.lr * warm * (1 - it / cfg.iterations) ** 0.9
 
 
+def train_step(model: torch.nn.Module, criterion: SetCriterion, optimizer: torch.optim.Optimizer,
+               images: np.ndarray, labels: np.ndarray, clip_grad: float) -> tuple[Tensor, dict[str, Tensor]]:
+    """One optimisation step on a batch (uint8 images, train-id labels): forward, matching and losses,
+    backward, gradient-norm clipping, update. Returns the total loss and its terms."""
+    targets = [semantic_targets(lab, criterion.num_classes) for lab in labels]
+    losses = criterion(model(normalise(images)), targets)
+    loss = sum(losses.values())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+    optimizer.step()
+    return loss, losses
+
+
 def train(cfg: TrainConfig, out: Path, *, train_data: tuple[np.ndarray, np.ndarray],
           val_data: tuple[np.ndarray, np.ndarray] | None = None, log=print) -> dict:
     """Train from scratch; write ``out/model.pth`` (final), ``out/log.csv`` and ``out/summary.json``; with
@@ -253,14 +267,8 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
         lr = poly_lr(it, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch_images, batch_labels = random_batch(rng, images, labels, cfg.batch_size, tuple(cfg.crop))
-        targets = [semantic_targets(lab, model_cfg.num_classes) for lab in batch_labels]
-        losses = criterion(model(normalise(batch_images)), targets)
-        loss = sum(losses.values())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-        optimizer.step()
+        batch = random_batch(rng, images, labels, cfg.batch_size, tuple(cfg.crop))
+        loss, losses = train_step(model, criterion, optimizer, *batch, cfg.clip_grad)
         last = it + 1 == steps
         val = None
         if val_data is not None and ((it + 1) % cfg.eval_every == 0 or last):

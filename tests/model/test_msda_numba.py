@@ -62,18 +62,20 @@ assert torch.get_num_threads() == int(sys.argv[3]), "the numba call changed torc
 """
 
 
+def _run_with_threads(script, args, tmp_path, threads):
+    """Run ``script`` (argv: input file, output file, torch threads) on ``args`` in a fresh interpreter."""
+    torch.save(args, tmp_path / "in.pt")
+    out = tmp_path / f"out{threads}.pt"
+    root = str(Path(__file__).resolve().parents[2])
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "in.pt"), str(out), str(threads)], check=True,
+                   cwd=root, env={**os.environ, "NUMBA_NUM_THREADS": "2", "PYTHONPATH": root}, timeout=300)
+    return torch.load(out)
+
+
 def test_numba_bit_identical_across_runs_and_thread_counts(helpers, tmp_path):
     """Each output row is summed in a fixed order by one thread: 1 and 2 threads give the same bits."""
     args = helpers.msda_inputs(torch.float32, seed=9, n=2, m=4, d=16, lq=257, points=4)
-    torch.save(args, tmp_path / "in.pt")
-    root = str(Path(__file__).resolve().parents[2])
-    outs = []
-    for threads in (1, 2):
-        env_out = tmp_path / f"out{threads}.pt"
-        subprocess.run([sys.executable, "-c", THREADS_SCRIPT, str(tmp_path / "in.pt"), str(env_out), str(threads)],
-                       check=True, cwd=root, env={**os.environ, "NUMBA_NUM_THREADS": "2", "PYTHONPATH": root},
-                       timeout=300)
-        outs.extend(torch.load(env_out))
+    outs = [o for threads in (1, 2) for o in _run_with_threads(THREADS_SCRIPT, args, tmp_path, threads)]
     assert all(torch.equal(o, outs[0]) for o in outs[1:])
     assert torch.equal(ms_deform_attn(*args, backend="numba"), outs[0])
 
@@ -141,12 +143,5 @@ torch.save([value.grad, loc.grad, attn.grad], sys.argv[2])
 def test_numba_gradients_bit_identical_across_thread_counts(helpers, tmp_path):
     """Each (batch, head) owns its value rows: 1 and 2 threads give the same gradient bits."""
     args = helpers.msda_inputs(torch.float32, seed=3, n=2, m=4, d=16, lq=257, points=4)
-    torch.save(args, tmp_path / "in.pt")
-    root = str(Path(__file__).resolve().parents[2])
-    grads = []
-    for threads in (1, 2):
-        subprocess.run([sys.executable, "-c", GRAD_THREADS_SCRIPT, str(tmp_path / "in.pt"), str(tmp_path / f"g{threads}.pt"),
-                        str(threads)], check=True, cwd=root, env={**os.environ, "NUMBA_NUM_THREADS": "2", "PYTHONPATH": root},
-                       timeout=300)
-        grads.append(torch.load(tmp_path / f"g{threads}.pt"))
+    grads = [_run_with_threads(GRAD_THREADS_SCRIPT, args, tmp_path, threads) for threads in (1, 2)]
     assert all(torch.equal(a, b) for a, b in zip(*grads))
