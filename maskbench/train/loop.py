@@ -19,13 +19,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from maskbench.datasets.world import WorldConfig, ensure_world
+from maskbench.datasets.world.outliers import paste_outliers
 from maskbench.errors import InputError
 from maskbench.model.checkpoint import read_checkpoint
 from maskbench.model.config import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Mask2FormerConfig, build_model_with_backbone
-from maskbench.datasets.world.outliers import paste_outliers
 from maskbench.model.resnet import ResNet
 from maskbench.train.losses import SetCriterion
 from maskbench.train.recipes import PASTE_SEED_CODE, RECIPES, build_criterion, trainable_parameters
+from maskbench.train.val_miou import evaluate_miou
 
 # The shipped model: the R50 block layout at 1/8 width (stem 16, res2..res5 32/64/128/256), two deformable
 # encoder layers, three masked-attention decoder layers, 24 queries, width 64. ``nheads`` is 8 because
@@ -158,39 +160,6 @@ def random_batch(rng: np.random.Generator, images: np.ndarray, labels: np.ndarra
     return np.stack(out_i), np.stack(out_l)
 
 
-def confusion(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
-    """``[K, K]`` counts (rows ground truth, columns prediction) over pixels with ``gt < K``."""
-    valid = gt < num_classes
-    return np.bincount(gt[valid].astype(np.int64) * num_classes + pred[valid], minlength=num_classes ** 2
-                       ).reshape(num_classes, num_classes)
-
-
-def miou(conf: np.ndarray) -> tuple[float, list]:
-    """Mean over classes with ground-truth pixels of ``TP / (TP + FP + FN)``; also the per-class IoU (None if absent)."""
-    tp = np.diag(conf).astype(np.float64)
-    union = conf.sum(0) + conf.sum(1) - tp
-    present = conf.sum(1) > 0
-    ious = [float(tp[k] / union[k]) if present[k] else None for k in range(len(tp))]
-    return float(np.mean([v for v in ious if v is not None])), ious
-
-
-@torch.no_grad()
-def evaluate_miou(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[float, list]:
-    """Closed-set mIoU with the reference test-time path (:class:`~maskbench.model.predictor.Predictor`,
-    native resolution, semantic scores argmax)."""
-    from maskbench.model.predictor import Predictor
-
-    was_training = model.training
-    model.eval()
-    predictor = Predictor(model)
-    conf = np.zeros((num_classes, num_classes), np.int64)
-    for img, lab in zip(images, labels):
-        pred = predictor.semantic(img).argmax(0).numpy()
-        conf += confusion(pred, lab, num_classes)
-    model.train(was_training)
-    return miou(conf)
-
-
 def export_state_dict(model: torch.nn.Module) -> dict[str, Tensor]:
     """detectron2-layout tensors for the checkpoint: BatchNorm's ``num_batches_tracked`` dropped, so the
     backbone norms load as ``FrozenBatchNorm2d`` (same function in eval mode)."""
@@ -267,7 +236,7 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
                                   weight_decay=cfg.weight_decay)
     paste_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, PASTE_SEED_CODE]))
     images, labels = train_data
-    rows, start, last_val = [], time.time(), None
+    rows, start, last_val, last_ious = [], time.time(), None, None
     log_path = out / "log.csv"
     fields = ["iteration", "seconds", "lr", "loss", "loss_ce", "loss_mask", "loss_dice"]
     fields += ["loss_outlier"] * (recipe.loss is not None) + ["val_miou"]
@@ -285,7 +254,7 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
         last = it + 1 == steps
         val = None
         if val_data is not None and ((it + 1) % cfg.eval_every == 0 or last):
-            val = evaluate_miou(model, *val_data, model_cfg.num_classes)[0]
+            val, last_ious = evaluate_miou(model, *val_data, model_cfg.num_classes)
             last_val = val
         row = {"iteration": it + 1, "seconds": round(time.time() - start, 1), "lr": lr, "loss": float(loss.detach()),
                "loss_ce": float(losses["loss_ce"].detach()), "loss_mask": float(losses["loss_mask"].detach()),
@@ -305,6 +274,7 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
             torch.save({"model": export_state_dict(model), "iteration": it + 1}, out / "model.pth")
     torch.save({"model": export_state_dict(model), "iteration": steps}, out / "model.pth")
     summary = {"train_config": asdict(cfg), "seconds": round(time.time() - start, 1), "final_val_miou": last_val,
+               "final_val_iou_per_class": last_ious and {str(k): v for k, v in enumerate(last_ious) if v is not None},
                "torch": torch.__version__, "threads": cfg.threads}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
@@ -312,8 +282,6 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
 
 def train_on_world(cfg: TrainConfig, out: Path, *, world_config=None, log=print) -> dict:
     """Generate (if needed) the world's ``train`` and ``val`` splits, then :func:`train` on them."""
-    from maskbench.datasets.world import WorldConfig, ensure_world
-
     world = ensure_world(("train", "val"), config=world_config or WorldConfig())
     train_data = load_split(world.dataset("train"))
     val_images, val_labels = load_split(world.dataset("val"))

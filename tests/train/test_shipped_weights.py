@@ -13,7 +13,7 @@ from maskbench.datasets.world import WorldConfig, render_frame
 from maskbench.model.checkpoint import load_model
 from maskbench.model.predictor import Predictor
 from maskbench.scorers import get_scorer
-from maskbench.train.loop import confusion, miou
+from maskbench.train.val_miou import confusion, miou
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 SHIPPED = {"masked": (EMBEDDED_WEIGHTS, RESULTS / "training", False),
