@@ -2,18 +2,22 @@
 the reference freeze sets, micro fine-tunes (bit-identical reruns, frozen weights untouched) and the option merge."""
 
 import dataclasses
+import hashlib
+import json
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from maskbench.datasets.world import render_scene
+from maskbench.datasets.world import WorldConfig, ensure_world, render_scene
 from maskbench.errors import InputError
 from maskbench.model.checkpoint import load_model
 from maskbench.model.config import Mask2FormerConfig
 from maskbench.model.resnet import FrozenBatchNorm2d
-from maskbench.train.loop import TrainConfig, build_trainable, export_state_dict, init_from_checkpoint, train
+from maskbench.train.loop import (
+    TrainConfig, build_trainable, export_state_dict, init_from_checkpoint, load_split, train,
+)
 from maskbench.train.options import GMA_TWIN, train_config
 from maskbench.train.outlier_losses import OutlierSetCriterion, m2a_contrastive_loss, rba_outlier_loss
 from maskbench.train.matcher import HungarianMatcher
@@ -160,10 +164,16 @@ def test_freeze_sets_are_the_references():
         "sem_seg_head.predictor.class_embed.weight", "sem_seg_head.predictor.class_embed.bias",
         *(f"sem_seg_head.predictor.mask_embed.layers.{i}.{p}" for i in range(3) for p in ("weight", "bias"))}
     assert {n for n, p in masked.named_parameters() if p.requires_grad} == names
-    # Mask2Anomaly anomaly_ft.yaml: BACKBONE.FREEZE_AT 5 = stem and res2..res5 (the whole ResNet), norms frozen
+    # Mask2Anomaly anomaly_ft.yaml: BACKBONE.FREEZE_AT 5; detectron2's ResNet.freeze(5) freezes the stem (stage 1)
+    # and res2..res5 (stages 2-5) and turns their norms into FrozenBatchNorm2d: the pixel decoder and the
+    # transformer decoder train
+    frozen_at_5 = ("backbone.stem.", "backbone.res2.", "backbone.res3.", "backbone.res4.", "backbone.res5.")
     gma = build_trainable(dataclasses.replace(MICRO, gma=True), MICRO_BACKBONE, norm="FrozenBN")
     names = set(trainable_parameters(gma, RECIPES["m2a-cl"]))
-    assert names == {n for n, _ in gma.named_parameters() if not n.startswith("backbone.")}
+    every = {n for n, _ in gma.named_parameters()}
+    assert names == {n for n in every if not n.startswith(frozen_at_5)}
+    assert {n.split(".")[0] + "." + n.split(".")[1] for n in names} == {"sem_seg_head.pixel_decoder",
+                                                                        "sem_seg_head.predictor"}
     assert not any(p.requires_grad for p in gma.backbone.parameters())
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in gma.backbone.modules())
     assert any(isinstance(m, FrozenBatchNorm2d) for m in gma.backbone.modules())
@@ -278,3 +288,43 @@ def test_cli_train_runs_the_recipe_configuration(tmp_path, monkeypatch):
     assert seen["cfg"] == train_config(recipe="m2a-cl", init=init, iterations=7)
     choices = next(p for p in train_command.params if p.name == "recipe").type.choices
     assert list(choices) == list(RECIPES)
+
+
+# -- the command line -------------------------------------------------------------------------------------------------
+CLI_WORLD = WorldConfig(seed=7, train=4, val=2)
+
+
+@pytest.fixture(scope="module")
+def cli_world(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    world = ensure_world(("train", "val"), config=CLI_WORLD, cache=cache, workers=1)
+    val = load_split(world.dataset("val"))
+    return cache, load_split(world.dataset("train")), (val[0][:TrainConfig.val_frames], val[1][:TrainConfig.val_frames])
+
+
+@pytest.mark.parametrize("recipe", ["rba-oe", "m2a-cl", "eam-neg"])
+def test_cli_recipe_equals_the_library_run(tmp_path, monkeypatch, cli_world, recipe):
+    """``bench train --recipe NAME --init W --stop-after 1`` (the shipped tiny model and batch, on a small world)
+    writes the bytes :func:`train` writes for the same configuration, and records their sha256."""
+    import click.testing
+
+    import maskbench.train.loop as loop
+    import maskbench.train.scorer_fit as scorer_fit
+    from maskbench.cli import main
+
+    cache, train_data, val_data = cli_world
+    init = GMA_WEIGHTS if RECIPES[recipe].gma else BASE_WEIGHTS
+    train(train_config(recipe=recipe, init=init, stop_after=1), tmp_path / "lib", train_data=train_data,
+          val_data=val_data, log=lambda _: None)
+    monkeypatch.setenv("MASKBENCH_CACHE", str(cache))
+    monkeypatch.setattr(loop, "WorldConfig", lambda: CLI_WORLD)  # the CLI trains on the world's default config
+    fit = scorer_fit.write_scorer_params
+    monkeypatch.setattr(scorer_fit, "write_scorer_params", lambda model, out: fit(model, out, frames=1))
+    result = click.testing.CliRunner().invoke(main, ["train", "--recipe", recipe, "--init", str(init), "--stop-after",
+                                                     "1", "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    lib = (tmp_path / "lib" / "model.pth").read_bytes()
+    assert (tmp_path / "cli" / "model.pth").read_bytes() == lib
+    summary = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    assert summary["model_sha256"] == hashlib.sha256(lib).hexdigest()
+    assert summary["train_config"]["recipe"] == recipe and summary["train_config"]["iterations"] == FINETUNE["iterations"]

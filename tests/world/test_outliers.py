@@ -106,11 +106,20 @@ def test_family_names_are_disjoint_from_the_anomalies():
     assert {o.shape for o in drawn} == set(POOL_SHAPES) and {o.texture for o in drawn} == set(POOL_TEXTURES)
 
 
-def test_seed_stream_is_not_a_world_split():
-    assert POOL_SEED_CODE not in SPLIT_CODES.values()
+def shared_seeds(pool_code):
+    """Seed states that world frames (every split, 50 frames) share with 300 pool objects drawn with ``pool_code``."""
     config = WorldConfig()
     frames = {tuple(frame_seed(config, s, i).generate_state(4)) for s in SPLITS for i in range(50)}
-    assert not frames & {tuple(pool_seed(0, i).generate_state(4)) for i in range(300)}
+    pool = {tuple(np.random.SeedSequence([0, pool_code, i]).generate_state(4)) for i in range(300)}
+    return frames & pool
+
+
+def test_seed_stream_is_not_a_world_split():
+    assert POOL_SEED_CODE not in SPLIT_CODES.values()
+    assert all(np.array_equal(pool_seed(0, i).generate_state(4),
+                              np.random.SeedSequence([0, POOL_SEED_CODE, i]).generate_state(4)) for i in range(5))
+    assert shared_seeds(POOL_SEED_CODE) == set()
+    assert len(shared_seeds(SPLIT_CODES["anomaly"])) == 50  # planted: the pool drawn on the anomaly split's stream
 
 
 def test_no_world_module_writes_the_pool():
