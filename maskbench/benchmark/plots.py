@@ -95,7 +95,7 @@ def plot_curves(results_dir, out_dir):
     rule = run.get("fpr95_rule") or next(
         (e.get("protocol_details", {}).get("fpr95_rule") for e in entries.values()), None)
     with _style():
-        fig = Figure(figsize=(11, 4.6), dpi=DPI)
+        fig = Figure(figsize=(11, 4.5), dpi=DPI)  # whole pixels in binary floating point
         ax_pr, ax_roc = fig.subplots(1, 2)
         for s, c in curves.items():
             m = entries.get(s, {}).get("metrics", {})
