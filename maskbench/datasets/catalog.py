@@ -4,15 +4,27 @@ import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maskbench.datasets.base import DATASETS, Problem, env_roots
+from maskbench.datasets.base import DATASETS, Dataset, Problem, env_roots
 from maskbench.errors import DatasetError
 
 MAX_LISTED = 10
 
 
+def accepted_options(cls):
+    """The option names a dataset class takes: its keyword parameters and those of its bases (``frames`` for all)."""
+    accepted = []
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass) and issubclass(klass, Dataset):
+            for p in inspect.signature(klass.__init__).parameters.values():
+                if p.name not in ("self", "root") and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) \
+                        and p.name not in accepted:
+                    accepted.append(p.name)
+    return accepted
+
+
 def _construct(name, root, options):
     cls = DATASETS.get(name)
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "root")]
+    accepted = accepted_options(cls)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise DatasetError(f"{name}: unknown option(s) {unknown}; accepted: {accepted or 'none'}")

@@ -249,13 +249,20 @@ def _cityscapes(out, n, rng, h, w):
         label_ids = np.full((h, w), 7, np.uint8)
         for value in rng.choice(34, size=8, replace=False):
             label_ids[_rect(rng, h, w)] = value
+        instances = label_ids.astype(np.int32)
+        for k, value in enumerate((24, 26, 26, 29)):  # person, two cars, a caravan (instances, ignored in eval)
+            sl = _rect(rng, h, w)
+            label_ids[sl] = value
+            instances[sl] = value * 1000 + k
+        instances[label_ids == 33] = 33  # a bicycle group: labelId only, no instance
         semantic = np.array([[to_train.get(int(v), 255) for v in row] for row in label_ids], np.uint8)
         image = _image(rng, h, w, lossy=False)
         ipath = _save(root / "leftImg8bit" / "val" / city / f"{fid}_leftImg8bit.png", image)
         lpath = _save(root / "gtFine" / "val" / city / f"{fid}_gtFine_labelIds.png", label_ids)
         _save(root / "gtFine" / "val" / city / f"{fid}_gtFine_labelTrainIds.png", semantic)
+        _save(root / "gtFine" / "val" / city / f"{fid}_gtFine_instanceIds.png", instances.astype(np.uint16))
         ood = np.where(semantic == 255, 255, 0).astype(np.uint8)
-        samples.append(Sample(fid, image, ood, semantic=semantic))
+        samples.append(Sample(fid, image, ood, semantic=semantic, label_ids=label_ids, instance_ids=instances))
         files[fid] = {"image": ipath, "label": lpath}
     samples.sort(key=lambda s: s.id)
     return Replica("cityscapes", root, tuple(samples), files)
