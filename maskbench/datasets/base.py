@@ -60,6 +60,20 @@ class Frame:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One official split (or policy) a dataset option selects: ``option=value`` is the reference's ``official``
+    name, with ``count`` frames (``labelled`` of them with public labels; ``None``: the reference gives no count)
+    per ``source`` (reference repository file)."""
+
+    option: str
+    value: str
+    official: str
+    count: int | None
+    labelled: int | None
+    source: str
+
+
+@dataclass(frozen=True)
 class Problem:
     """Something wrong on disk: ``path`` and what is wrong with it."""
 
@@ -127,6 +141,7 @@ class Dataset:
     version = None
     root_dirname = None  # the official top folder; its parent is accepted as root too
     label_convention = ""
+    variants = ()  # the official splits and policies its options select (``Variant``), for listings and checks
 
     def __init__(self, root=None, *, frames="labelled"):
         if frames not in FRAMES:

@@ -13,102 +13,60 @@ Sizes are 64x128 (2:1) or 72x128 (16:9, Road Anomaly and StreetHazards).
 """
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from maskbench.datasets.base import Sample
+from maskbench.datasets.replica_content import JPEG_TOLERANCE, Replica, ood_map, rect, save, save_jpg, smooth_image
 from maskbench.errors import DatasetError
-
-JPEG_TOLERANCE = 8
-
-
-@dataclass(frozen=True)
-class Replica:
-    """A written replica: pass ``root`` (and ``options``) to ``load_dataset``; ``samples`` is what it yields."""
-
-    name: str
-    root: Path
-    samples: tuple
-    files: dict = field(default_factory=dict)  # frame id -> {role: path}, for tests that corrupt a file
-    options: dict = field(default_factory=dict)
-    image_tolerance: int = 0
-
-
-# -- content ---------------------------------------------------------------------------------------------------
-def _image(rng, h, w, *, lossy):
-    """A smooth gradient between four random corner colours; plus per-pixel noise when stored losslessly."""
-    corners = rng.integers(0, 256, size=(2, 2, 3)).astype(np.float64)
-    y = np.linspace(0, 1, h)[:, None, None]
-    x = np.linspace(0, 1, w)[None, :, None]
-    img = (corners[0, 0] * (1 - y) * (1 - x) + corners[0, 1] * (1 - y) * x
-           + corners[1, 0] * y * (1 - x) + corners[1, 1] * y * x)
-    if not lossy:
-        img = img + rng.integers(-20, 21, size=img.shape)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
-
-
-def _rect(rng, h, w, top=0):
-    """A random rectangle (as slices) inside rows ``top..h``, at least 4x4 pixels."""
-    y0 = int(rng.integers(top, h - 4))
-    x0 = int(rng.integers(0, w - 4))
-    return slice(y0, int(rng.integers(y0 + 4, min(h, y0 + h // 3) + 1))), slice(x0, int(rng.integers(x0 + 4, min(w, x0 + w // 3) + 1)))
-
-
-def _ood(rng, h, w, *, void=True, anomalies=2):
-    """0 background, a void band at the top (and a void patch), ``anomalies`` anomaly rectangles below it."""
-    ood = np.zeros((h, w), np.uint8)
-    if void:
-        ood[: int(rng.integers(h // 8, h // 4))] = 255
-        ood[_rect(rng, h, w, top=h // 4)] = 255
-    for _ in range(anomalies):
-        ood[_rect(rng, h, w, top=h // 4)] = 1
-    return ood
-
-
-def _save(path, array, **kwargs):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, **kwargs)
-    return path
-
-
-def _save_jpg(path, array):
-    return _save(path, array, quality=95, subsampling=0)
 
 
 # -- one writer per dataset: (out_dir, frames, rng, size) -> Replica ----------------------------------------------
 def _smiyc(name, top, ext, ids, decoys, out, rng, h, w, obstacle):
+    """Labelled validation frames ``ids`` and unlabelled official test frames ``decoys`` (images only)."""
     root = out / top
-    samples, files = [], {}
+    samples, unlabelled, files = [], [], {}
     for fid in list(ids) + list(decoys):
-        image = _image(rng, h, w, lossy=ext == ".jpg")
+        image = smooth_image(rng, h, w, lossy=ext == ".jpg")
         path = root / "images" / f"{fid}{ext}"
-        _save_jpg(path, image) if ext == ".jpg" else _save(path, image, lossless=True)
+        save_jpg(path, image) if ext == ".jpg" else save(path, image, lossless=True)
         if fid in decoys:
+            if fid not in STRAYS:  # in no official split: never yielded
+                unlabelled.append(Sample(fid, image, None))
+            files[fid] = {"image": path}
             continue
-        ood = _ood(rng, h, w)
+        ood = ood_map(rng, h, w)
         if obstacle:  # off-road (left and right of a road strip) is void
             ood[:, : w // 5] = 255
             ood[:, -w // 5:] = 255
-        label = _save(root / "labels_masks" / f"{fid}_labels_semantic.png", ood)
-        _save(root / "labels_masks" / f"{fid}_labels_semantic_color.png", np.stack([ood, ood // 2, 255 - ood], -1))
+        label = save(root / "labels_masks" / f"{fid}_labels_semantic.png", ood)
+        save(root / "labels_masks" / f"{fid}_labels_semantic_color.png", np.stack([ood, ood // 2, 255 - ood], -1))
         samples.append(Sample(fid, image, ood))
         files[fid] = {"image": path, "label": label}
     samples.sort(key=lambda s: s.id)
+    unlabelled.sort(key=lambda s: s.id)
     tol = JPEG_TOLERANCE if ext == ".jpg" else 0
-    return Replica(name, root, tuple(samples), files, image_tolerance=tol)
+    return Replica(name, root, tuple(samples), files, image_tolerance=tol, unlabelled=tuple(unlabelled))
+
+
+# unlabelled official test frames written beside the labelled validation frames: one per object group
+# (RA21: animals, vehicles, other, a carriage of the test split only) and per scene split (RO21: test, a dotted
+# snowstorm id, night, the dog of Erasing-20, a scene outside every official split)
+RA21_UNLABELLED = ("zebra0000", "caravan0000", "cones0000", "carriage0000")
+STRAYS = ("unlisted_scene_1",)
+RO21_UNLABELLED = ("snowstorm1_00_16_02.578", "darkasphalt_axestump_2", "curvy-street_bag_1", "driveway_boot_1",
+                   "darkasphalt2_dog_1", "snowstorm2_00_01_35.045") + STRAYS
 
 
 def _ra21(out, n, rng, h, w):
     return _smiyc("smiyc-ra21", "dataset_AnomalyTrack", ".jpg", [f"validation{i:04d}" for i in range(n)],
-                  ["zebra0000"], out, rng, h, w, obstacle=False)
+                  RA21_UNLABELLED, out, rng, h, w, obstacle=False)
 
 
 def _ro21(out, n, rng, h, w):
     return _smiyc("smiyc-ro21", "dataset_ObstacleTrack", ".webp", [f"validation_{i + 1}" for i in range(n)],
-                  ["snowstorm1_00_16_02.578", "darkasphalt_axestump_2"], out, rng, h, w, obstacle=True)
+                  RO21_UNLABELLED, out, rng, h, w, obstacle=True)
 
 
 LAF_TEST_SCENES = ("02_Hanns_Klemm_Str_44", "04_Maurener_Weg_8", "05_Schafgasse_1", "07_Festplatz_Flugfeld",
@@ -132,12 +90,12 @@ def _lost_and_found(out, n, rng, h, w):
     for fid in _laf_ids(n, LAF_TEST_SCENES) + ["01_Hanns_Klemm_Str_45_000000_000020"]:  # + one train frame
         split = "train" if fid.startswith("01_") else "test"
         scene = fid[:-14]
-        image = _image(rng, h, w, lossy=False)
-        ood = _ood(rng, h, w)
+        image = smooth_image(rng, h, w, lossy=False)
+        ood = ood_map(rng, h, w)
         label = _laf_label(rng, ood)
-        ipath = _save(root / "leftImg8bit" / split / scene / f"{fid}_leftImg8bit.png", image)
-        lpath = _save(root / "gtCoarse" / split / scene / f"{fid}_gtCoarse_labelIds.png", label)
-        _save(root / "gtCoarse" / split / scene / f"{fid}_gtCoarse_instanceIds.png", (ood == 1).astype(np.uint8))
+        ipath = save(root / "leftImg8bit" / split / scene / f"{fid}_leftImg8bit.png", image)
+        lpath = save(root / "gtCoarse" / split / scene / f"{fid}_gtCoarse_labelIds.png", label)
+        save(root / "gtCoarse" / split / scene / f"{fid}_gtCoarse_instanceIds.png", (ood == 1).astype(np.uint8))
         if split == "test":
             samples.append(Sample(fid, image, ood))
             files[fid] = {"image": ipath, "label": lpath}
@@ -151,10 +109,10 @@ def _fs_laf(out, n, rng, h, w):
     for i, laf_id in enumerate(_laf_ids(n, scenes)):
         split = "test" if laf_id.startswith("04_") else "train"
         fid = f"{i:04d}_{laf_id}"
-        image = _image(rng, h, w, lossy=False)
-        ood = _ood(rng, h, w)
-        ipath = _save(root / "leftImg8bit" / split / laf_id[:-14] / f"{laf_id}_leftImg8bit.png", image)
-        lpath = _save(root / "fishyscapes_lostandfound" / f"{fid}_labels.png", ood)
+        image = smooth_image(rng, h, w, lossy=False)
+        ood = ood_map(rng, h, w)
+        ipath = save(root / "leftImg8bit" / split / laf_id[:-14] / f"{laf_id}_leftImg8bit.png", image)
+        lpath = save(root / "fishyscapes_lostandfound" / f"{fid}_labels.png", ood)
         samples.append(Sample(fid, image, ood))
         files[fid] = {"image": ipath, "label": lpath}
     return Replica("fs-laf", root, tuple(samples), files)
@@ -167,13 +125,13 @@ def _fs_static(out, n, rng, h, w):
     for i in range(n):
         city_id = f"{cities[i % 3]}_{i:06d}_{19 + 7 * i:06d}"
         fid = f"{i:04d}_{city_id}"
-        base = _image(rng, h, w, lossy=False)
+        base = smooth_image(rng, h, w, lossy=False)
         rgb = np.zeros((h, w, 3), np.int16)
-        ood = _ood(rng, h, w)
+        ood = ood_map(rng, h, w)
         rgb[ood == 1] = rng.integers(-300, 301, size=(int((ood == 1).sum()), 3))  # pasted object; clipping exercised
         image = np.clip(base.astype(np.int32) + rgb, 0, 255).astype(np.uint8)
-        bpath = _save(root / "leftImg8bit" / "val" / cities[i % 3] / f"{city_id}_leftImg8bit.png", base)
-        lpath = _save(root / "fs_val_v3" / f"{fid}_labels.png", ood)
+        bpath = save(root / "leftImg8bit" / "val" / cities[i % 3] / f"{city_id}_leftImg8bit.png", base)
+        lpath = save(root / "fs_val_v3" / f"{fid}_labels.png", ood)
         opath = root / "fs_val_v3" / f"{fid}_rgb.npz"
         np.savez(opath, rgb=rgb)
         samples.append(Sample(fid, image, ood))
@@ -188,11 +146,11 @@ def _road_anomaly(out, n, rng, h, w):
     samples, files = [], {}
     for name in names:
         fid = name[:-4]
-        image = _image(rng, h, w, lossy=True)
-        ood = _ood(rng, h, w, void=False)
-        ipath = _save_jpg(root / "frames" / name, image)
-        lpath = _save(root / "frames" / f"{fid}.labels" / "labels_semantic.png", (ood * 2).astype(np.uint8))
-        _save(root / "frames" / f"{fid}.labels" / "labels_instance.png", ood)
+        image = smooth_image(rng, h, w, lossy=True)
+        ood = ood_map(rng, h, w, void=False)
+        ipath = save_jpg(root / "frames" / name, image)
+        lpath = save(root / "frames" / f"{fid}.labels" / "labels_semantic.png", (ood * 2).astype(np.uint8))
+        save(root / "frames" / f"{fid}.labels" / "labels_instance.png", ood)
         samples.append(Sample(fid, image, ood))
         files[fid] = {"image": ipath, "label": lpath}
     (root / "frame_list.json").write_text(json.dumps(names[::-1]))  # listing order is not the yield order
@@ -219,14 +177,14 @@ def _streethazards(out, n, rng, h, w):
         town = "t5" if i < (n + 1) // 2 else "t6"
         raw = np.full((h, w), 8, np.uint8)  # road
         for value in (1, 4, 2, 11, 13):  # unlabeled, other, building, car, traffic sign
-            raw[_rect(rng, h, w)] = value
+            raw[rect(rng, h, w)] = value
         if town == "t5":  # t6 frames carry no anomaly: exercises "images without anomaly"
-            raw[_rect(rng, h, w, top=h // 4)] = 14
-        rgba = np.dstack([_image(rng, h, w, lossy=False), rng.integers(0, 256, (h, w), dtype=np.uint8)])
+            raw[rect(rng, h, w, top=h // 4)] = 14
+        rgba = np.dstack([smooth_image(rng, h, w, lossy=False), rng.integers(0, 256, (h, w), dtype=np.uint8)])
         ood = np.where(raw == 14, 1, 0).astype(np.uint8)
         ood[raw == 4] = 255
-        ipath = _save(root / "test" / "images" / "test" / town / f"{i + 1}.png", rgba)
-        lpath = _save(root / "test" / "annotations" / "test" / town / f"{i + 1}.png", raw)
+        ipath = save(root / "test" / "images" / "test" / town / f"{i + 1}.png", rgba)
+        lpath = save(root / "test" / "annotations" / "test" / town / f"{i + 1}.png", raw)
         fid = f"{town}_{i + 1}"
         samples.append(Sample(fid, rgba[..., :3].copy(), ood, semantic=_streethazards_semantic(raw)))
         files[fid] = {"image": ipath, "label": lpath}
@@ -248,19 +206,19 @@ def _cityscapes(out, n, rng, h, w):
         fid = f"{city}_{i:06d}_{19 + 7 * i:06d}"
         label_ids = np.full((h, w), 7, np.uint8)
         for value in rng.choice(34, size=8, replace=False):
-            label_ids[_rect(rng, h, w)] = value
+            label_ids[rect(rng, h, w)] = value
         instances = label_ids.astype(np.int32)
         for k, value in enumerate((24, 26, 26, 29)):  # person, two cars, a caravan (instances, ignored in eval)
-            sl = _rect(rng, h, w)
+            sl = rect(rng, h, w)
             label_ids[sl] = value
             instances[sl] = value * 1000 + k
         instances[label_ids == 33] = 33  # a bicycle group: labelId only, no instance
         semantic = np.array([[to_train.get(int(v), 255) for v in row] for row in label_ids], np.uint8)
-        image = _image(rng, h, w, lossy=False)
-        ipath = _save(root / "leftImg8bit" / "val" / city / f"{fid}_leftImg8bit.png", image)
-        lpath = _save(root / "gtFine" / "val" / city / f"{fid}_gtFine_labelIds.png", label_ids)
-        _save(root / "gtFine" / "val" / city / f"{fid}_gtFine_labelTrainIds.png", semantic)
-        _save(root / "gtFine" / "val" / city / f"{fid}_gtFine_instanceIds.png", instances.astype(np.uint16))
+        image = smooth_image(rng, h, w, lossy=False)
+        ipath = save(root / "leftImg8bit" / "val" / city / f"{fid}_leftImg8bit.png", image)
+        lpath = save(root / "gtFine" / "val" / city / f"{fid}_gtFine_labelIds.png", label_ids)
+        save(root / "gtFine" / "val" / city / f"{fid}_gtFine_labelTrainIds.png", semantic)
+        save(root / "gtFine" / "val" / city / f"{fid}_gtFine_instanceIds.png", instances.astype(np.uint16))
         ood = np.where(semantic == 255, 255, 0).astype(np.uint8)
         samples.append(Sample(fid, image, ood, semantic=semantic, label_ids=label_ids, instance_ids=instances))
         files[fid] = {"image": ipath, "label": lpath}
@@ -296,7 +254,7 @@ def _coco(out, n, rng, h, w):
         # (category, iscrowd): a known thing, an unknown thing, a crowd of a known thing
         segments_spec = [(1, 0), (int(rng.choice([3, 21])), 0), (1, 1)]
         for k, _ in enumerate(segments_spec):
-            panoptic[_rect(rng, h, w, top=h // 3)] = 0x010203 * (k + 2) + i
+            panoptic[rect(rng, h, w, top=h // 3)] = 0x010203 * (k + 2) + i
         ids = [0x0A0B0C + i, 0x1F0000 + i] + [0x010203 * (k + 2) + i for k in range(3)]
         cats = [(149, 0), (187, 0)] + segments_spec
         segments = tuple({"id": sid, "category_id": c, "iscrowd": crowd, "isthing": isthing[c],
@@ -310,10 +268,10 @@ def _coco(out, n, rng, h, w):
                 ood[mask] = 1 if s["unknown"] else 0
             if not s["unknown"]:
                 semantic[mask] = s["category_id"]
-        image = _image(rng, h, w, lossy=True)
+        image = smooth_image(rng, h, w, lossy=True)
         rgb = np.stack([panoptic % 256, panoptic // 256 % 256, panoptic // 65536], -1).astype(np.uint8)
-        ipath = _save_jpg(root / "val2017" / f"{stem}.jpg", image)
-        ppath = _save(root / "panoptic_val2017" / f"{stem}.png", rgb)
+        ipath = save_jpg(root / "val2017" / f"{stem}.jpg", image)
+        ppath = save(root / "panoptic_val2017" / f"{stem}.png", rgb)
         images.append({"id": image_id, "file_name": f"{stem}.jpg", "height": h, "width": w})
         annotations.append({"image_id": image_id, "file_name": f"{stem}.png", "segments_info": [
             {"id": s["id"], "category_id": s["category_id"], "iscrowd": s["iscrowd"], **_bbox_area(panoptic == s["id"])}

@@ -42,7 +42,7 @@ from maskbench.datasets.base import VOID
 from maskbench.datasets.catalog import load_dataset
 from maskbench.datasets.cityscapes import IMAGE_SUFFIX, INSTANCE_SUFFIX, LABEL_FILES, Cityscapes
 from maskbench.datasets.cityscapes_labels import LABELS
-from maskbench.datasets.replica import _save, _save_jpg
+from maskbench.datasets.replica_content import save as _save, save_jpg as _save_jpg
 from maskbench.datasets.world import scene as renderer
 from maskbench.datasets.world.scene import (
     BUILDING, CAR, FENCE, PERSON, POLE, ROAD, SIDEWALK, SKY, TERRAIN, TRAFFIC_SIGN, VEGETATION, WALL, render_scene,
