@@ -84,10 +84,15 @@ def _laf_label(rng, ood):
     return label
 
 
+# train frames: one outside the Fishyscapes list, one in FishyLAFObstacle-val, one of its two invalid-label frames
+LAF_TRAIN = ("01_Hanns_Klemm_Str_45_000000_000020", "01_Hanns_Klemm_Str_45_000000_000080",
+             "01_Hanns_Klemm_Str_45_000001_000240")
+
+
 def _lost_and_found(out, n, rng, h, w):
     root = out / "LostAndFound"
-    samples, files = [], {}
-    for fid in _laf_ids(n, LAF_TEST_SCENES) + ["01_Hanns_Klemm_Str_45_000000_000020"]:  # + one train frame
+    by_split, labels, files = {"test": [], "train": []}, {}, {}
+    for fid in _laf_ids(n, LAF_TEST_SCENES) + list(LAF_TRAIN):
         split = "train" if fid.startswith("01_") else "test"
         scene = fid[:-14]
         image = smooth_image(rng, h, w, lossy=False)
@@ -96,10 +101,26 @@ def _lost_and_found(out, n, rng, h, w):
         ipath = save(root / "leftImg8bit" / split / scene / f"{fid}_leftImg8bit.png", image)
         lpath = save(root / "gtCoarse" / split / scene / f"{fid}_gtCoarse_labelIds.png", label)
         save(root / "gtCoarse" / split / scene / f"{fid}_gtCoarse_instanceIds.png", (ood == 1).astype(np.uint8))
-        if split == "test":
-            samples.append(Sample(fid, image, ood))
-            files[fid] = {"image": ipath, "label": lpath}
-    return Replica("lost-and-found", root, tuple(samples), files)
+        by_split[split].append(Sample(fid, image, ood))
+        labels[fid] = label
+        files[fid] = {"image": ipath, "label": lpath}
+    roi = np.full((h, w), 255, np.uint8)  # LAF_roi_2048.png: 255 inside, 0 on the ego vehicle (bottom band)
+    roi[-h // 6:, w // 4: -w // 4] = 0
+    save(root / "LAF_roi_2048.png", roi)
+
+    def anomaly(samples):  # LostAndFoundAnomaly, as written in tracks_extra.py: 255, ROI -> 0, objects -> 1
+        out_samples = []
+        for s in samples:
+            ood = np.full((h, w), 255, np.uint8)
+            ood[roi.astype(bool)] = 0
+            ood[(labels[s.id] >= 2) & (labels[s.id] <= 200)] = 1
+            out_samples.append(Sample(s.id, s.image, ood))
+        return tuple(out_samples)
+
+    test, train = tuple(by_split["test"]), tuple(by_split["train"])
+    variants = {("subset", "train"): train, ("subset", "anomalyTest"): anomaly(test),
+                ("subset", "anomalyTrain"): anomaly(train), ("subset", "fishyObstacleVal"): train[1:2]}
+    return Replica("lost-and-found", root, test, files, variants=variants)
 
 
 def _fs_laf(out, n, rng, h, w):

@@ -21,6 +21,7 @@ class Replica:
     options: dict = field(default_factory=dict)
     image_tolerance: int = 0
     unlabelled: tuple = ()  # frames without labels (``ood`` None) that ``frames="all"`` adds to ``samples``
+    variants: dict = field(default_factory=dict)  # (option, value) -> the samples that option selects
 
     def all_samples(self):
         """What ``load_dataset(name, root, frames="all", **options)`` yields: labelled and unlabelled, by id."""
