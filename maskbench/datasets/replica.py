@@ -307,11 +307,31 @@ def _coco(out, n, rng, h, w):
     return Replica("coco-open-panoptic", root, tuple(samples), files, image_tolerance=JPEG_TOLERANCE)
 
 
+def _bundle(out, n, rng, h, w):
+    """A Mask2Anomaly-style bundle of Lost & Found frames (labels as labelIds: convention=lost-and-found) plus
+    one image without a label file."""
+    root = out / "bundle"
+    samples, unlabelled, files = [], [], {}
+    for i in range(n):
+        fid = f"frame_{i:03d}"
+        image = smooth_image(rng, h, w, lossy=False)
+        ood = ood_map(rng, h, w)
+        ipath = save(root / "images" / f"{fid}.png", image)
+        lpath = save(root / "labels_masks" / f"{fid}.png", _laf_label(rng, ood))
+        samples.append(Sample(fid, image, ood))
+        files[fid] = {"image": ipath, "label": lpath}
+    image = smooth_image(rng, h, w, lossy=False)
+    files["unlabelled_000"] = {"image": save(root / "images" / "unlabelled_000.png", image)}
+    unlabelled.append(Sample("unlabelled_000", image, None))
+    return Replica("bundle", root, tuple(samples), files, options={"convention": "lost-and-found"},
+                   unlabelled=tuple(unlabelled))
+
+
 WRITERS = {
     "smiyc-ra21": (_ra21, (64, 128)), "smiyc-ro21": (_ro21, (64, 128)), "fs-laf": (_fs_laf, (64, 128)),
     "fs-static": (_fs_static, (64, 128)), "road-anomaly": (_road_anomaly, (72, 128)),
     "lost-and-found": (_lost_and_found, (64, 128)), "streethazards": (_streethazards, (72, 128)),
-    "coco-open-panoptic": (_coco, (64, 96)), "cityscapes": (_cityscapes, (64, 128)),
+    "coco-open-panoptic": (_coco, (64, 96)), "cityscapes": (_cityscapes, (64, 128)), "bundle": (_bundle, (64, 128)),
 }
 
 

@@ -187,7 +187,7 @@ def test_registry_errors(replica):
     from maskbench.datasets import DATASETS
     from maskbench.datasets.smiyc import RoadAnomaly21
 
-    with pytest.raises(InputError, match="unknown dataset 'ra21'; known datasets: cityscapes, coco-open-panoptic"):
+    with pytest.raises(InputError, match="unknown dataset 'ra21'; known datasets: bundle, cityscapes, coco-open-panoptic"):
         load_dataset("ra21", ".")
     with pytest.raises(ValueError, match="'smiyc-ra21' is already registered"):
         DATASETS.register(RoadAnomaly21)

@@ -184,3 +184,31 @@ def test_lost_and_found_train_valid_and_fishy_test_ids(tmp_path):
     assert ds.ids == [ids[0]] + ids[2:5] and ds.official_ids == tuple([ids[0]] + ids[2:5])
     with pytest.raises(DatasetError, match="fishyObstacleTest needs ids=PATH"):
         load_dataset("lost-and-found", tmp_path, subset="fishyObstacleTest")
+
+
+@pytest.mark.parametrize("convention, expected", [
+    # raw:                0    1    2    3    14   20   120  200  201  255
+    ("binary",         [0, 1, 255, 255, 255, 255, 255, 255, 255, 255]),
+    ("road-anomaly",   [0, 1, 1, 255, 255, 255, 255, 255, 255, 255]),
+    ("lost-and-found", [255, 0, 1, 1, 1, 1, 1, 1, 255, 255]),
+    ("streethazards",  [0, 0, 0, 0, 1, 255, 255, 255, 255, 1]),
+    ("maskomaly-fs-laf", [0, 0, 0, 0, 0, 0, 1, 0, 0, 255]),
+    ("maskomaly-fs-static", [0, 1, 0, 0, 0, 0, 0, 0, 0, 255]),
+])
+def test_bundle_conventions(replica, write_label, convention, expected):
+    # each row written out from the np.where chains of Mask2Anomaly's anomaly_inference.py / Maskomaly's datasets.py
+    rep = replica("bundle", frames=1)
+    write_label(rep.files["frame_000"]["label"], [0, 1, 2, 3, 14, 20, 120, 200, 201, 255])
+    ds = load_dataset("bundle", rep.root, convention=convention)
+    assert ds[0].ood[0, :10].tolist() == expected and ds.info["convention"] == convention
+
+
+def test_bundle_needs_a_convention_and_reads_labels_dir(replica):
+    import shutil
+
+    rep = replica("bundle", frames=2)
+    with pytest.raises(DatasetError, match="label convention must be given: convention= one of binary"):
+        load_dataset("bundle", rep.root)
+    shutil.move(rep.root / "labels_masks", rep.root / "labels")
+    ds = load_dataset("bundle", rep.root, convention="lost-and-found", labels_dir="labels")
+    assert ds.ids == ["frame_000", "frame_001"]
