@@ -4,6 +4,11 @@ A dataset walks its root once at construction (file names only) and reads one fr
 Every problem found on disk is recorded as a :class:`Problem` naming the path; :func:`load_dataset`
 refuses a dataset with problems, ``bench datasets check`` lists them all.
 
+Frames: ``frames="labelled"`` (default) yields the frames that carry labels; ``frames="all"`` every frame of
+the selected split, labelled or not (e.g. the SMIYC test frames, whose labels are withheld): a frame without
+labels has ``ood is None``. ``ds.info["labelled_count"]`` counts the yielded frames with labels and
+``ds.info["unlabelled_ids"]`` names the others.
+
 Roots: an explicit ``root`` wins; otherwise ``$MASKBENCH_ROOT_<NAME>`` (name upper-cased, ``-`` -> ``_``,
 e.g. ``MASKBENCH_ROOT_SMIYC_RA21``), otherwise ``$MASKBENCH_DATA/<name>`` (e.g. ``$MASKBENCH_DATA/smiyc-ra21``).
 """
@@ -20,29 +25,52 @@ from maskbench.errors import DatasetError
 VOID = 255
 """Void / ignore value of every ``ood`` and ``semantic`` map produced here."""
 
+FRAMES = ("labelled", "all")
+"""Values of the ``frames`` option of every dataset."""
+
 
 @dataclass(frozen=True, eq=False)
 class Sample:
-    """One frame: ``image`` uint8 (H, W, 3) RGB; ``ood`` uint8 (H, W) 0 inlier / 1 anomaly / 255 void.
+    """One frame: ``image`` uint8 (H, W, 3) RGB; ``ood`` uint8 (H, W) 0 inlier / 1 anomaly / 255 void, or
+    ``None`` for a frame without labels (``frames="all"``: e.g. the SMIYC test frames).
 
-    ``semantic`` (uint8 (H, W), known-class ids, 255 ignore), ``panoptic`` (int32 (H, W) segment ids, 0 void)
-    and ``segments`` (one dict per segment id) are ``None`` where the dataset has no such ground truth.
+    ``semantic`` (uint8 (H, W), known-class ids, 255 ignore), ``panoptic`` (int32 (H, W) segment ids, 0 void),
+    ``segments`` (one dict per segment id), ``label_ids`` (uint8 (H, W) Cityscapes labelIds) and ``instance_ids``
+    (int32 (H, W) Cityscapes instanceIds: labelId, or labelId * 1000 + k on a thing instance) are ``None`` where
+    the frame has no such ground truth.
     """
 
     id: str
     image: np.ndarray
-    ood: np.ndarray
+    ood: np.ndarray | None
     semantic: np.ndarray | None = None
     panoptic: np.ndarray | None = None
     segments: tuple | None = None
+    label_ids: np.ndarray | None = None
+    instance_ids: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class Frame:
-    """A discovered frame: its official id and the files it is read from (keyed by role)."""
+    """A discovered frame: its official id, the files it is read from (keyed by role), whether it has labels."""
 
     id: str
     paths: dict = field(hash=False)
+    labelled: bool = True
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One official split (or policy) a dataset option selects: ``option=value`` is the reference's ``official``
+    name, with ``count`` frames (``labelled`` of them with public labels; ``None``: the reference gives no count)
+    per ``source`` (reference repository file)."""
+
+    option: str
+    value: str
+    official: str
+    count: int | None
+    labelled: int | None
+    source: str
 
 
 @dataclass(frozen=True)
@@ -113,11 +141,16 @@ class Dataset:
     version = None
     root_dirname = None  # the official top folder; its parent is accepted as root too
     label_convention = ""
+    variants = ()  # the official splits and policies its options select (``Variant``), for listings and checks
 
-    def __init__(self, root=None):
+    def __init__(self, root=None, *, frames="labelled"):
+        if frames not in FRAMES:
+            raise self._error("frames", f"unknown frames option {frames!r}; choose one of {', '.join(FRAMES)}")
+        self.frames_option = frames
         self.problems = []
         self.root = self._resolve_root(root)
-        self.frames = sorted(self._discover(), key=self._order)
+        found = self._discover()
+        self.frames = sorted((f for f in found if f.labelled or frames == "all"), key=self._order)
         seen = set()
         for frame in self.frames:
             if frame.id in seen:
@@ -146,14 +179,23 @@ class Dataset:
         return [frame.id for frame in self.frames]
 
     @property
+    def official_ids(self):
+        """The official frame list of the selected split (and ``frames``) where the benchmark publishes one, else ``None``."""
+        return None
+
+    @property
     def info(self):
-        """Conventions to copy into every result: name, version, labels, official count, protocol track."""
+        """Conventions to copy into every result: name, version, labels, official count, protocol track, and
+        which frames carry labels (``frames`` option, ``labelled_count``, ``unlabelled_ids``)."""
         return {
             "name": self.name,
             "version": self.version,
             "label_convention": self.label_convention,
             "official_count": self.official_count,
             "frames": len(self.frames),
+            "frames_option": self.frames_option,
+            "labelled_count": sum(f.labelled for f in self.frames),
+            "unlabelled_ids": [f.id for f in self.frames if not f.labelled],
             "track": self.track,
             "void": VOID,
         }

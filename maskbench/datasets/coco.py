@@ -47,7 +47,7 @@ class CocoOpenPanoptic(Dataset):
   val2017/<12-digit id>.jpg
   panoptic_val2017/<12-digit id>.png    (RGB-encoded segment ids, 0 void)"""
 
-    def __init__(self, root=None, *, split="K20"):
+    def __init__(self, root=None, *, split="K20", frames="labelled"):
         if split not in UNKNOWN_SPLITS:
             raise self._error("split", f"unknown split {split!r}; choose one of {', '.join(UNKNOWN_SPLITS)}")
         self.split = split
@@ -55,7 +55,7 @@ class CocoOpenPanoptic(Dataset):
             f"EOPSN {split} unknown things -> 1, other segments -> 0, void and crowd -> 255"
         )
         self.unknown_ids = ()
-        super().__init__(root)
+        super().__init__(root, frames=frames)
 
     @property
     def info(self):

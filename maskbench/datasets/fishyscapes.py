@@ -50,9 +50,9 @@ class FishyscapesLostAndFound(Dataset):
   leftImg8bit/{{train,test}}/<NN_scene>/<laf id>_leftImg8bit.png
   {LAF_LABEL_DIR}/NNNN_<laf id>_labels.png      (100; 0 inlier, 1 anomaly, 255 void; or labels_root=DIR)"""
 
-    def __init__(self, root=None, *, labels_root=None):
+    def __init__(self, root=None, *, labels_root=None, frames="labelled"):
         self.labels_root = labels_root
-        super().__init__(root)
+        super().__init__(root, frames=frames)
 
     def _discover(self):
         labels_dir = self.root / LAF_LABEL_DIR
@@ -101,11 +101,11 @@ class FishyscapesStatic(Dataset):
   fs_val_v<N>/NNNN_<city>_<seq>_<frame>_labels.png   (30; 0 inlier, 1 anomaly, 255 void)
   fs_val_v<N>/NNNN_<city>_<seq>_<frame>_rgb.npz      (key 'rgb': signed overlay added to the Cityscapes image)"""
 
-    def __init__(self, root=None, *, version=None):
+    def __init__(self, root=None, *, version=None, frames="labelled"):
         if version is not None and not re.fullmatch(r"v?[0-9]+", str(version)):
             raise self._error("version", f"expected a Fishyscapes Static version like 3 or 'v3', got {version!r}")
         self.requested_version = version
-        super().__init__(root)
+        super().__init__(root, frames=frames)
 
     def _discover(self):
         versions = (STATIC_DIR.fullmatch(p.name) for p in self.root.iterdir() if p.is_dir())

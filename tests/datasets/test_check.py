@@ -23,7 +23,7 @@ def test_clean_replica_checks_ok(replica):
     assert "frames found: 3 (official: 100; 97 short of the official count)" in report.format()
     assert report.format().endswith("FAILED: frame count differs from the official one (--partial accepts fewer frames)")
     report = check_dataset("fs-laf", rep.root, partial=True)
-    assert report.ok and report.format().endswith("accepted with --partial)\nOK")
+    assert report.ok and report.format().endswith("accepted with --partial)\nwith labels: 3; without labels: 0\nOK")
 
 
 def test_deleted_image(replica):
@@ -187,12 +187,12 @@ def test_registry_errors(replica):
     from maskbench.datasets import DATASETS
     from maskbench.datasets.smiyc import RoadAnomaly21
 
-    with pytest.raises(InputError, match="unknown dataset 'ra21'; known datasets: cityscapes, coco-open-panoptic"):
+    with pytest.raises(InputError, match="unknown dataset 'ra21'; known datasets: bundle, cityscapes, coco-open-panoptic"):
         load_dataset("ra21", ".")
     with pytest.raises(ValueError, match="'smiyc-ra21' is already registered"):
         DATASETS.register(RoadAnomaly21)
     rep = replica("smiyc-ra21", frames=1)
-    with pytest.raises(DatasetError, match=r"smiyc-ra21: unknown option\(s\) \['subset'\]; accepted: none"):
+    with pytest.raises(DatasetError, match=r"smiyc-ra21: unknown option\(s\) \['subset'\]; accepted: \['split', 'frames', 'resize'\]"):
         load_dataset("smiyc-ra21", rep.root, subset="x")
 
 

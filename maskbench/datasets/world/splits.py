@@ -4,11 +4,15 @@
 split         root (under the world root)                read with                      labels
 ============  =========================================  ============================  =======================
 train         ``cityscapes/`` leftImg8bit/gtFine ``train`` :func:`training_set`          labelIds + labelTrainIds
-val           ``cityscapes/`` leftImg8bit/gtFine ``val``   ``load_dataset("cityscapes")``  labelIds + labelTrainIds
+val           ``cityscapes/`` leftImg8bit/gtFine ``val``   ``load_dataset("cityscapes")``  labelIds + labelTrainIds + instanceIds
 anomaly       ``dataset_AnomalyTrack/`` (jpg)             ``load_dataset("smiyc-ra21")``  0 / 1 anomaly / 255 void
 obstacle      ``dataset_ObstacleTrack/`` (lossless webp)  ``load_dataset("smiyc-ro21")``  0 road / 1 / 255 off-road
 streethazards ``streethazards/test/.../{t5,t6}`` (png)    ``load_dataset("streethazards")`` raw 1..14, 14 anomaly
 ============  =========================================  ============================  =======================
+
+The val split's ``instanceIds`` (for the Cityscapes iIoU) number each connected region (4-connectivity) of a
+thing class (person, car) as ``labelId * 1000 + k``, k = 0, 1, ... in scan order: the renderer draws objects
+without instance ids, so touching objects of one class are one instance. Everything else keeps its labelId.
 
 Frame ``i`` of split ``s`` is rendered from ``SeedSequence([seed, SPLIT_CODES[s], i])``, so a frame does not
 depend on the other frames or on the split sizes, and splits can be written in parallel. Each split is written
@@ -32,11 +36,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from maskbench.datasets.base import VOID
 from maskbench.datasets.catalog import load_dataset
-from maskbench.datasets.cityscapes import IMAGE_SUFFIX, LABEL_FILES, Cityscapes
-from maskbench.datasets.replica import _save, _save_jpg
+from maskbench.datasets.cityscapes import IMAGE_SUFFIX, INSTANCE_SUFFIX, LABEL_FILES, Cityscapes
+from maskbench.datasets.cityscapes_labels import LABELS
+from maskbench.datasets.replica_content import save as _save, save_jpg as _save_jpg
 from maskbench.datasets.world import scene as renderer
 from maskbench.datasets.world.scene import (
     BUILDING, CAR, FENCE, PERSON, POLE, ROAD, SIDEWALK, SKY, TERRAIN, TRAFFIC_SIGN, VEGETATION, WALL, render_scene,
@@ -125,6 +131,19 @@ def frame_ids(config, split):
     return [f"{'t5' if i < (n + 1) // 2 else 't6'}_{i + 1}" for i in range(n)]
 
 
+THING_LABEL_IDS = tuple(int(v) for v in np.unique(LABEL_IDS) if any(lb.id == v and lb.has_instances for lb in LABELS))
+
+
+def instance_ids(label_ids):
+    """Cityscapes instanceIds (uint16) of a labelIds image: each 4-connected region of a thing class is one instance."""
+    out = label_ids.astype(np.uint16)
+    for label_id in THING_LABEL_IDS:
+        regions, _ = ndimage.label(label_ids == label_id)
+        inside = regions > 0
+        out[inside] = label_id * 1000 + regions[inside] - 1
+    return out
+
+
 # -- one frame's files ----------------------------------------------------------------------------------------------
 def _write_frame(out, config, split, index):
     scene = render_frame(config, split, index)
@@ -138,6 +157,8 @@ def _write_frame(out, config, split, index):
         label_ids[scene.dynamic] = DYNAMIC_LABEL_ID
         _save(gt / f"{fid}{LABEL_FILES['labelIds'][0]}", label_ids)
         _save(gt / f"{fid}{LABEL_FILES['labelTrainIds'][0]}", scene.semantic)
+        if split == "val":
+            _save(gt / f"{fid}{INSTANCE_SUFFIX}", instance_ids(label_ids))
     elif split == "anomaly":
         root = out / "dataset_AnomalyTrack"
         _save_jpg(root / "images" / f"{fid}.jpg", scene.image)
