@@ -94,7 +94,8 @@ def _exit_text(code):
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        oom = " (out of memory? the kernel's OOM killer sends SIGKILL)" if -code == getattr(signal, "SIGKILL", 9) else ""
+        killed = -code == getattr(signal, "SIGKILL", 9)
+        oom = " (out of memory? the kernel's OOM killer sends SIGKILL)" if killed else ""
         return f"was killed by {name}{oom}"
     return f"exited with code {code}"
 

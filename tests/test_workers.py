@@ -32,7 +32,8 @@ class Concat:
 
 
 def _slow_first(chunk, scale):
-    time.sleep(0.002 * (50 - chunk[0] % 50))  # early chunks finish last
+    if len(chunk) > 1:  # in workers (chunks of one frame run serially): early chunks finish last
+        time.sleep(0.002 * (50 - chunk[0] % 50))
     return Concat(x * scale for x in chunk)
 
 

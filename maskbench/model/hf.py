@@ -119,7 +119,8 @@ def _inside(folder: Path, name, what: str) -> Path:
     if folder.resolve().parent.name == "snapshots":
         roots.append(folder.resolve().parent.parent)
     if not any(target.is_relative_to(root) for root in roots):
-        raise InputError(f"{folder / name}: resolves to {target}, outside the model folder {folder}; refusing to read it")
+        raise InputError(f"{folder / name}: resolves to {target}, outside the model folder {folder}; "
+                         "refusing to read it")
     if not target.is_file():
         raise InputError(f"{folder / name}: {what} names a file that does not exist or is not a regular file")
     return folder / name

@@ -186,7 +186,8 @@ def test_jpeg_bomb_beyond_pil_limit_is_a_file_error(tmp_path):
 
 def test_label_modes_truncation_and_empty_images(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "rgb.png")
-    with pytest.raises(FileReadError, match=r"rgb\.png: label PNG has mode RGB; expected L or P \(single-channel 8-bit\)"):
+    with pytest.raises(FileReadError, match=r"rgb\.png: label PNG has mode RGB; expected L or P \(single-channel "
+                                            r"8-bit\)"):
         read_label_png(tmp_path / "rgb.png", modes=("L", "P"))
     assert read_label_png(tmp_path / "rgb.png").shape == (8, 8, 3)  # modes=None: as stored
     Image.new("L", (64, 64)).save(tmp_path / "cut.png")
@@ -203,7 +204,8 @@ def test_images_by_signature_not_name(tmp_path):
     Image.fromarray(rgb).save(tmp_path / "frame.jpg", format="PNG")  # a PNG named .jpg is a PNG
     assert np.array_equal(read_image(tmp_path / "frame.jpg"), rgb)
     Image.fromarray(rgb).save(tmp_path / "frame.png", format="WEBP", lossless=True)
-    assert np.array_equal(read_image(tmp_path / "frame.png"), np.asarray(Image.open(tmp_path / "frame.png").convert("RGB")))
+    with Image.open(tmp_path / "frame.png") as webp:
+        assert webp.format == "WEBP" and np.array_equal(read_image(tmp_path / "frame.png"), rgb)
     Image.fromarray(rgb).save(tmp_path / "frame.gif")
     with pytest.raises(FileReadError, match=r"frame\.gif: unreadable image: not a PNG, JPEG or WebP file: it is a GIF"):
         read_image(tmp_path / "frame.gif")
