@@ -103,10 +103,10 @@ def read_npy(path, *, kinds=NUMERIC_KINDS, max_bytes=MAX_ARRAY_BYTES):
             end = handle.seek(0, 2)
             available = end - start
             if nbytes > available:
-                raise FileReadError(path, f"truncated: the header claims {described} but {available} bytes of data "
-                                          "follow")
+                raise FileReadError(path, f"truncated: the header claims shape {shape} {dtype} ({nbytes:,} bytes) but "
+                                          f"{available:,} bytes of data follow")
             if nbytes < available:
-                raise FileReadError(path, f"{available - nbytes} unexpected bytes after the array data ({described}); "
+                raise FileReadError(path, f"{available - nbytes:,} unexpected bytes after the array data ({described}); "
                                           "a corrupt file or several arrays in one file")
             handle.seek(start)
             data = np.fromfile(handle, dtype=dtype, count=math.prod(shape))
