@@ -16,3 +16,50 @@ class InputError(MaskbenchError, ValueError):
 
 class DatasetError(InputError):
     """A dataset on disk is missing, incomplete or malformed; the message names the dataset, file and problem."""
+
+
+class FileReadError(InputError):
+    """A file is missing, unreadable or not in the format it should be; ``path`` and ``what`` name both.
+
+    ``missing`` is True when the file does not exist at all.
+    """
+
+    def __init__(self, path, what, *, missing=False):
+        self.path = path
+        self.what = what
+        self.missing = missing
+        super().__init__(f"{path}: {what}")
+
+    def __reduce__(self):  # picklable (errors raised in worker processes travel back to the parent)
+        return type(self), (self.path, self.what), self.__dict__
+
+
+class WriteError(MaskbenchError):
+    """A file or folder cannot be written (disk full, read-only file system, no permission, I/O error).
+
+    ``path`` is what was being written, ``reason`` the operating system's words (``errno`` its code, or None).
+    """
+
+    def __init__(self, path, reason, errno=None):
+        self.path = path
+        self.reason = reason
+        self.errno = errno
+        super().__init__(f"{path}: cannot write: {reason}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.reason, self.errno), self.__dict__
+
+
+class LockError(MaskbenchError):
+    """A folder is in use by another maskbench process; ``holder`` describes it (pid, host, started, command)."""
+
+    def __init__(self, message, holder=None):
+        self.holder = holder or {}
+        super().__init__(message)
+
+    def __reduce__(self):
+        return type(self), (str(self), self.holder), self.__dict__
+
+
+class WorkerError(MaskbenchError):
+    """A worker process ended without a result (killed, out of memory, crashed in native code)."""

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from maskbench.errors import InputError
+from maskbench.fileio import read_label_png, read_npy
 from maskbench.metrics.components import TRACKS, ComponentAccumulator
 from maskbench.metrics.pixel import PixelAccumulator
 
@@ -84,18 +84,8 @@ def _few(stems, n=8):
 
 
 def load_frame(stem, pred_path, gt_path):
-    """Read one (scores, labels) pair, with errors that name the files."""
-    try:
-        scores = np.load(pred_path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise InputError(f"{pred_path}: cannot read as a .npy array ({err})") from err
-    try:
-        with Image.open(gt_path) as img:
-            if img.mode not in ("L", "P"):
-                raise InputError(f"{gt_path}: expected a single-channel 8-bit label PNG, got mode {img.mode}")
-            labels = np.asarray(img)
-    except (OSError, UnidentifiedImageError) as err:
-        raise InputError(f"{gt_path}: cannot read as a PNG image ({err})") from err
+    """Read one (scores, labels) pair, with errors that name the files (formats checked by signature)."""
+    scores, labels = read_npy(pred_path), read_label_png(gt_path, modes=("L", "P"))
     if labels.shape != np.shape(scores):
         raise InputError(f"stem {stem}: score map {pred_path.name} has shape {scores.shape} "
                          f"but label {gt_path.name} has shape {labels.shape}")

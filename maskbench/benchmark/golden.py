@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from maskbench import __version__
+from maskbench.benchmark.metric_keys import KNOWN_METRICS, unknown_metric_message, value_problem
 from maskbench.benchmark.tables import load_results
 from maskbench.errors import InputError
 
@@ -116,6 +117,8 @@ def parse_tolerances(items):
             raise InputError(f"--tolerance {item!r}: must be a finite number >= 0")
         if not key:
             raise InputError(f"--tolerance {item!r}: empty metric name")
+        if key != "default" and key not in KNOWN_METRICS:
+            raise InputError(f"--tolerance {item!r}: {unknown_metric_message(key)}")
         out[key] = tol
     return out
 
@@ -154,6 +157,9 @@ def load_golden(path):
     if not isinstance(tol, dict) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in tol.values()):
         raise InputError(f"{path}: \"tolerance\" must map metric names (or \"default\") to numbers >= 0")
+    for key in tol:
+        if key != "default" and key not in KNOWN_METRICS:
+            raise InputError(f"{path}: \"tolerance\": {unknown_metric_message(key)}")
     if not isinstance(data.get("entries"), list):
         raise InputError(f"{path}: \"entries\" must be a list")
     seen = set()
@@ -164,6 +170,9 @@ def load_golden(path):
         if _key(e) in seen:
             raise InputError(f"{path}: entries[{i}] {'/'.join(_key(e))} is listed twice")
         seen.add(_key(e))
+        for name, value in e["metrics"].items():
+            if problem := value_problem(name, value):
+                raise InputError(f"{path}: entries[{i}] {'/'.join(_key(e))}: {problem}")
     return data
 
 

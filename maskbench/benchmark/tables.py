@@ -22,18 +22,17 @@ Rules (stated in every table's caption/footnote too):
 
 import io
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from maskbench.benchmark.metric_keys import COUNTS, KNOWN_METRICS, LOWER_IS_BETTER, SCORES, unknown_metric_message, \
+    value_problem
 from maskbench.errors import InputError
 
-#: Metrics where a lower value is better; every other metric is higher-better.
-LOWER_IS_BETTER = frozenset({"FPR95", "FPR95_per_image"})
 #: Keys of ``metrics`` that are not fractions: printed raw (4 significant digits) and never ranked.
-UNSCALED = frozenset({"threshold"})
+UNSCALED = SCORES | COUNTS
 DEFAULT_METRICS = ("AP", "FPR95", "sIoU", "PPV", "F1")
 FORMATS = ("latex", "markdown", "csv", "text")
 
@@ -87,10 +86,9 @@ def validate_results(data, file="<results>"):
         if not isinstance(metrics, dict):
             raise InputError(f"{where} ({entry['scorer']}/{entry['dataset']}): \"metrics\" must be an object")
         for name, value in metrics.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not math.isfinite(value)):
-                raise InputError(f"{where} ({entry['scorer']}/{entry['dataset']}): metric {name!r} is "
-                                 f"{value!r}; expected a finite number or null")
+            problem = value_problem(name, value)
+            if problem:
+                raise InputError(f"{where} ({entry['scorer']}/{entry['dataset']}): {problem}")
     return {**data, "source": str(file)}
 
 
@@ -186,6 +184,9 @@ def build_leaderboard(results, metrics=None):
     if metrics is None:  # the default columns the results have
         metrics = [m for m in DEFAULT_METRICS if m in available] or available
     metrics = list(metrics)
+    for m in metrics:
+        if m not in KNOWN_METRICS:
+            raise InputError(f"--metrics: {unknown_metric_message(m)}")
     unknown = [m for m in metrics if m not in available]
     if unknown:
         raise InputError(f"--metrics: {', '.join(unknown)} not in any result; available: {', '.join(available)}")

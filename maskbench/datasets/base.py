@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from maskbench.errors import DatasetError
+from maskbench.errors import DatasetError, FileReadError
+from maskbench.fileio import read_image, read_label_png
 
 VOID = 255
 """Void / ignore value of every ``ood`` and ``semantic`` map produced here."""
@@ -248,26 +248,18 @@ class Dataset:
         return err
 
     def _read_image(self, path):
-        """uint8 (H, W, 3) RGB; alpha dropped, palette/grey expanded."""
+        """uint8 (H, W, 3) RGB of a PNG/JPEG/WebP (by signature); alpha dropped, palette/grey expanded."""
         try:
-            with Image.open(path) as img:
-                img.load()
-                return np.asarray(img.convert("RGB"))
-        except FileNotFoundError:
-            raise self._error(path, "image file is missing") from None
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            raise self._error(path, f"unreadable or truncated image ({err})") from None
+            return read_image(path)
+        except FileReadError as err:
+            raise self._error(path, "image file is missing" if err.missing else err.what) from None
 
     def _read_label(self, path, shape=None):
-        """The label array as stored (palette indices, never colours); channel 0 of a multi-channel file."""
+        """The label array of a PNG as stored (palette indices, never colours); channel 0 of a multi-channel file."""
         try:
-            with Image.open(path) as img:
-                img.load()
-                label = np.asarray(img)
-        except FileNotFoundError:
-            raise self._error(path, "label file is missing") from None
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            raise self._error(path, f"unreadable or truncated label ({err})") from None
+            label = read_label_png(path)
+        except FileReadError as err:
+            raise self._error(path, "label file is missing" if err.missing else err.what) from None
         if label.ndim == 3:
             label = label[..., 0]
         if shape is not None and label.shape != tuple(shape[:2]):

@@ -23,6 +23,7 @@ import collections
 import math
 import pickle
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from maskbench.errors import InputError
+from maskbench.fileio.sniff import expect, kind_of, read_head
 from maskbench.model.config import FEATURE_STRIDES, Mask2FormerConfig, build_model_with_backbone
 from maskbench.model.hf import checkpoint_filter_fn, hf_weight_files, read_hf_config, read_safetensors
 
@@ -100,8 +102,43 @@ def _numpy_to_tensor(value) -> Tensor | None:
     return None
 
 
+#: What a checkpoint of one suffix was found to be instead, and what to do about it.
+_CHECKPOINT_HINTS = {
+    "zip": "a torch.save file? name it .pth",
+    "pickle": "a pickle (a detectron2 checkpoint? name it .pkl)",
+    "safetensors": "put it in a Hugging Face folder as model.safetensors next to its config.json",
+    "npy": "a numpy array, not a checkpoint",
+}
+#: First bytes of a pickle of protocol 0 or 1 (no PROTO opcode): MARK, EMPTY_DICT, EMPTY_LIST.
+_OLD_PICKLE_STARTS = (b"(", b"}", b"]")
+
+
+def _check_pickle_signature(path: Path) -> None:
+    """A ``.pkl`` must start as a pickle does (PROTO opcode, or a protocol 0/1 container)."""
+    head = read_head(path)
+    if kind_of(head) != "pickle" and head[:1] not in _OLD_PICKLE_STARTS:
+        hints = {k: v for k, v in _CHECKPOINT_HINTS.items() if k != "pickle"}
+        expect(path, ("pickle",), "a detectron2 .pkl checkpoint (a pickle)", hints=hints)
+
+
+def _check_torch_signature(path: Path) -> None:
+    """A torch ``.pth``: a zip archive holding ``data.pkl`` (torch >= 1.6) or a legacy pickle stream."""
+    head = expect(path, ("zip", "pickle"), "a torch checkpoint (torch.save zip archive)",
+                  hints={k: v for k, v in _CHECKPOINT_HINTS.items() if k not in ("zip", "pickle")})
+    if kind_of(head) == "zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError) as e:
+            raise InputError(f"{path}: not a readable torch checkpoint (corrupt zip archive: {e})") from e
+        if not any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
+            raise InputError(f"{path}: not a torch checkpoint: a zip archive without data.pkl (an .npz or another "
+                             f"archive; holds {', '.join(names[:5]) or 'nothing'})")
+
+
 def read_pickle_file(path: Path) -> dict[str, Tensor]:
     """detectron2 model-zoo ``.pkl``: latin1 pickle of ``{"model": {name: ndarray}, "__author__": ...}``."""
+    _check_pickle_signature(path)
     try:
         with open(path, "rb") as f:
             obj = _ArrayUnpickler(f, encoding="latin1").load()
@@ -112,6 +149,7 @@ def read_pickle_file(path: Path) -> dict[str, Tensor]:
 
 def read_torch_file(path: Path) -> dict[str, Tensor]:
     """``torch.save`` file: ``{"model": state_dict, ...}`` (detectron2 trainer) or a bare state dict."""
+    _check_torch_signature(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:

@@ -180,8 +180,8 @@ def test_checkpoints_split_rows_duplicates_error(results_dir, entry):
 
 def test_bad_inputs(results_dir, entry, tmp_path):
     d = results_dir("a", "fs-laf", [entry("msp", "fs-laf", "exact", AP=0.25)], protocol="exact")
-    with pytest.raises(InputError, match="mIoU not in any result; available: .*AP"):
-        build_leaderboard([d], ["mIoU"])
+    with pytest.raises(InputError, match="PQ not in any result; available: .*AP"):
+        build_leaderboard([d], ["PQ"])
     (d / "results.json").write_text((d / "results.json").read_text().replace("0.25", "NaN"))
     with pytest.raises(InputError, match="results.json: cannot read as JSON"):
         load_results(d)
@@ -203,12 +203,12 @@ def test_cli_table(two_runs, tmp_path):
     assert res.exit_code == 0, res.output
     assert out.read_text() == format_leaderboard(two_runs, "latex", ["AP", "FPR95"])
     res = CliRunner().invoke(main, ["table", "--results", str(two_runs[0]), "--metrics", "AP,nope"])
-    assert res.exit_code == 1 and "nope not in any result" in res.output
+    assert res.exit_code == 1 and "unknown metric 'nope'; known metrics: anomaly_IoU_t5" in res.output
 
 
 def test_default_metrics_are_those_present(results_dir, entry):
     d = results_dir("a", "fs-laf", [entry("msp", "fs-laf", "exact", AP=0.25, FPR95=0.5)], protocol="exact")
     assert build_leaderboard([d]).metrics == ["AP", "FPR95", "sIoU", "PPV", "F1"]
     res = {"run": {}, "results": [{"scorer": "msp", "dataset": "x", "protocol": "exact",
-                                   "metrics": {"AP": 0.5, "open_IoU": 0.25}}]}
+                                   "metrics": {"AP": 0.5, "mIoU_closed": 0.25}}]}
     assert build_leaderboard(res).metrics == ["AP"]
