@@ -32,8 +32,8 @@ import numpy as np
 from maskbench.errors import InputError
 from maskbench.metrics import _kernels, smiyc
 from maskbench.metrics._bootstrap_kernels import pooled_counts, smiyc_replicate
-from maskbench.metrics.component_sweep import component_sweep, labelled_scores, threshold_keys
-from maskbench.metrics.components import ComponentAccumulator, ComponentTotals
+from maskbench.metrics.component_sweep import labelled_scores, sweep_keys, threshold_keys
+from maskbench.metrics.components import ComponentAccumulator, ComponentTotals, _check_sizes
 from maskbench.metrics.exact_curve import FPR95_RULES
 from maskbench.metrics.pixel import PROTOCOLS, pixel_result
 
@@ -177,13 +177,14 @@ class BootstrapPixels(_Frames):
                 if ok:
                     out = dict(ap=float(np.sum(ap_terms)), auroc=float(np.sum(roc_terms)), fpr95=float(fpr95),
                                threshold=float(threshold))
-            yield pixel_result(self.protocol, self.fpr95_rule, values, pos, neg, n_images=int(row.sum()),
+            res = pixel_result(self.protocol, self.fpr95_rule, values, pos, neg, n_images=int(row.sum()),
                                smiyc_out=out)
+            yield {**{m: getattr(res, field) for m, field in PIXEL_METRICS.items()}, "threshold": res.threshold}
 
 
 @dataclass
 class PixelReplicates:
-    """Pass 1 done: each replicate's :class:`~maskbench.metrics.pixel.PixelResult` and its frame counts."""
+    """Pass 1 done: each replicate's pixel metrics and best-F1 threshold (``results``, dicts) and frame counts."""
 
     protocol: str
     fpr95_rule: str
@@ -194,7 +195,7 @@ class PixelReplicates:
 
     def thresholds(self):
         """The distinct best-F1 thresholds of the replicates (where defined): what pass 2 evaluates."""
-        return sorted({r.threshold for r in self.results if r.threshold is not None})
+        return sorted({r["threshold"] for r in self.results if r["threshold"] is not None})
 
     def components(self, track="anomaly"):
         """An empty :class:`BootstrapComponents` for pass 2 at this pass's thresholds."""
@@ -205,15 +206,14 @@ class PixelReplicates:
         n_rep = self.counts.shape[0]
         values = {m: np.full(n_rep, np.nan) for m in METRICS}
         for b, res in enumerate(self.results):
-            for metric, field in PIXEL_METRICS.items():
-                v = getattr(res, field)
-                values[metric][b] = np.nan if v is None else v
+            for metric in PIXEL_METRICS:
+                values[metric][b] = np.nan if res[metric] is None else res[metric]
         if components is not None:
             for b, comp in components.replicate_results(self):
                 for metric, field in COMPONENT_METRICS.items():
                     v = getattr(comp, field)
                     values[metric][b] = np.nan if v is None else v
-        thresholds = np.array([np.nan if r.threshold is None else r.threshold for r in self.results])
+        thresholds = np.array([np.nan if r["threshold"] is None else r["threshold"] for r in self.results])
         return BootstrapResult(self.counts.shape[1], n_rep, self.seed, values, thresholds)
 
 
@@ -224,12 +224,12 @@ class BootstrapComponents(_Frames):
         super().__init__()
         self.thresholds = list(thresholds)
         self.track, self.score_dtype = track, np.dtype(score_dtype)
-        threshold_keys(self.thresholds, self.score_dtype)  # validates
+        self.sizes = _check_sizes(track, None, None)
+        self.keys = dict(zip(self.thresholds, threshold_keys(self.thresholds, self.score_dtype)))
 
     def update(self, index, scores, labels):
         """Frame ``index``: as :meth:`BootstrapPixels.update`."""
-        self._put(index, component_sweep(scores, labels, self.thresholds, track=self.track,
-                                         score_dtype=self.score_dtype))
+        self._put(index, sweep_keys(scores, labels, list(self.keys.values()), self.score_dtype, *self.sizes))
         return self
 
     def merge(self, other):
@@ -246,10 +246,10 @@ class BootstrapComponents(_Frames):
             raise InputError(f"bootstrap: {len(frames)} frames in pass 2 but {pixels.counts.shape[1]} in pass 1")
         by_threshold = {}
         for b, res in enumerate(pixels.results):
-            if res.threshold is not None:
-                by_threshold.setdefault(res.threshold, []).append(b)
+            if res["threshold"] is not None:
+                by_threshold.setdefault(res["threshold"], []).append(b)
         for t, reps in by_threshold.items():
-            totals = [f[t] for f in frames]
+            totals = [f[self.keys[t]] for f in frames]
             ints = np.array([[x.n_images, x.n_skipped, x.n_gt, x.n_pred] for x in totals], np.int64)
             per_tau = np.stack([np.concatenate([x.tp, x.fn, x.fp]) for x in totals])
             sums = [(x.siou_gt_sum, x.siou_pred_sum, x.ppv_sum) for x in totals]

@@ -20,7 +20,7 @@ from maskbench.metrics import _component_kernels
 from maskbench.metrics._bootstrap_kernels import components_at_thresholds
 from maskbench.metrics._validate import check_label_map, check_score_map
 from maskbench.metrics.components import (
-    TAUS, ComponentTotals, _check_score_dtype, _check_sizes, _check_threshold, _exact_sum,
+    _EXACT_SHIFT, TAUS, ComponentTotals, _check_score_dtype, _check_sizes, _check_threshold,
 )
 
 _EIGHT = np.ones((3, 3), dtype=bool)
@@ -58,15 +58,23 @@ def component_sweep(scores, gt, thresholds, *, track="anomaly", score_dtype=np.f
                     min_gt_size=None):
     """``{threshold: ComponentTotals}`` of one frame, for every threshold of ``thresholds`` (floats)."""
     dtype = _check_score_dtype(score_dtype)
-    min_pred, min_gt = _check_sizes(track, min_pred_size, min_gt_size)
+    sizes = _check_sizes(track, min_pred_size, min_gt_size)
     thresholds = list(thresholds)
-    if not thresholds:
-        return {}
     keys = threshold_keys(thresholds, dtype)
+    at = sweep_keys(scores, gt, keys, dtype, *sizes)
+    return {t: at[key] for t, key in zip(thresholds, keys)}
+
+
+def sweep_keys(scores, gt, keys, dtype, min_pred, min_gt):
+    """``{key: ComponentTotals}`` for the threshold keys ``keys`` (:func:`threshold_keys`); the work of
+    :func:`component_sweep`."""
+    order = sorted(set(keys), reverse=True)
     gt, roi, values = labelled_scores(scores, gt, dtype)
     zeros = np.zeros(len(TAUS), np.int64)
     if roi.size == 0:
-        return {t: ComponentTotals(0, 1, 0, 0, 0, 0, 0, zeros, zeros, zeros) for t in thresholds}
+        return {key: ComponentTotals(0, 1, 0, 0, 0, 0, 0, zeros, zeros, zeros) for key in order}
+    if not order:
+        return {}
     width = gt.shape[1]
     labels = gt.reshape(-1)[roi]
     # GT components (8-connected, labelled on their box), kept by size; background voided when smaller than min_gt
@@ -87,15 +95,23 @@ def component_sweep(scores, gt, thresholds, *, track="anomaly", score_dtype=np.f
         gt_dense_roi[in_gt] = dense[ids[rows - r0, cols - c0]]
     bits = values.view(np.uint16 if dtype == np.float16 else np.uint32)
     key_of = _component_kernels.float_keys(bits)
-    order = sorted(set(keys), reverse=True)
     tkeys = np.array(order, dtype=key_of.dtype)
     n_pred, tp, fn, fp, siou_gt, ppv, siou_pred, pred_at = components_at_thresholds(
         roi, key_of, labels == 0, gt_dense_roi, width, sizes, bool(bg_kept), tkeys, min_pred,
         np.asarray(TAUS))
     n_gt = sizes.size - 1
-    at = {}
-    for j, key in enumerate(order):
-        touch = slice(pred_at[j], pred_at[j + 1])
-        at[key] = ComponentTotals(1, 0, n_gt, int(n_pred[j]), _exact_sum(siou_gt[j]), _exact_sum(siou_pred[touch]),
-                                  _exact_sum(ppv[touch]), tp[j], fn[j], fp[j])
-    return {t: at[key] for t, key in zip(thresholds, keys)}
+    gt_sums = _exact_sums(siou_gt.reshape(-1), np.arange(len(order) + 1) * n_gt)
+    siou_pred_sums, ppv_sums = _exact_sums(siou_pred, pred_at), _exact_sums(ppv, pred_at)
+    return {key: ComponentTotals(1, 0, n_gt, int(n_pred[j]), gt_sums[j], siou_pred_sums[j], ppv_sums[j], tp[j], fn[j],
+                                 fp[j]) for j, key in enumerate(order)}
+
+
+def _exact_sums(values, bounds):
+    """Exact sums of ``values[bounds[i]:bounds[i + 1]]`` (non-negative float64) as integer multiples of 2**-1074,
+    as :func:`maskbench.metrics.components._exact_sum` forms them."""
+    terms = [_units(*v.as_integer_ratio()) for v in values.tolist()]
+    return [sum(terms[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+
+
+def _units(num, den):
+    return num << (_EXACT_SHIFT - den.bit_length() + 1)
