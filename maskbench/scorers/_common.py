@@ -83,9 +83,9 @@ class Queries:
 
     ``probs`` = P ``(Q, K+1)``; ``known`` = P[:, :K]; ``conf`` = max over all K+1 columns (void
     included); ``label`` = argmax over all K+1 columns (first maximum); ``void`` = K; ``num_queries`` = Q.
-    ``pixel_weights`` ``(K+2, Q)`` stacks ``P[:, :K]ᵀ``, the EAM weights ``max_{k<K} P[q,k]`` and the
-    known mass ``Σ_{k<K} P[q,k]``, so one matrix product gives S, Σ_q max_k P σ and Σ_k S_k;
-    ``void_weights`` ``(1, Q)`` = ``P[:, K]ᵀ``.
+    ``pixel_weights`` ``(K+3, Q)`` stacks ``P[:, :K]ᵀ``, the EAM weights ``max_{k<K} P[q,k]``, the
+    known mass ``Σ_{k<K} P[q,k]`` and the void column ``P[:, K]``, so one matrix product gives S,
+    Σ_q max_k P σ, Σ_k S_k and the void mass.
     """
 
     def __init__(self, class_logits: torch.Tensor):
@@ -93,8 +93,8 @@ class Queries:
         self.num_queries, self.void = self.probs.shape[0], self.probs.shape[1] - 1
         self.known = self.probs[:, : self.void]
         self.conf, self.label = self.probs.max(dim=-1)
-        self.pixel_weights = torch.cat([self.known.t(), self.known.amax(dim=1)[None], self.known.sum(dim=1)[None]]).contiguous()
-        self.void_weights = self.probs[:, self.void][None].contiguous()
+        self.pixel_weights = torch.cat([self.known.t(), self.known.amax(dim=1)[None], self.known.sum(dim=1)[None],
+                                        self.probs[:, self.void][None]]).contiguous()
 
     def select(self, keep: torch.Tensor) -> torch.Tensor:
         """Query ids (int64, ascending) where the boolean ``keep (Q,)`` is true."""
@@ -116,7 +116,8 @@ class Pixels:
     padding pixels are dropped); ``logits`` ``(Q, n)``; :attr:`sigmoid` σ(M) of every query;
     :attr:`class_scores` S ``(K, n)``; :attr:`max_class_score` ``max_k S_k``; :attr:`eam_sum`
     ``Σ_q max_{k<K} P[q,k] σ(M_q)``; :attr:`known_mass` ``Σ_k S_k``; :attr:`void_mass` ``Σ_q P[q,K] σ(M_q)``;
-    :attr:`log_sum_exp` ``log Σ_k exp S_k`` (the last five ``(n,)``); all read-only for scorers. Scorers that read only a few queries
+    :attr:`exp_shifted` ``exp(S_k − max_k S_k)`` ``(K, n)``, :attr:`exp_sum` its sum over k and :attr:`log_sum_exp`
+    ``log Σ_k exp S_k = max_k S_k + log exp_sum`` (one exponential pass for the softmax over S); all read-only. Scorers that read only a few queries
     (Maskomaly, Mask2Anomaly's refinement) call :meth:`sigmoid_rows`: gathered from the shared σ(M) when
     ``share_sigmoid`` (several scorers run) or when it is already computed, else the sigmoid of those rows alone; both are the same bits (:data:`CPU_CHUNK_ALIGN`),
     so a scorer's output does not depend on the scorers beside it. Everything lives in :meth:`buffer` s
@@ -138,7 +139,7 @@ class Pixels:
         self.n, self.device = chunk.shape[1], chunk.device
         dtype = self.queries.probs.dtype
         self.logits = chunk if chunk.dtype == dtype else self.buffer("logits", chunk.shape[0]).copy_(chunk)
-        self._sigmoid = self._weighted = self._max_class_score = self._void_mass = self._log_sum_exp = None
+        self._sigmoid = self._weighted = self._max_class_score = self._exp = None
 
     def buffer(self, key: str, rows: int | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The worker's contiguous scratch tensor ``key``, shape ``(rows, n)`` (``(n,)`` if ``rows`` is None)."""
@@ -172,7 +173,7 @@ class Pixels:
 
     @property
     def weighted(self) -> torch.Tensor:
-        """``Queries.pixel_weights @ σ(M)``, shape ``(K+2, n)``: S, the EAM sum and the known mass."""
+        """``Queries.pixel_weights @ σ(M)``, shape ``(K+3, n)``: S, the EAM sum, the known mass, the void mass."""
         if self._weighted is None:
             weights = self.queries.pixel_weights
             self._weighted = torch.mm(weights, self.sigmoid, out=self.buffer("weighted", weights.shape[0]))
@@ -189,20 +190,41 @@ class Pixels:
             self._max_class_score = torch.amax(self.class_scores, dim=0, out=self.buffer("max_class_score"))
         return self._max_class_score
 
+    def _softmax_parts(self):
+        """``(S − max_k S, exp of it, its sum over k, log Σ_k exp S_k)``, computed once per chunk."""
+        if self._exp is None:
+            k = self.queries.void
+            shifted = torch.sub(self.class_scores, self.max_class_score, out=self.buffer("shifted_scores", k))
+            e = torch.exp(shifted, out=self.buffer("exp_shifted", k))
+            total = torch.sum(e, dim=0, out=self.buffer("exp_sum"))
+            lse = torch.log(total, out=self.buffer("log_sum_exp")).add_(self.max_class_score)
+            self._exp = (shifted, e, total, lse)
+        return self._exp
+
+    @property
+    def shifted_scores(self) -> torch.Tensor:
+        """``S_k(x) − max_k S_k(x)``, ``(K, n)`` (all <= 0)."""
+        return self._softmax_parts()[0]
+
+    @property
+    def exp_shifted(self) -> torch.Tensor:
+        """``exp(S_k(x) − max_k S_k(x))``, ``(K, n)``: the softmax over S before normalisation."""
+        return self._softmax_parts()[1]
+
+    @property
+    def exp_sum(self) -> torch.Tensor:
+        """``Σ_k exp(S_k(x) − max_k S_k(x))``, ``(n,)`` (in [1, K]): the softmax denominator."""
+        return self._softmax_parts()[2]
+
     @property
     def log_sum_exp(self) -> torch.Tensor:
-        """``log Σ_k exp S_k(x)`` over the K known classes, ``(n,)`` (shared by energy, entropy, softmax_msp)."""
-        if self._log_sum_exp is None:
-            self._log_sum_exp = torch.logsumexp(self.class_scores, dim=0, out=self.buffer("log_sum_exp"))
-        return self._log_sum_exp
+        """``log Σ_k exp S_k(x) = max_k S_k + log exp_sum``, ``(n,)``."""
+        return self._softmax_parts()[3]
 
     @property
     def void_mass(self) -> torch.Tensor:
-        """``Σ_q P[q,K] σ(M_q(x))``, ``(n,)``: the no-object mass (one product with the shared σ(M))."""
-        if self._void_mass is None:
-            out = self.buffer("void_mass", 1)
-            self._void_mass = torch.mm(self.queries.void_weights, self.sigmoid, out=out)[0]
-        return self._void_mass
+        """``Σ_q P[q,K] σ(M_q(x))``, ``(n,)``: the no-object mass."""
+        return self.weighted[self.queries.void + 2]
 
     @property
     def eam_sum(self) -> torch.Tensor:

@@ -283,7 +283,8 @@ def score_all(
         resolved[label] = get_scorer(s) if isinstance(s, str) else s
     check_inputs(class_logits, mask_logits)
     _, h, w = mask_logits.shape
-    check_outputs(out, resolved, h, w, mask_logits)
+    if out is not None:
+        check_outputs(out, resolved, h, w, mask_logits)
     pixel = {label: s.prepare for label, s in resolved.items() if s.kind == PER_PIXEL}
     maps = {}
     if pixel:

@@ -7,7 +7,7 @@ from maskbench.scorers._registry import register_scorer
 
 
 def softmax_msp(queries: Queries) -> ChunkScore:
-    """``1 − max_k softmax_k(S(x)) = 1 − exp(max_k S_k(x) − logsumexp_k S_k(x))``.
+    """``1 − max_k softmax_k(S(x)) = 1 − 1 / Σ_k exp(S_k(x) − max_k S_k(x))``.
 
     Reference: ``shyam671/Road-Obstacle-Video-Segmentation`` ``Image_Anomaly_Segmentation_Baselines/evaluate_ood.py``
     ``get_msp`` (``1 - sem_seg.softmax(dim=0).max(dim=0)``). A different score from our ``msp``
@@ -15,7 +15,7 @@ def softmax_msp(queries: Queries) -> ChunkScore:
     """
 
     def score(px):
-        top = torch.sub(px.max_class_score, px.log_sum_exp, out=px.buffer("softmax_msp")).exp_()
+        top = torch.reciprocal(px.exp_sum, out=px.buffer("softmax_msp"))
         return one_minus(top, out=top)
 
     return score
