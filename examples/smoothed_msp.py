@@ -18,7 +18,7 @@ from maskbench.scorers import register_map_scorer
 
 
 def smoothed_msp(class_logits: torch.Tensor, mask_logits: torch.Tensor, *, size: int = 5) -> torch.Tensor:
-    """``1 − max_k S_k(x)`` averaged over a ``size × size`` window (box filter, edge pixels repeated at the border)."""
+    """``1 − max_k S_k(x)`` averaged over a ``size × size`` window (box filter, edge pixels repeated)."""
     probs = torch.softmax(class_logits.float(), dim=-1)[:, :-1]             # P over K+1, void dropped after
     s = torch.einsum("qk,qhw->khw", probs, torch.sigmoid(mask_logits.float()))  # S_k(x)
     msp = 1 - s.amax(dim=0)

@@ -139,7 +139,8 @@ def _hyperparameter_defaults(name: str, fn: Callable, skip: int) -> dict:
         parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError) as err:
         raise TypeError(f"scorer {name!r}: cannot read the signature of {fn!r} ({err})") from None
-    if len(parameters) < skip or any(p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters[:skip]):
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if len(parameters) < skip or any(p.kind not in positional for p in parameters[:skip]):
         raise TypeError(f"scorer {name!r}: the function must take {skip} positional argument(s) first")
     defaults = {}
     for p in parameters[skip:]:

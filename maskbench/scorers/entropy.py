@@ -13,9 +13,9 @@ def entropy(queries: Queries) -> ChunkScore:
 
     Reference: ``shyam671/Road-Obstacle-Video-Segmentation`` ``Image_Anomaly_Segmentation_Baselines/evaluate_ood.py``
     ``get_entropy`` (softmax over the channels of ``sem_seg``, divided by ``log`` of their number). Computed from
-    the shared exponential pass as ``(log Σ_k e_k − Σ_k e_k d_k / Σ_k e_k) / log K`` with ``d_k = S_k − max_k S_k``,
-    ``e_k = exp d_k`` (two non-negative terms, no log of a rounded ``p_k``: where ``p_k`` underflows to 0 it adds
-    0, where the reference's ``0 · log 0`` gives NaN). Range ``[0, 1]``.
+    the shared exponential pass as ``(log Σ_k e_k − Σ_k e_k d_k / Σ_k e_k) / log K`` with
+    ``d_k = S_k − max_k S_k``, ``e_k = exp d_k`` (two non-negative terms, no log of a rounded ``p_k``: where
+    ``p_k`` underflows to 0 it adds 0, where the reference's ``0 · log 0`` gives NaN). Range ``[0, 1]``.
     """
     scale = 1.0 / math.log(queries.void)
 

@@ -86,7 +86,7 @@ def load_plugin(spec: str) -> PluginRecord:
         return _LOADED[key]
     if is_file and not Path(key).is_file():
         raise InputError(f"plug-in {spec}: file not found ({key})")
-    before = set(_registry.list_scorers())
+    before = set(_registry._REGISTRY.names())
     origin = {"kind": "plug-in file" if is_file else "plug-in module", "spec": spec}
     try:
         with _registry.registering_from(origin):
@@ -98,8 +98,9 @@ def load_plugin(spec: str) -> PluginRecord:
     path = getattr(module, "__file__", None)
     if path is None:
         raise InputError(f"plug-in {spec}: module {module.__name__} has no file to record")
-    record = PluginRecord(spec, "file" if is_file else "module", str(Path(path).resolve()),
-                          _registry._file_sha256(path), tuple(n for n in _registry.list_scorers() if n not in before))
+    added = tuple(n for n in _registry._REGISTRY.names() if n not in before)
+    record = PluginRecord(spec, "file" if is_file else "module", str(Path(path).resolve()), _registry._file_sha256(path),
+                          added)
     _LOADED[key] = record
     return record
 
@@ -135,7 +136,8 @@ def format_scorers(infos: list[ScorerInfo], errors: list[_registry.PluginError])
         if info.reference:
             lines.append(f"    reference: {info.reference}")
         lines.append(f"    from: {src['kind']} {where}")
-    lines.append("every scorer also takes smoothing=None | " + " | ".join(f"{k!r} ({v})" for k, v in SMOOTHINGS.items()))
+    options = " | ".join(f"{k!r} ({v})" for k, v in SMOOTHINGS.items())
+    lines.append(f"every scorer also takes smoothing=None | {options}")
     for err in errors:
         lines.append(f"FAILED plug-in {err.name} ({err.target}): {err.error}")
     return "\n".join(lines)

@@ -144,7 +144,7 @@ def test_paired_difference_of_a_scorer_with_itself_and_with_a_better_one():
     for _ in range(12):
         s, g = make_frame(rng, 30, 40, quality=0.3)
         frames_a.append((s, g))
-        frames_b.append(((s + 0.6 * (g == 1)).astype(np.float32), g))  # the same map with the anomalies lifted: better on every frame
+        frames_b.append(((s + 0.6 * (g == 1)).astype(np.float32), g))  # anomalies lifted: better on every frame
     a = bootstrap(frames_a, "exact16", n_replicates=200, seed=1)
     a2 = bootstrap(frames_a, "exact16", n_replicates=200, seed=1)
     b = bootstrap(frames_b, "exact16", n_replicates=200, seed=1)
