@@ -1,5 +1,5 @@
-"""numba kernels of the bootstrap: a replicate's SMIYC curve from weighted frame bins, a replicate's exact pooled
-histogram, and one frame's SMIYC components at many thresholds in one union-find pass.
+"""numba kernels of the bootstrap: a replicate's SMIYC curve from weighted frame bins, a replicate's exact float32
+histogram from weighted frame runs, and one frame's SMIYC components at many thresholds in one union-find pass.
 
 Each kernel computes the same IEEE operations in the same order as the numpy code it stands for
 (:func:`maskbench.metrics.smiyc.smiyc_curve`, :meth:`maskbench.metrics.pixel.PixelAccumulator.distinct_scores`,
@@ -138,18 +138,28 @@ def smiyc_replicate(thr, tp_rel, fp_rel, frame, weights, n_pos, n_neg, legacy):
 
 
 @njit(cache=True, nogil=True)
-def pooled_counts(index, pos, neg, starts, weights, out_pos, out_neg):
-    """``out[index[j]] += weights[f] * count[j]`` over the records ``starts[f]:starts[f+1]`` of each frame ``f``
-    (the replicate's exact histogram over the split's distinct scores); ``out_*`` are zeroed first."""
-    out_pos[:] = 0
-    out_neg[:] = 0
-    for f in range(weights.shape[0]):
-        w = weights[f]
-        if w == 0:
-            continue
-        for j in range(starts[f], starts[f + 1]):
-            out_pos[index[j]] += w * pos[j]
-            out_neg[index[j]] += w * neg[j]
+def pooled_runs(keys, pos, neg, frame, weights, out_keys, out_pos, out_neg):
+    """A replicate's exact histogram from every frame's records (``keys`` ascending over all frames, a key held by
+    several frames once per frame, ``frame`` the owner): per distinct key ``Σ weights[frame] · count``, keys whose
+    total is 0 dropped; written to ``out_*``, returns their number."""
+    n = keys.shape[0]
+    m = 0
+    i = 0
+    while i < n:
+        k = keys[i]
+        p = 0
+        q = 0
+        while i < n and keys[i] == k:
+            w = weights[frame[i]]
+            p += w * pos[i]
+            q += w * neg[i]
+            i += 1
+        if p != 0 or q != 0:
+            out_keys[m] = k
+            out_pos[m] = p
+            out_neg[m] = q
+            m += 1
+    return m
 
 
 @njit(cache=True, nogil=True)

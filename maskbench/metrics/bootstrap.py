@@ -31,7 +31,7 @@ import numpy as np
 
 from maskbench.errors import InputError
 from maskbench.metrics import _kernels, smiyc
-from maskbench.metrics._bootstrap_kernels import pooled_counts, smiyc_replicate
+from maskbench.metrics._bootstrap_kernels import pooled_runs, smiyc_replicate
 from maskbench.metrics.component_sweep import labelled_scores, sweep_keys, threshold_keys
 from maskbench.metrics.components import ComponentAccumulator, ComponentTotals, _check_sizes
 from maskbench.metrics.exact_curve import FPR95_RULES
@@ -133,17 +133,18 @@ class BootstrapPixels(_Frames):
 
     def _pooled(self, frames, counts):
         """Per replicate ``(values ascending, pos, neg)`` of its pooled exact histogram."""
-        if self.protocol == "exact":
-            keys = np.unique(np.concatenate([f[0] for f in frames]))
-            index = np.concatenate([np.searchsorted(keys, f[0]) for f in frames])
-            pos = np.concatenate([f[1] for f in frames])
-            neg = np.concatenate([f[2] for f in frames])
-            starts = np.concatenate([[0], np.cumsum([f[0].size for f in frames])])
+        if self.protocol == "exact":  # every frame's runs in one key order, merged per replicate with its counts
+            keys = np.concatenate([f[0] for f in frames])
+            order = np.argsort(keys, kind="stable")
+            keys = keys[order]
+            pos = np.concatenate([f[1] for f in frames])[order]
+            neg = np.concatenate([f[2] for f in frames])[order]
+            owner = np.repeat(np.arange(len(frames)), [f[0].size for f in frames])[order]
+            out_keys = np.empty_like(keys)
             out_pos, out_neg = np.empty(keys.size, np.int64), np.empty(keys.size, np.int64)
             for row in counts:
-                pooled_counts(index, pos, neg, starts, row, out_pos, out_neg)
-                nz = np.flatnonzero(out_pos | out_neg)
-                yield _kernels.keys32_to_values(keys[nz]), out_pos[nz], out_neg[nz]
+                m = pooled_runs(keys, pos, neg, owner, row, out_keys, out_pos, out_neg)
+                yield _kernels.keys32_to_values(out_keys[:m]), out_pos[:m], out_neg[:m]
             return
         keys = np.unique(np.concatenate([f[0] for f in frames]))
         hist = np.zeros((2, len(frames), keys.size))
