@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from maskbench import __version__
-from maskbench.benchmark.tables import load_results
-from maskbench.errors import InputError
+from maskbench.benchmark.results import load_results
+from maskbench.errors import ConfigError, InputError
 
 GOLDEN_VERSION = 1
 DEFAULT_TOLERANCE = 1e-4
@@ -111,11 +111,11 @@ def parse_tolerances(items):
         try:
             tol = float(value)
         except ValueError:
-            raise InputError(f"--tolerance {item!r}: expected NUMBER or METRIC=NUMBER") from None
+            raise ConfigError("tolerance", f" {item!r}: expected NUMBER or METRIC=NUMBER") from None
         if not math.isfinite(tol) or tol < 0:
-            raise InputError(f"--tolerance {item!r}: must be a finite number >= 0")
+            raise ConfigError("tolerance", f" {item!r}: must be a finite number >= 0")
         if not key:
-            raise InputError(f"--tolerance {item!r}: empty metric name")
+            raise ConfigError("tolerance", f" {item!r}: empty metric name")
         out[key] = tol
     return out
 

@@ -10,9 +10,14 @@ from maskbench.errors import DatasetError
 MAX_LISTED = 10
 
 
+def accepted_options(name):
+    """The reader options (keyword arguments of ``load_dataset``) dataset ``name`` accepts."""
+    return [p for p in inspect.signature(DATASETS.get(name).__init__).parameters if p not in ("self", "root")]
+
+
 def _construct(name, root, options):
     cls = DATASETS.get(name)
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "root")]
+    accepted = accepted_options(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise DatasetError(f"{name}: unknown option(s) {unknown}; accepted: {accepted or 'none'}")

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from maskbench.datasets.base import Sample
+from maskbench.datasets.coco import id_to_rgb
 from maskbench.errors import DatasetError
 
 JPEG_TOLERANCE = 8
@@ -304,7 +305,7 @@ def _coco(out, n, rng, h, w):
             if not s["unknown"]:
                 semantic[mask] = s["category_id"]
         image = _image(rng, h, w, lossy=True)
-        rgb = np.stack([panoptic % 256, panoptic // 256 % 256, panoptic // 65536], -1).astype(np.uint8)
+        rgb = id_to_rgb(panoptic)
         ipath = _save_jpg(root / "val2017" / f"{stem}.jpg", image)
         ppath = _save(root / "panoptic_val2017" / f"{stem}.png", rgb)
         images.append({"id": image_id, "file_name": f"{stem}.jpg", "height": h, "width": w})

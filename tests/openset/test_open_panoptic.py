@@ -8,13 +8,22 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from maskbench.benchmark.run import RunConfig, run_benchmark
 from maskbench.cli import main
 from maskbench.errors import InputError
 from maskbench.metrics.panoptic import read_panoptic_png
-from maskbench.openset import (
-    add_unknown_segments, eam_unknown_instances, mine_unknown_instances, panoptic_inference, run_open_panoptic,
-)
+from maskbench.openset import add_unknown_segments, eam_unknown_instances, mine_unknown_instances, panoptic_inference
 from maskbench.scorers import score_all
+
+FORWARD = {"path": "test-forward", "sha256": "0" * 64, "config": None}
+
+
+def run_open_panoptic(forward, dataset, scorers, out, **options):
+    """The open-panoptic task of `bench run` on ``dataset`` (loaded), with ``forward``."""
+    config = RunConfig(task="open-panoptic", dataset=dataset.name, root=dataset.root,
+                       dataset_options={"split": dataset.split}, scorers=tuple(scorers), out=out, task_options=options,
+                       workers=1, command=["test"])
+    return run_benchmark(config, forward, checkpoint=dict(FORWARD))
 
 
 def oracle_forward(ds, seed=0):
