@@ -162,7 +162,7 @@ def _dataset(config, task):
     options.update(config.dataset_options)
     ds = load_dataset(config.dataset, config.root, **options)
     labelled = ds.info.get("labelled_count")
-    if task.needs_labels and labelled is not None and labelled < len(ds):
+    if "ood" in task.requires and labelled is not None and labelled < len(ds):
         raise ConfigError("dataset", f" {config.dataset}: {len(ds) - labelled} of its {len(ds)} frames carry no "
                           f"labels, which task {task.name} needs (load the labelled frames: dataset option "
                           "frames=labelled)")
@@ -280,8 +280,10 @@ def _loop(run, todo, rows):
             sample = ds[index]
             if sample.id != ids[index]:
                 raise InputError(f"{ds.name}: frame {index} read as {sample.id!r}, listed as {ids[index]!r}")
-            if task.needs_labels and sample.ood is None:
-                raise InputError(f"{ds.name}: frame {sample.id!r} carries no labels, which task {task.name} needs")
+            missing = [field for field in task.requires if getattr(sample, field) is None]
+            if missing:
+                raise InputError(f"{ds.name}: frame {sample.id!r} carries no {', '.join(missing)} labels, which task "
+                                 f"{task.name} needs")
             row = task.frame(run, index, sample)
             rows[index] = {"id": sample.id, "index": index, **row, "seconds": round(time.perf_counter() - start, 4)}
             log.append(rows[index])

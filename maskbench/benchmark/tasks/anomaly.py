@@ -15,6 +15,7 @@ from maskbench.benchmark.frame import MapBuffers, check_range, overlay_dtype
 from maskbench.benchmark.passes import METRIC_KEYS, labelled, metric_values, read_stored_frame, two_pass
 from maskbench.benchmark.protocols import protocol_choice, protocol_details, resolve_protocol
 from maskbench.benchmark.results import map_file, write_npz_atomic
+from maskbench.benchmark.tables import DEFAULT_METRICS
 from maskbench.benchmark.tasks.base import TASKS, Task
 from maskbench.errors import ConfigError, InputError
 
@@ -43,7 +44,7 @@ def frame_row(sample, maps):
 class AnomalyTask(Task):
     name = "anomaly"
     summary = "anomaly segmentation: AP, AUROC, FPR95, sIoU, PPV, F1*, MDM under the dataset's protocol"
-    table_metrics = ("AP", "FPR95", "sIoU", "PPV", "F1")
+    table_metrics = DEFAULT_METRICS
     csv_keys = METRIC_KEYS + ("images", "n_pixels", "n_positive")
     resume_fields = ("protocol", "fpr95_rule")
 

@@ -32,8 +32,9 @@ class Task:
     name = ""
     #: One line saying what the task computes.
     summary = ""
-    #: Whether every frame must carry labels (``sample.ood``); an unlabelled frame is refused.
-    needs_labels = True
+    #: Fields of :class:`~maskbench.datasets.Sample` every frame must carry (not ``None``): ``"ood"`` (anomaly
+    #: labels), ``"semantic"``, ``"panoptic"``, ``"segments"``; a frame without one is refused.
+    requires = ("ood",)
     #: RunConfig fields the task does not read: a value other than the default is refused.
     unused = ()
     #: Dataset options applied when the caller gives none and the dataset accepts them (e.g. ``frames``).

@@ -114,6 +114,7 @@ def _pass2(frames, thresholds, num_known):
 class OpenSemanticTask(Task):
     name = "open-semantic"
     summary = "open-set semantic segmentation on StreetHazards: open-mIoU, closed mIoU, pooled and per-image AP"
+    requires = ("ood", "semantic")
     unused = ("protocol", "save_maps")
     table_metrics = ("AP", "FPR95", "mIoU_closed", "open_mIoU_t5", "open_mIoU_t6", "open_mIoU")
     csv_keys = KEYS

@@ -30,7 +30,7 @@ FORMAT = (f"SMIYC anomaly_p (road_anomaly_benchmark Evaluation.save_output / Cha
 class PredictTask(Task):
     name = "predict"
     summary = "SMIYC submission files of every scorer on every frame, with or without labels"
-    needs_labels = False
+    requires = ()
     unused = ("protocol", "fpr95_rule", "save_maps")
     dataset_options = {"frames": "all"}
     options = {"method": "{scorer}", "folder": None, "zip": True}
