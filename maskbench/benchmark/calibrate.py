@@ -3,7 +3,7 @@
 Maskomaly's accept set ``A`` and ground set ``I`` are query *indices* of one network: the published
 ``[49, 31, 83, 32]`` and ``[19, 24]`` hold only for the Mask2Former Swin-L Cityscapes semantic checkpoint
 (``model_final_17c1ee.pkl``). For any other checkpoint they are fitted on a validation split as Maskomaly
-BMVC'23 §3.2 ranks them: per frame one forward (the runner's forward and cache, :class:`ForwardSource`),
+BMVC'23 §3.2 ranks them: per frame one forward (the forward source of `bench run`, :func:`~.forward.open_source`),
 ``σ(M)`` at label resolution binarised at ``t_bin = 0.9``, mean IoU with the anomalies (accept) and with the
 model's own street prediction (ground), queries above ``T_IoU = 0.25`` kept best first
 (:func:`maskbench.scorers.calibrate_maskomaly`). The result goes to ``<out>/calibration.json``.

@@ -34,7 +34,8 @@ class MapBuffers:
         self.key, self.maps = None, None
 
     def get(self, names, shape, device):
-        """Maps ``name -> float32 shape`` on ``device`` for the labels ``names``; the same tensors while the key holds."""
+        """Maps ``name -> float32 shape`` on ``device`` for the labels ``names``; the same tensors while the key
+        holds."""
         key = (tuple(names), tuple(shape), str(device))
         if key != self.key:
             self.key = key

@@ -145,7 +145,7 @@ def load_golden(path):
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"{path}: golden file not found (write one deliberately with --update)") from None
+        raise InputError(f"{path}: golden file not found (write one deliberately with `bench check --update`)") from None
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError(f"{path}: cannot read as JSON ({err})") from err
     if not isinstance(data, dict) or data.get("maskbench_golden") != GOLDEN_VERSION:

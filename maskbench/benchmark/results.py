@@ -150,7 +150,8 @@ def write_results(out, run, entries, csv_keys, curves=None):
         writer = csv.writer(handle)
         writer.writerow(["scorer", "dataset", "protocol", *csv_keys])
         for e in entries:
-            writer.writerow([e["scorer"], e["dataset"], e["protocol"], *(_csv_cell(e["metrics"].get(k)) for k in csv_keys)])
+            cells = (_csv_cell(e["metrics"].get(k)) for k in csv_keys)
+            writer.writerow([e["scorer"], e["dataset"], e["protocol"], *cells])
 
     atomic_write(out / CSV_FILE, table, "w")
     if curves:

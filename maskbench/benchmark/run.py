@@ -77,9 +77,11 @@ class Run:
         self.progress = progress if dist.is_main else None
         self.out = Path(config.out)
         self.work = self.out / WORK_DIR
+        self.indices, self.meta = [], {}  # the frames of the run and its run.json content (set when opened)
 
-    def work_file(self, index, suffix=".npz"):
-        return self.work / f"{index:06d}{suffix}"
+    def work_file(self, index):
+        """``work/<index>.npz``: where a task stores a frame's state until the run ends."""
+        return self.work / f"{index:06d}.npz"
 
     def scores(self, sample, buffers=None):
         """``{scorer: float32 (H, W)}`` of one frame, over the configuration's TTA views."""
@@ -88,10 +90,6 @@ class Run:
     def outputs(self, sample):
         """The forward outputs ``(class logits, mask logits)`` of a frame's image (no TTA)."""
         return self.source(sample.id, self.source.image_hash(sample.image), sample.image, "none")
-
-    def gather(self, obj):
-        """``[obj of rank 0, obj of rank 1, ...]`` on every rank."""
-        return self.dist.gather(obj)
 
     def combine(self, acc):
         """``acc`` merged with the other ranks' (rank order; exact for every maskbench accumulator)."""
@@ -302,7 +300,8 @@ def run_summary(results):
     info = run["dataset"]["info"]
     frames = run.get("frames", 0)
     official = info.get("official_count")
-    partial = "" if official in (None, frames) else f" of {official} official (partial: not comparable to published numbers)"
+    partial = ("" if official in (None, frames)
+               else f" of {official} official (partial: not comparable to published numbers)")
     lines = [f"{run['dataset']['name']}: {frames} frames{partial}; task {run.get('task', 'anomaly')}; protocol "
              f"{run.get('protocol', '-')}; checkpoint {run['checkpoint']['sha256'][:12]} ({run['source']}); "
              f"resolution {run['resolution']}; tta {run['tta']}"]

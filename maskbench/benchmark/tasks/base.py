@@ -13,13 +13,20 @@ and how the frames become metrics. The runner calls, in order::
     row = task.frame(run, index, sample)          # per frame of this rank: store what finish needs, return the
                                                   # per_image.jsonl row (JSON-ready; id, index, seconds added)
     task.stored(run, index)                       # resume: is frame index's stored state complete?
-    entries, curves = task.finish(run, mine, rows) # every rank (collective: may gather through run);
-                                                  # results.json entries and curves.npz curves (or {})
+    entries, curves = task.finish(run, mine, rows)  # every rank, collective (accumulators merged across ranks
+                                                   # with run.combine); results.json entries (rank 0's are
+                                                   # written) and curves.npz curves (or {})
 
 A frame counts as done when its row is in ``per_image.jsonl`` (or a rank's ``work/rows.<rank>.jsonl``) and
 ``stored`` says its state exists, so per-frame state must be written before ``frame`` returns. ``finish``
 recomputes everything from the stored state, so a resumed run never counts a frame twice. Tasks store per-frame
 state under ``run.work`` (removed after a run unless ``keep_work``) or under ``run.out``.
+
+What a task sees of the run (:class:`~maskbench.benchmark.run.Run`): ``config``, ``dataset``, ``scorers``
+(``{name: Scorer}``), ``scorer_notes``, ``source`` (the forward), ``scores(sample, buffers)`` (every scorer's map
+over the TTA views), ``outputs(sample)`` (the forward outputs of the image), ``out``, ``work``,
+``work_file(index)``, ``indices``, ``meta`` (run.json), ``dist`` (rank, world), ``combine(accumulator)``,
+``workers(n)`` (processes for its passes) and ``progress`` (None except on rank 0).
 """
 
 from maskbench.errors import ConfigError
