@@ -5,6 +5,8 @@ Every error that a user can cause (a missing file, a malformed array, a value ou
 it into a one-line message and a non-zero exit code instead of a traceback.
 """
 
+import re
+
 
 class MaskbenchError(Exception):
     """Base class of every user-facing error raised by maskbench."""
@@ -63,3 +65,26 @@ class LockError(MaskbenchError):
 
 class WorkerError(MaskbenchError):
     """A worker process ended without a result (killed, out of memory, crashed in native code)."""
+
+
+class ConfigError(InputError):
+    """A configuration field holds a bad value: ``fields`` names the field(s), ``detail`` says what is wrong and
+    ``mentions`` lists other fields the detail names.
+
+    ``str(err)`` is ``"<field> <detail>"`` (e.g. ``resolution 'x': choose one of native, short1024``); the CLI
+    renders the same message with its flags in place of the field names (:meth:`render`).
+    """
+
+    def __init__(self, fields, detail, mentions=()):
+        self.fields = (fields,) if isinstance(fields, str) else tuple(fields)
+        self.detail = detail
+        self.mentions = tuple(mentions)
+        super().__init__(self.render(str))
+
+    def render(self, name):
+        """The message with every field ``f`` (named or mentioned) shown as ``name(f)``."""
+        detail = self.detail
+        if self.mentions:
+            words = "|".join(re.escape(f) for f in sorted(self.mentions, key=len, reverse=True))
+            detail = re.sub(rf"\b({words})\b", lambda m: name(m.group(1)), detail)
+        return " and ".join(name(f) for f in self.fields) + detail

@@ -16,14 +16,14 @@ checkpoint, dataset version, image, resolution or TTA view is never answered fro
 
 import hashlib
 import json
-import os
 import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 
-from maskbench.errors import InputError
+from maskbench.benchmark.results import write_json_atomic, write_npz_atomic
+from maskbench.errors import ConfigError, InputError
 
 FORMAT = 1
 VIEWS = ("none", "hflip")
@@ -35,15 +35,6 @@ def image_sha256(image):
     h = hashlib.sha256(f"{image.dtype.str}{image.shape}".encode())
     h.update(image.data)
     return h.hexdigest()
-
-
-def write_npz_atomic(path, **arrays):
-    """``np.savez`` to a temporary name, then rename: a crash never leaves a truncated file under ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(tmp, path)
 
 
 class ForwardCache:
@@ -61,12 +52,12 @@ class ForwardCache:
         """The checkpoint record of the only checkpoint cached under ``root`` (``--from-cache`` without ``--checkpoint``)."""
         root = Path(root)
         if not root.is_dir():
-            raise InputError(f"--from-cache {root}: not a directory")
+            raise ConfigError("from_cache", f" {root}: not a directory")
         records = sorted(root.glob("*/checkpoint.json"))
         if len(records) != 1:
             found = ", ".join(str(r.parent.name) for r in records) or "none"
-            raise InputError(f"--from-cache {root}: expected the outputs of exactly one checkpoint, found {found}; "
-                             "pass --checkpoint to choose")
+            raise ConfigError("from_cache", f" {root}: expected the outputs of exactly one checkpoint, found {found}; "
+                              "name the checkpoint to choose", mentions=("checkpoint",))
         try:
             return json.loads(records[0].read_text())
         except (OSError, ValueError) as err:
@@ -108,9 +99,7 @@ class ForwardCache:
             self.folder.mkdir(parents=True, exist_ok=True)
             record = self.folder.parent / "checkpoint.json"
             if not record.exists():
-                tmp = record.with_name(f".checkpoint.json.{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(self.checkpoint, indent=1) + "\n")
-                os.replace(tmp, record)
+                write_json_atomic(record, self.checkpoint)
         write_npz_atomic(self.path(key["frame"], key["resolution"], key["view"]),
                          key=np.array(json.dumps(key, sort_keys=True)), **arrays)
 

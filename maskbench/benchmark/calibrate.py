@@ -3,7 +3,7 @@
 Maskomaly's accept set ``A`` and ground set ``I`` are query *indices* of one network: the published
 ``[49, 31, 83, 32]`` and ``[19, 24]`` hold only for the Mask2Former Swin-L Cityscapes semantic checkpoint
 (``model_final_17c1ee.pkl``). For any other checkpoint they are fitted on a validation split as Maskomaly
-BMVC'23 §3.2 ranks them: per frame one forward (the runner's forward and cache, :class:`ForwardSource`),
+BMVC'23 §3.2 ranks them: per frame one forward (the forward source of `bench run`, :func:`~.forward.open_source`),
 ``σ(M)`` at label resolution binarised at ``t_bin = 0.9``, mean IoU with the anomalies (accept) and with the
 model's own street prediction (ground), queries above ``T_IoU = 0.25`` kept best first
 (:func:`maskbench.scorers.calibrate_maskomaly`). The result goes to ``<out>/calibration.json``.
@@ -19,10 +19,11 @@ import sys
 from pathlib import Path
 
 from maskbench import __version__
-from maskbench.benchmark.cache import image_sha256
-from maskbench.benchmark.results import package_versions, utc_now, write_json_atomic
-from maskbench.benchmark.runner import RESOLUTIONS, ForwardSource, _jsonable, resolve_forward
-from maskbench.errors import InputError
+from maskbench.benchmark.forward import open_source
+from maskbench.benchmark.results import jsonable, package_versions, utc_now, write_json_atomic
+from maskbench.datasets import load_dataset
+from maskbench.errors import ConfigError, InputError
+from maskbench.scorers import calibrate_maskomaly, street_prediction
 
 CALIBRATION_FILE = "calibration.json"
 #: The query-id parameters each Maskomaly scorer reads.
@@ -58,18 +59,14 @@ class CalibrateConfig:
 def calibrate_checkpoint(config, forward=None, *, checkpoint=None, progress=None):
     """Fit Maskomaly's accept and ground ids on ``config.dataset``; write and return ``calibration.json``.
 
-    forward, checkpoint, progress: as in :func:`maskbench.benchmark.runner.run_benchmark`.
+    forward, checkpoint, progress: as in :func:`maskbench.benchmark.run.run_benchmark`.
     """
-    from maskbench.datasets import load_dataset
-    from maskbench.scorers import calibrate_maskomaly, street_prediction
-
-    if config.resolution not in RESOLUTIONS:
-        raise InputError(f"--resolution {config.resolution!r}: choose one of {', '.join(RESOLUTIONS)}")
     if config.limit is not None and config.limit < 1:
-        raise InputError(f"--limit {config.limit}: must be at least 1")
+        raise ConfigError("limit", f" {config.limit}: must be at least 1")
     ds = load_dataset(config.dataset, config.root, **config.dataset_options)
-    checkpoint, forward, cache = resolve_forward(config, ds, forward, checkpoint)
-    source = ForwardSource(forward, cache, config.from_cache is not None, config.resolution, config.device)
+    source = open_source(ds, checkpoint=config.checkpoint, resolution=config.resolution, device=config.device,
+                         cache=config.cache, from_cache=config.from_cache, forward=forward, record=checkpoint)
+    checkpoint = source.checkpoint
     n_frames = len(ds) if config.limit is None else min(config.limit, len(ds))
     bar = progress("forward + query IoUs", n_frames) if progress else None
 
@@ -80,11 +77,12 @@ def calibrate_checkpoint(config, forward=None, *, checkpoint=None, progress=None
     def probs():
         for index in range(n_frames):
             sample = ds[index]
+            if sample.ood is None:
+                raise InputError(f"{config.dataset}: frame {sample.id!r} carries no labels, which the fit needs")
             if sample.ood.shape != sample.image.shape[:2]:
                 raise InputError(f"{config.dataset}: frame {sample.id!r} has labels of shape {sample.ood.shape} "
                                  f"and an image of shape {sample.image.shape[:2]}")
-            image_hash = image_sha256(sample.image) if cache is not None else None
-            class_logits, mask_logits = source(sample.id, image_hash, sample.image, "none")
+            class_logits, mask_logits = source(sample.id, source.image_hash(sample.image), sample.image, "none")
             try:
                 current["street"] = street_prediction(class_logits, mask_logits, classes=config.street_classes)
             except InputError as err:
@@ -102,7 +100,7 @@ def calibrate_checkpoint(config, forward=None, *, checkpoint=None, progress=None
         fitted = calibrate_maskomaly(probs(), handed_on("ood"), handed_on("street"), t_iou=config.t_iou,
                                      t_bin=config.t_bin)
     except InputError as err:
-        raise InputError(f"--dataset {config.dataset}: {err}") from err
+        raise ConfigError("dataset", f" {config.dataset}: {err}") from err
     finally:
         if bar:
             bar.close()
@@ -120,11 +118,11 @@ def calibrate_checkpoint(config, forward=None, *, checkpoint=None, progress=None
         "rule": "accept: queries whose mean IoU (sigmoid mask > t_bin vs anomaly pixels, void ignored, frames "
                 "with anomalies) exceeds t_iou, best first (Maskomaly BMVC'23 §3.2); ground: the same against the "
                 "model's street prediction (argmax class in street_classes), accept queries excluded",
-        "dataset": {"name": config.dataset, "root": str(ds.root), "options": _jsonable(config.dataset_options),
-                    "info": _jsonable(ds.info)},
+        "dataset": {"name": config.dataset, "root": str(ds.root), "options": jsonable(config.dataset_options),
+                    "info": jsonable(ds.info)},
         "checkpoint": {"path": checkpoint["path"], "sha256": checkpoint["sha256"]},
         "resolution": config.resolution,
-        "source": "cache" if config.from_cache is not None else "forward",
+        "source": source.kind,
         "frames": n_frames,
         "created": utc_now(),
         "maskbench_version": __version__,
@@ -135,7 +133,7 @@ def calibrate_checkpoint(config, forward=None, *, checkpoint=None, progress=None
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise InputError(f"--out {out}: cannot create the folder ({err})") from err
+        raise ConfigError("out", f" {out}: cannot create the folder ({err})") from err
     write_json_atomic(out / CALIBRATION_FILE, record)
     return record
 
@@ -160,17 +158,17 @@ def read_calibration(path):
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise InputError(f"--calibration {path}: cannot read it as JSON ({err})") from err
+        raise ConfigError("calibration", f" {path}: cannot read it as JSON ({err})") from err
     if not isinstance(data, dict) or data.get("scorer") != "maskomaly":
-        raise InputError(f"--calibration {path}: not a Maskomaly calibration (expected \"scorer\": \"maskomaly\"; "
-                         "write one with `bench calibrate maskomaly`)")
+        raise ConfigError("calibration", f" {path}: not a Maskomaly calibration (expected \"scorer\": \"maskomaly\"; "
+                          "write one with `bench calibrate maskomaly`)")
     for key in ("accept", "ground"):
         ids = data.get(key)
         if not (isinstance(ids, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids)):
-            raise InputError(f"--calibration {path}: {key!r} must be a list of query ids, got {ids!r}")
+            raise ConfigError("calibration", f" {path}: {key!r} must be a list of query ids, got {ids!r}")
     sha = (data.get("checkpoint") or {}).get("sha256") if isinstance(data.get("checkpoint"), dict) else None
     if not isinstance(sha, str) or len(sha) != 64:
-        raise InputError(f"--calibration {path}: no checkpoint sha256 recorded")
+        raise ConfigError("calibration", f" {path}: no checkpoint sha256 recorded")
     return {"path": str(path), "accept": data["accept"], "ground": data["ground"],
             "checkpoint": {"path": data["checkpoint"].get("path"), "sha256": sha}}
 
@@ -179,13 +177,13 @@ def calibrated_params(scorers, scorer_params, calibration):
     """``scorer_params`` with the calibration's ids set on every Maskomaly scorer of ``scorers``."""
     targets = [name for name in scorers if name in MASKOMALY_IDS]
     if not targets:
-        raise InputError(f"--calibration {calibration['path']}: applies to maskomaly, maskomaly_reject or "
-                         f"maskomaly_accept, none of which is in --scorer {','.join(scorers)}")
+        raise ConfigError("calibration", f" {calibration['path']}: applies to maskomaly, maskomaly_reject or "
+                          f"maskomaly_accept, none of which is in scorers {','.join(scorers)}", mentions=("scorers",))
     params = {name: dict(p) for name, p in scorer_params.items()}
     for name in targets:
         for key in MASKOMALY_IDS[name]:
             if key in params.get(name, {}):
-                raise InputError(f"--param {name}.{key} and --calibration {calibration['path']}: give one")
+                raise ConfigError(("scorer_params", "calibration"), f" ({name}.{key}, {calibration['path']}): give one")
             params.setdefault(name, {})[key] = list(calibration[key])
     return params
 
@@ -194,9 +192,9 @@ def check_calibration_checkpoint(calibration, checkpoint):
     """Refuse a calibration fitted for another checkpoint than the run's (compared by sha256)."""
     fitted = calibration["checkpoint"]
     if fitted["sha256"] != checkpoint["sha256"]:
-        raise InputError(f"--calibration {calibration['path']}: fitted for checkpoint {fitted['path']} (sha256 "
-                         f"{fitted['sha256']}), but this run's checkpoint is {checkpoint['path']} (sha256 "
-                         f"{checkpoint['sha256']}); run `bench calibrate maskomaly` for this checkpoint")
+        raise ConfigError("calibration", f" {calibration['path']}: fitted for checkpoint {fitted['path']} (sha256 "
+                          f"{fitted['sha256']}), but this run's checkpoint is {checkpoint['path']} (sha256 "
+                          f"{checkpoint['sha256']}); run `bench calibrate maskomaly` for this checkpoint")
 
 
 def is_published_checkpoint(checkpoint):

@@ -19,13 +19,17 @@ import json
 import sys
 from pathlib import Path
 
+from maskbench.benchmark.plots import plot_results
+from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark
+from maskbench.benchmark.tables import format_leaderboard
+from maskbench.datasets.world import DATASET_NAMES, WorldConfig, ensure_world
+
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 EMBEDDED_WEIGHTS = WEIGHTS_DIR / "m2f_tiny_world.pth"
 #: Its GMA twin (``bench train --gma``): ``bench run --checkpoint`` it for the embedded benchmark with GMA.
 EMBEDDED_GMA_WEIGHTS = WEIGHTS_DIR / "m2f_tiny_world_gma.pth"
 #: Scorer parameters fitted for the shipped model (Maskomaly query ids), written by ``bench train``.
 EMBEDDED_SCORER_PARAMS = WEIGHTS_DIR / "m2f_tiny_world.scorers.json"
-EMBEDDED_SCORERS = ("msp", "rba", "eam", "aem", "maskomaly", "mask2anomaly")
 EMBEDDED_TRACKS = ("anomaly", "obstacle")
 
 
@@ -36,15 +40,12 @@ def embedded_scorer_params(path: Path = EMBEDDED_SCORER_PARAMS) -> dict:
 
 
 def run_embedded(out: Path = Path("maskbench-results"), *, weights: Path | None = None, tracks=EMBEDDED_TRACKS,
-                 scorers=EMBEDDED_SCORERS, limit: int | None = None, workers: int | None = None,
+                 scorers=DEFAULT_SCORERS, limit: int | None = None, workers: int | None = None,
                  world_config=None, progress=None, echo=print) -> list[dict]:
     """Run the embedded benchmark into ``out``; return the results.json content of each track.
 
     limit: only the first N frames of each track (a partial run, flagged as such in every table).
     """
-    from maskbench.benchmark.runner import RunConfig, run_benchmark
-    from maskbench.datasets.world import DATASET_NAMES, WorldConfig, ensure_world
-
     out = Path(out)
     weights = Path(weights) if weights is not None else EMBEDDED_WEIGHTS
     world = ensure_world(tuple(tracks), config=world_config or WorldConfig())
@@ -64,9 +65,6 @@ def run_embedded(out: Path = Path("maskbench-results"), *, weights: Path | None 
 
 def write_reports(results_dirs, out: Path, echo=print) -> list[Path]:
     """Leaderboard of ``results_dirs`` as text (echoed), LaTeX, markdown and CSV in ``out``; plots per run."""
-    from maskbench.benchmark.plots import plot_results
-    from maskbench.benchmark.tables import format_leaderboard
-
     written = []
     for fmt, suffix in (("text", "txt"), ("latex", "tex"), ("markdown", "md"), ("csv", "csv")):
         text = format_leaderboard([Path(d) for d in results_dirs], fmt)

@@ -34,8 +34,8 @@ from pathlib import Path
 
 from maskbench import __version__
 from maskbench.benchmark.metric_keys import KNOWN_METRICS, unknown_metric_message, value_problem
-from maskbench.benchmark.tables import load_results
-from maskbench.errors import InputError
+from maskbench.benchmark.results import load_results
+from maskbench.errors import ConfigError, InputError
 
 GOLDEN_VERSION = 1
 DEFAULT_TOLERANCE = 1e-4
@@ -112,13 +112,13 @@ def parse_tolerances(items):
         try:
             tol = float(value)
         except ValueError:
-            raise InputError(f"--tolerance {item!r}: expected NUMBER or METRIC=NUMBER") from None
+            raise ConfigError("tolerance", f" {item!r}: expected NUMBER or METRIC=NUMBER") from None
         if not math.isfinite(tol) or tol < 0:
-            raise InputError(f"--tolerance {item!r}: must be a finite number >= 0")
+            raise ConfigError("tolerance", f" {item!r}: must be a finite number >= 0")
         if not key:
-            raise InputError(f"--tolerance {item!r}: empty metric name")
+            raise ConfigError("tolerance", f" {item!r}: empty metric name")
         if key != "default" and key not in KNOWN_METRICS:
-            raise InputError(f"--tolerance {item!r}: {unknown_metric_message(key)}")
+            raise ConfigError("tolerance", f" {item!r}: {unknown_metric_message(key)}")
         out[key] = tol
     return out
 
@@ -148,7 +148,7 @@ def load_golden(path):
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"{path}: golden file not found (write one deliberately with --update)") from None
+        raise InputError(f"{path}: golden file not found (write one deliberately with `bench check --update`)") from None
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError(f"{path}: cannot read as JSON ({err})") from err
     if not isinstance(data, dict) or data.get("maskbench_golden") != GOLDEN_VERSION:

@@ -21,15 +21,14 @@ Rules (stated in every table's caption/footnote too):
 """
 
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from maskbench.benchmark.metric_keys import COUNTS, KNOWN_METRICS, LOWER_IS_BETTER, SCORES, unknown_metric_message, \
-    value_problem
-from maskbench.errors import InputError
+from maskbench.benchmark.metric_keys import COUNTS, KNOWN_METRICS, LOWER_IS_BETTER, SCORES, unknown_metric_message
+from maskbench.benchmark.results import load_results, validate_results
+from maskbench.errors import ConfigError, InputError
 
 #: Keys of ``metrics`` that are not fractions: printed raw (4 significant digits) and never ranked.
 UNSCALED = SCORES | COUNTS
@@ -46,51 +45,6 @@ _MARKDOWN_SPECIALS = set("\\`*_[]<>|")
 
 
 # ----------------------------------------------------------------------------------------------- loading
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid here (undefined metrics are null)")
-
-
-def load_results(path):
-    """Read ``DIR/results.json`` (or a results.json path) and validate the parts tables need.
-
-    Returns the parsed dict with ``"source"`` added (the file read). Every error is an :class:`InputError`
-    naming the file and the problem.
-    """
-    path = Path(path)
-    file = path / "results.json" if path.is_dir() else path
-    if not file.is_file():
-        raise InputError(f"{path}: no results.json here (expected a results directory written by `bench run`)")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"), parse_constant=_reject_constant)
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise InputError(f"{file}: cannot read as JSON ({err})") from err
-    return validate_results(data, str(file))
-
-
-def validate_results(data, file="<results>"):
-    """Check a parsed results.json dict (as :func:`load_results` does); returns it with ``"source"`` added."""
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise InputError(f"{file}: expected an object with a \"results\" list (RESULTS_SCHEMA.md)")
-    run = data.get("run")
-    if run is not None and not isinstance(run, dict):
-        raise InputError(f"{file}: \"run\" must be an object")
-    for i, entry in enumerate(data["results"]):
-        where = f"{file}: results[{i}]"
-        if not isinstance(entry, dict):
-            raise InputError(f"{where}: expected an object")
-        for key in ("scorer", "dataset", "protocol"):
-            if not isinstance(entry.get(key), str) or not entry[key]:
-                raise InputError(f"{where}: \"{key}\" must be a non-empty string")
-        metrics = entry.get("metrics")
-        if not isinstance(metrics, dict):
-            raise InputError(f"{where} ({entry['scorer']}/{entry['dataset']}): \"metrics\" must be an object")
-        for name, value in metrics.items():
-            problem = value_problem(name, value)
-            if problem:
-                raise InputError(f"{where} ({entry['scorer']}/{entry['dataset']}): {problem}")
-    return {**data, "source": str(file)}
-
 
 def _as_results(results):
     """Accept one results dict / path or a list of them; return a list of loaded results dicts."""
@@ -169,7 +123,7 @@ def build_leaderboard(results, metrics=None):
     """
     loaded = _as_results(results)
     if metrics is not None and not metrics:
-        raise InputError("--metrics: give at least one metric")
+        raise ConfigError("metrics", ": give at least one metric")
     entries = []  # (scorer, column, checkpoint, entry, source)
     columns = {}
     for res in loaded:
@@ -186,10 +140,10 @@ def build_leaderboard(results, metrics=None):
     metrics = list(metrics)
     for m in metrics:
         if m not in KNOWN_METRICS:
-            raise InputError(f"--metrics: {unknown_metric_message(m)}")
+            raise ConfigError("metrics", f": {unknown_metric_message(m)}")
     unknown = [m for m in metrics if m not in available]
     if unknown:
-        raise InputError(f"--metrics: {', '.join(unknown)} not in any result; available: {', '.join(available)}")
+        raise ConfigError("metrics", f": {', '.join(unknown)} not in any result; available: {', '.join(available)}")
 
     row_of = _row_labels(entries)
     column_list = list(columns.values())
@@ -414,10 +368,10 @@ def parse_metrics(text):
     """``"AP,FPR95"`` -> ``["AP", "FPR95"]`` (the ``--metrics`` option)."""
     items = [m.strip() for m in text.split(",")]
     if not all(items):
-        raise InputError(f"--metrics {text!r}: empty metric name")
+        raise ConfigError("metrics", f" {text!r}: empty metric name")
     return items
 
 
 __all__ = ["DEFAULT_METRICS", "FORMATS", "LOWER_IS_BETTER", "Column", "Leaderboard", "build_leaderboard",
-           "display", "format_leaderboard", "load_results", "marks", "parse_metrics", "to_csv", "to_latex",
-           "to_markdown", "to_text", "validate_results"]
+           "display", "format_leaderboard", "marks", "parse_metrics", "to_csv", "to_latex",
+           "to_markdown", "to_text"]

@@ -12,8 +12,8 @@ from maskbench.datasets import (  # noqa: F401  (registration)
 )
 from maskbench.datasets.base import DATASETS, VOID, Dataset, Sample
 from maskbench.datasets.catalog import (
-    CheckReport, check_dataset, describe_datasets, format_dataset_list, load_dataset, parse_options,
+    CheckReport, accepted_options, check_dataset, describe_datasets, format_dataset_list, load_dataset, parse_options,
 )
 
-__all__ = ["DATASETS", "VOID", "CheckReport", "Dataset", "Sample", "check_dataset", "describe_datasets",
-           "format_dataset_list", "load_dataset", "parse_options"]
+__all__ = ["DATASETS", "VOID", "CheckReport", "Dataset", "Sample", "accepted_options", "check_dataset",
+           "describe_datasets", "format_dataset_list", "load_dataset", "parse_options"]

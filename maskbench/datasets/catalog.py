@@ -10,8 +10,10 @@ from maskbench.errors import DatasetError
 MAX_LISTED = 10
 
 
-def accepted_options(cls):
-    """The option names a dataset class takes: its keyword parameters and those of its bases (``frames`` for all)."""
+def accepted_options(dataset):
+    """The option names ``dataset`` (a registered name or a Dataset class) takes: the keyword parameters of its
+    class and of its bases (``frames`` for all)."""
+    cls = DATASETS.get(dataset) if isinstance(dataset, str) else dataset
     accepted = []
     for klass in cls.__mro__:
         if "__init__" in vars(klass) and issubclass(klass, Dataset):

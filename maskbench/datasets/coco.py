@@ -29,9 +29,15 @@ ANNOTATIONS = "annotations/panoptic_val2017.json"
 
 
 def rgb_to_id(rgb):
-    """Panoptic segment ids from an (H, W, 3) uint8 PNG: ``R + 256 G + 256^2 B``."""
+    """Panoptic segment ids (int32) from an (H, W, 3+) uint8 PNG: ``R + 256 G + 256^2 B`` (panopticapi ``rgb2id``)."""
     rgb = rgb.astype(np.int32)
     return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+
+
+def id_to_rgb(ids):
+    """The (H, W, 3) uint8 PNG of panoptic segment ids: the inverse of :func:`rgb_to_id` (panopticapi ``id2rgb``)."""
+    ids = np.asarray(ids).astype(np.uint32)
+    return np.stack([ids % 256, ids // 256 % 256, ids // 65536 % 256], axis=-1).astype(np.uint8)
 
 
 @DATASETS.register

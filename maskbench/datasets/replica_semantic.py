@@ -6,6 +6,7 @@ import json
 import numpy as np
 
 from maskbench.datasets.base import Sample
+from maskbench.datasets.coco import id_to_rgb
 from maskbench.datasets.replica_content import JPEG_TOLERANCE, Replica, rect, save, save_jpg, smooth_image
 
 
@@ -87,7 +88,7 @@ def coco_replica(out, n, rng, h, w):
             if not s["unknown"]:
                 semantic[mask] = s["category_id"]
         image = smooth_image(rng, h, w, lossy=True)
-        rgb = np.stack([panoptic % 256, panoptic // 256 % 256, panoptic // 65536], -1).astype(np.uint8)
+        rgb = id_to_rgb(panoptic)
         ipath = save_jpg(root / "val2017" / f"{stem}.jpg", image)
         ppath = save(root / "panoptic_val2017" / f"{stem}.png", rgb)
         images.append({"id": image_id, "file_name": f"{stem}.jpg", "height": h, "width": w})

@@ -45,6 +45,7 @@ import numba
 import numpy as np
 from PIL import Image
 
+from maskbench.datasets.coco import rgb_to_id
 from maskbench.errors import InputError
 
 __all__ = ["PanopticQuality", "pq_compute_files", "read_panoptic_png", "UNKNOWN_SPLITS", "UNKNOWN_ID"]
@@ -425,8 +426,7 @@ def read_panoptic_png(path):
         raise InputError(f"{path}: cannot read the PNG ({err})") from None
     if mode not in ("RGB", "RGBA") or pixels.ndim != 3:
         raise InputError(f"{path}: expected an RGB panoptic PNG (id = R + 256*G + 256^2*B), got mode {mode}")
-    rgb = pixels[..., :3].astype(np.uint32)
-    return rgb[..., 0] | (rgb[..., 1] << 8) | (rgb[..., 2] << 16)
+    return rgb_to_id(pixels[..., :3]).astype(np.uint32)
 
 
 def _load_json(path, what):

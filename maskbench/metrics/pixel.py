@@ -34,7 +34,7 @@ from maskbench.metrics.exact_curve import FPR95_RULES, curve_counts, exact_metri
 from maskbench.metrics.mdm import MDM_THRESHOLDS, mdm_from_counts
 
 PROTOCOLS = ("exact", "exact16", "smiyc", "smiyc-legacy")
-_FLOAT16_OVERFLOW = 65520.0  # float32 values with |x| >= this round to inf in float16
+FLOAT16_OVERFLOW = 65520.0  # float32 values with |x| >= this round to inf in float16
 _UINT32_MAX = 2**32 - 1
 _KEY_BATCH = 1 << 23  # exact: pixel keys of several frames are sorted together (fewer run merges)
 
@@ -143,10 +143,10 @@ class PixelAccumulator:
         else:
             if scores.dtype == np.float32 and scores.size:
                 lo, hi = float(scores.min()), float(scores.max())
-                if hi >= _FLOAT16_OVERFLOW or lo <= -_FLOAT16_OVERFLOW:
+                if hi >= FLOAT16_OVERFLOW or lo <= -FLOAT16_OVERFLOW:
                     raise InputError(
-                        f"scores: range [{lo}, {hi}] overflows float16 (|x| < 65520 needed) under protocol "
-                        f"{self.protocol!r}; rescale the scores or use protocol 'exact'")
+                        f"scores: range [{lo}, {hi}] overflows float16 (|x| < {FLOAT16_OVERFLOW:g} needed) under "
+                        f"protocol {self.protocol!r}; rescale the scores or use protocol 'exact'")
             bits = np.ascontiguousarray(scores, dtype=np.float16).reshape(-1).view(np.uint16)
             if self.protocol == "exact16":
                 _kernels.hist16(bits, labels, self._pos16, self._neg16)

@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from maskbench.benchmark.runner import run_benchmark
+from maskbench.benchmark.run import run_benchmark
 
 SCRIPT = textwrap.dedent("""
     import importlib.util, json, os, sys
@@ -15,7 +15,7 @@ SCRIPT = textwrap.dedent("""
     spec = importlib.util.spec_from_file_location("bench_conftest", sys.argv[1])
     kit = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(kit)
-    from maskbench.benchmark.runner import run_benchmark
+    from maskbench.benchmark.run import run_benchmark
     replicas = {"smiyc-ra21": Path(sys.argv[2])}
     config = kit.config(replicas, Path(sys.argv[3]), scorers=("msp", "rba", "maskomaly"))
     results = run_benchmark(config, kit.fake_forward, checkpoint=dict(kit.FAKE_CHECKPOINT))

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from maskbench.benchmark.runner import run_benchmark
+from maskbench.benchmark.run import run_benchmark
 from maskbench.errors import InputError
 
 

@@ -47,7 +47,7 @@ def test_plots_written_and_deterministic(plotted_dir, tmp_path):
 
 
 def test_unknown_frame_and_missing_curves(plotted_dir, tmp_path):
-    with pytest.raises(InputError, match="--frames: no maps/<id>.npz .* for nope; available: frame_a"):
+    with pytest.raises(InputError, match="^frames: no maps/<id>.npz .* for nope; available: frame_a"):
         plot_results(plotted_dir, tmp_path, frames=["nope"])
     (plotted_dir / "curves.npz").unlink()
     with pytest.raises(InputError, match="curves.npz: not found"):

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from maskbench.benchmark.tables import build_leaderboard, format_leaderboard, load_results, marks
+from maskbench.benchmark.results import load_results
+from maskbench.benchmark.tables import build_leaderboard, format_leaderboard, marks
 from maskbench.errors import InputError
 
 

@@ -43,10 +43,10 @@ from maskbench.datasets.catalog import load_dataset
 from maskbench.datasets.cityscapes import IMAGE_SUFFIX, INSTANCE_SUFFIX, LABEL_FILES, Cityscapes
 from maskbench.datasets.cityscapes_labels import LABELS
 from maskbench.datasets.replica_content import save as _save, save_jpg as _save_jpg
-from maskbench.datasets.world import scene as renderer
-from maskbench.datasets.world.scene import (
-    BUILDING, CAR, FENCE, PERSON, POLE, ROAD, SIDEWALK, SKY, TERRAIN, TRAFFIC_SIGN, VEGETATION, WALL, render_scene,
+from maskbench.datasets.world.paint import (
+    BUILDING, CAR, FENCE, PERSON, POLE, ROAD, SIDEWALK, SKY, TERRAIN, TRAFFIC_SIGN, VEGETATION, WALL,
 )
+from maskbench.datasets.world.scene import render_scene
 from maskbench.errors import InputError
 
 VERSION = "world-v4"
@@ -103,8 +103,8 @@ class WorldConfig:
         """Hash of the version, this configuration and the generator's source (a code change is a new world)."""
         text = json.dumps({"version": VERSION, **asdict(self)}, sort_keys=True, default=list)
         sha = hashlib.sha256(text.encode())
-        for module in (renderer, __file__):
-            sha.update(Path(getattr(module, "__file__", module)).read_bytes())
+        for module in sorted(Path(__file__).parent.glob("*.py")):  # the renderer's modules and this one
+            sha.update(module.read_bytes())
         return sha.hexdigest()[:12]
 
 

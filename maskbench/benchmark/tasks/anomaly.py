@@ -1,0 +1,94 @@
+"""Task ``anomaly``: anomaly segmentation metrics of every scorer under the dataset's protocol.
+
+Per frame (resumable): every scorer's map over the TTA views, checked for the protocol's score dtype, written
+to ``work/<index>.npz`` in that dtype (float16 for the SMIYC and ``exact16`` protocols, as SMIYC stores them;
+float32 for ``exact``). Only the pixels labelled 0 or 1 are stored (with the full label map): every metric
+ignores void scores (the pixel curves skip void, the components zero it before labelling), and on the obstacle
+tracks void is most of the frame. The first ``save_maps`` frames also go to ``maps/`` for overlays. At the end
+the two metric passes of :mod:`maskbench.benchmark.passes` read the stored frames back, as `bench evaluate`
+reads saved maps.
+"""
+
+import numpy as np
+
+from maskbench.benchmark.frame import MapBuffers, check_range, overlay_dtype
+from maskbench.benchmark.passes import METRIC_KEYS, labelled, metric_values, read_stored_frame, two_pass
+from maskbench.benchmark.protocols import protocol_choice, protocol_details, resolve_protocol
+from maskbench.benchmark.results import map_file, write_npz_atomic
+from maskbench.benchmark.tables import DEFAULT_METRICS
+from maskbench.benchmark.tasks.base import TASKS, Task
+from maskbench.errors import ConfigError, InputError
+
+#: Datasets with an anomaly track whose official protocol this task does not implement.
+NOT_YET = {
+    "streethazards": "its official protocol averages per-image metrics over the 1500 frames (Hendrycks et al.), "
+                     "which the anomaly task does not implement",
+}
+
+
+def frame_row(sample, maps):
+    """The per_image.jsonl row of a frame: size, labelled and anomalous pixels, each map's range and means."""
+    valid, anomaly, inlier = sample.ood <= 1, sample.ood == 1, sample.ood == 0
+    stats = {}
+    for name, m in maps.items():
+        stats[name] = {
+            "min": float(m.min()), "max": float(m.max()),
+            "mean_anomaly": float(m[anomaly].mean(dtype=np.float64)) if anomaly.any() else None,
+            "mean_inlier": float(m[inlier].mean(dtype=np.float64)) if inlier.any() else None,
+        }
+    return {"height": int(sample.ood.shape[0]), "width": int(sample.ood.shape[1]), "n_valid": int(valid.sum()),
+            "n_anomaly": int(anomaly.sum()), "scores": stats}
+
+
+@TASKS.register
+class AnomalyTask(Task):
+    name = "anomaly"
+    summary = "anomaly segmentation: AP, AUROC, FPR95, sIoU, PPV, F1*, MDM under the dataset's protocol"
+    table_metrics = DEFAULT_METRICS
+    csv_keys = METRIC_KEYS + ("images", "n_pixels", "n_positive")
+    resume_fields = ("protocol", "fpr95_rule")
+
+    def configure(self, config, dataset_cls):
+        if dataset_cls.name in NOT_YET:
+            raise ConfigError("dataset", f" {dataset_cls.name}: {NOT_YET[dataset_cls.name]}")
+        track = dataset_cls.track
+        if track not in ("anomaly", "obstacle"):
+            raise ConfigError("dataset", f" {dataset_cls.name}: no anomaly or obstacle track (no anomaly labels, "
+                              "or another task such as panoptic segmentation); the anomaly task needs one")
+        self.protocol = resolve_protocol(config.protocol, track)
+        self.rule = config.fpr95_rule or "first_geq"
+        try:
+            self.protocol.pixel_accumulator(self.rule)
+        except InputError as err:
+            raise ConfigError("fpr95_rule", f" {self.rule} with protocol {self.protocol.name}: {err}") from err
+        self.buffers = MapBuffers()  # each frame's maps are consumed (stored, summarised) before the next frame's
+        return {"protocol": self.protocol.name,
+                "protocol_choice": protocol_choice(config.protocol, track, dataset_cls.name),
+                "fpr95_rule": self.rule}
+
+    def frame(self, run, index, sample):
+        dtype = self.protocol.score_dtype
+        maps = run.scores(sample, self.buffers)
+        check_range(maps, dtype, sample.id)
+        roi = labelled(sample.ood)
+        write_npz_atomic(run.work_file(index), ood=sample.ood, **{n: m[roi].astype(dtype) for n, m in maps.items()})
+        if index < run.config.save_maps:
+            path = map_file(run.out, sample.id)
+            path.parent.mkdir(exist_ok=True)
+            write_npz_atomic(path, image=sample.image, ood=sample.ood, **{n: overlay_dtype(m) for n, m in maps.items()})
+        return frame_row(sample, maps)
+
+    def finish(self, run, indices, rows):
+        frames = [(i, run.work_file(i)) for i in indices]
+        names = list(run.scorers)
+        pixel, comp = two_pass(frames, read_stored_frame, names, self.protocol, self.rule,
+                               workers=run.workers(len(frames)), progress=run.progress, combine=run.combine)
+        entries, curves = [], {}
+        for n in names:
+            values = metric_values(pixel[n], comp.get(n))
+            notes = {**run.scorer_notes.get(n, {}), **values.pop("notes")}
+            entries.append({"scorer": n, "dataset": run.config.dataset, "protocol": self.protocol.name,
+                            "metrics": {**values, "images": len(rows)},
+                            "protocol_details": protocol_details(self.protocol, pixel[n]), "notes": notes})
+            curves[n] = (*pixel[n].pr_curve(), *pixel[n].roc_curve())
+        return entries, curves

@@ -1,0 +1,44 @@
+"""The ``bench`` command line: a thin click layer over the library (options -> config -> one library call).
+
+Commands live in one module per group and are imported when invoked, so a command loads only the library
+parts it uses.
+"""
+
+import importlib
+
+import click
+
+from maskbench import __version__
+
+#: ``bench`` command -> ``module:attribute`` of its click command.
+COMMANDS = {
+    "run": "maskbench.cli.run:run",
+    "calibrate": "maskbench.cli.run:calibrate",
+    "evaluate": "maskbench.cli.evaluate:evaluate",
+    "pq": "maskbench.cli.evaluate:pq",
+    "table": "maskbench.cli.results:table",
+    "plot": "maskbench.cli.results:plot",
+    "check": "maskbench.cli.results:check",
+    "datasets": "maskbench.cli.data:datasets",
+    "world": "maskbench.cli.data:world",
+    "train": "maskbench.cli.train:train_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported from :data:`COMMANDS` on first use."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name].split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="maskbench")
+def main():
+    """maskbench: anomaly segmentation benchmark for mask-based networks."""
