@@ -1,10 +1,11 @@
 """Every metric key a result may hold: its range and its direction (the one place for both).
 
 Keys are those of RESULTS_SCHEMA.md: the `bench evaluate` keys, the open-semantic keys
-(``maskbench.openset.tracks.OPEN_SEMANTIC_KEYS``) and the open-panoptic keys (``OPEN_PANOPTIC_KEYS``).
+(``KEYS`` of :mod:`maskbench.benchmark.tasks.open_semantic`) and the open-panoptic keys (``KEYS`` of
+:mod:`maskbench.benchmark.tasks.open_panoptic`).
 
 * fractions in [0, 1] (stored as fractions, printed x100): AP, AUROC, FPR95, sIoU, PPV, F1, MDM, IoUs, PQ/SQ/RQ;
-* counts, integers >= 0: ``images``, ``n_pixels``, ``n_positive``;
+* counts, integers >= 0: ``images``, ``labelled``, ``n_pixels``, ``n_positive``;
 * raw scores, any finite number (score units of the scorer): ``threshold``.
 
 A value outside its range is a result that was written wrongly (e.g. x100 percentages stored as
@@ -20,7 +21,7 @@ FRACTIONS = frozenset({
     "open_mIoU", "anomaly_IoU_t5", "anomaly_IoU_t6", *_PANOPTIC,
 })
 #: Metrics that count things: integers >= 0.
-COUNTS = frozenset({"images", "n_pixels", "n_positive"})
+COUNTS = frozenset({"images", "labelled", "n_pixels", "n_positive"})
 #: Metrics in score units: any finite number.
 SCORES = frozenset({"threshold"})
 #: Every metric key a result may hold.

@@ -9,7 +9,7 @@ from maskbench.benchmark.golden import check, load_golden, parse_tolerances
 from maskbench.benchmark.metric_keys import COUNTS, FRACTIONS, KNOWN_METRICS, SCORES, value_problem
 from maskbench.benchmark.tables import build_leaderboard, load_results, validate_results
 from maskbench.errors import InputError
-from maskbench.openset.tracks import OPEN_PANOPTIC_KEYS, OPEN_SEMANTIC_KEYS
+from maskbench.benchmark.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,8 @@ def test_every_key_the_project_writes_is_known():
     for data in shipped:
         validate_results(data)  # the shipped results of real runs pass
     written = {k for data in shipped for e in data["results"] for k in e["metrics"]}
-    assert written | set(OPEN_SEMANTIC_KEYS) | set(OPEN_PANOPTIC_KEYS) <= KNOWN_METRICS
+    declared = {k for name in TASKS.names() for k in (*TASKS.get(name).csv_keys, *TASKS.get(name).table_metrics)}
+    assert written | declared <= KNOWN_METRICS
     assert not (FRACTIONS & COUNTS or FRACTIONS & SCORES or COUNTS & SCORES)
 
 
@@ -51,7 +52,7 @@ def test_table_refuses_a_percentage_stored_as_a_fraction(results_dir, entry):
         load_results(d)
     assert str(err.value) == (f"{d / 'results.json'}: results[1] (rba/fs-laf): metric 'AP' is 5.0; expected a "
                               "fraction in [0, 1] (results store fractions, not percentages)")
-    with pytest.raises(InputError, match=r"--metrics: unknown metric 'FPR'; known metrics: "):
+    with pytest.raises(InputError, match=r"^metrics: unknown metric 'FPR'; known metrics: "):
         build_leaderboard([results_dir("b", "fs-laf", [entry("msp", "fs-laf", "exact", AP=0.25)],
                                        protocol="exact")], ["AP", "FPR"])
 
@@ -60,7 +61,7 @@ def test_check_refuses_unknown_tolerances_and_bad_golden_values(results_dir, ent
     run_dir = results_dir("run", "smiyc-ra21", [entry("msp", "smiyc-ra21", "smiyc-anomaly", AP=0.2797)])
     with pytest.raises(InputError) as err:
         parse_tolerances(["foo=0.1"])
-    assert str(err.value).startswith("--tolerance 'foo=0.1': unknown metric 'foo'; known metrics: anomaly_IoU_t5")
+    assert str(err.value).startswith("tolerance 'foo=0.1': unknown metric 'foo'; known metrics: anomaly_IoU_t5")
     with pytest.raises(InputError, match=r"unknown metric 'fpr95' \(did you mean FPR95\?\)"):
         parse_tolerances(["fpr95=0.1"])
     assert parse_tolerances(["0.1", "threshold=1"]) == {"default": 0.1, "threshold": 1.0}
