@@ -16,7 +16,7 @@ from maskbench.benchmark.passes import default_workers, metric_values, two_pass
 from maskbench.benchmark.protocols import get_protocol, protocol_details, resolve_protocol
 from maskbench.benchmark.submission import SUFFIX as HDF5_SUFFIX
 from maskbench.benchmark.submission import VALUE as HDF5_VALUE
-from maskbench.datasets import DATASETS, accepted_options, load_dataset
+from maskbench.datasets import DATASETS, load_dataset
 from maskbench.errors import ConfigError, InputError
 from maskbench.fileio import read_hdf5_map, read_label_png, read_npy
 
@@ -119,15 +119,14 @@ def evaluate_dirs(pred_dir, gt_dir, protocol, *, workers=None, progress=None):
 
 def dataset_pairs(pred_dir, dataset):
     """``(frames [(index, stem, path)], skipped {reason: count})``: the predictions of ``pred_dir`` paired with the
-    labelled frames of ``dataset``. Every labelled frame needs a prediction; predictions of frames without
-    labels are skipped. A reader that reports ``labelled_count`` lists every frame, so a prediction of a frame
-    it does not list is an error; other readers list only labelled frames, so such predictions are skipped."""
+    labelled frames of ``dataset``. Every labelled frame needs a prediction; predictions of frames without labels
+    (``dataset.info["unlabelled_ids"]``) are skipped and counted; a prediction of a frame the dataset does not
+    list is an error."""
     preds = predictions(pred_dir)
-    count = dataset.info.get("labelled_count")
-    some_unlabelled = count is not None and count < len(dataset)
+    unlabelled_ids = set(dataset.info["unlabelled_ids"])
     frames, unlabelled, missing = [], 0, []
     for index, stem in enumerate(dataset.ids):
-        if some_unlabelled and dataset[index].ood is None:
+        if stem in unlabelled_ids:
             unlabelled += preds.pop(stem, None) is not None
         elif stem in preds:
             frames.append((index, stem, preds.pop(stem)))
@@ -136,14 +135,11 @@ def dataset_pairs(pred_dir, dataset):
     if missing:
         raise InputError(f"{len(missing)} labelled frame(s) of {dataset.name} without a prediction in {pred_dir}: "
                          f"{_few(missing)}")
-    stray = sorted(preds)
-    if stray and count is not None:
-        raise InputError(f"{len(stray)} prediction(s) in {pred_dir} of frames {dataset.name} does not list: "
-                         f"{_few(stray)} (all frames: dataset option frames=all)")
-    skipped = {"unlabelled": unlabelled}
-    if stray:
-        skipped["not among the labelled frames the reader lists"] = len(stray)
-    return frames, skipped
+    if preds:
+        hint = "" if dataset.info["frames_option"] == "all" else " (all frames: dataset option frames=all)"
+        raise InputError(f"{len(preds)} prediction(s) in {pred_dir} of frames {dataset.name} does not list: "
+                         f"{_few(sorted(preds))}{hint}")
+    return frames, {"unlabelled": unlabelled}
 
 
 def evaluate_dataset(pred_dir, dataset, protocol=None, *, root=None, options=None, workers=None, progress=None):
@@ -155,7 +151,7 @@ def evaluate_dataset(pred_dir, dataset, protocol=None, *, root=None, options=Non
     if isinstance(dataset, str):
         if dataset not in DATASETS.names():
             raise ConfigError("dataset", f" {dataset!r}: unknown; known datasets: {', '.join(DATASETS.names())}")
-        options = {**({"frames": "all"} if "frames" in accepted_options(dataset) else {}), **(options or {})}
+        options = {"frames": "all", **(options or {})}
         dataset = load_dataset(dataset, root, **options)
     track = dataset.info.get("track")
     if track not in ("anomaly", "obstacle") and protocol in (None, "official", "exact", "exact16"):

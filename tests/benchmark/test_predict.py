@@ -1,9 +1,8 @@
 """`bench run --task predict`: SMIYC submission files of every frame, labelled or not, read back as the official
 loader reads them; `bench evaluate` on them reproduces `bench run` on the labelled frames exactly.
 
-The readers of this branch list labelled frames only; the SMIYC readers below (registered under the real names
-for the test) list every image with ``frames="all"`` and give ``ood = None`` where no label file exists, which is
-the reader interface the task is written against (``ds.info["labelled_count"]``).
+The SMIYC replicas hold unlabelled official test frames besides the labelled ones: the readers list every image
+with ``frames="all"`` and give ``ood = None`` where no label file exists (``ds.info["labelled_count"]``).
 """
 
 import json
@@ -17,10 +16,8 @@ from click.testing import CliRunner
 from maskbench.benchmark.evaluate import evaluate_dataset
 from maskbench.benchmark.run import RunConfig, run_benchmark
 from maskbench.cli import main
-from maskbench.datasets import DATASETS, load_dataset
-from maskbench.datasets.base import Frame, Sample, files_with_suffix
+from maskbench.datasets import load_dataset
 from maskbench.datasets.replica import make
-from maskbench.datasets.smiyc import RoadAnomaly21, RoadObstacle21
 from maskbench.errors import InputError
 from maskbench.scorers import get_scorer
 
@@ -28,40 +25,6 @@ SCORERS = ("msp", "rba", "mask2anomaly")
 METRICS = ("AP", "AUROC", "FPR95", "sIoU", "PPV", "F1", "MDM_F1_60", "MDM_F1_70", "threshold", "n_pixels",
            "n_positive")
 OFFICIAL = {"smiyc-ra21": "AnomalyTrack-all", "smiyc-ro21": "ObstacleTrack-all"}
-
-
-def every_frame(cls):
-    """``cls`` that lists every image with ``frames="all"`` (unlabelled frames: ``ood = None``)."""
-
-    class EveryFrame(cls):
-        def __init__(self, root=None, *, frames="labelled"):
-            self.selection = frames
-            super().__init__(root)
-
-        def _discover(self):
-            labelled = super()._discover()
-            if self.selection == "labelled":
-                return labelled
-            have = {f.id for f in labelled}
-            images = files_with_suffix(self.root / "images", self.image_ext)
-            return labelled + [Frame(fid, {"image": path}) for fid, path in images.items() if fid not in have]
-
-        def _load(self, frame):
-            if "label" not in frame.paths:
-                return Sample(frame.id, self._read_image(frame.paths["image"]), None)
-            return super()._load(frame)
-
-        @property
-        def info(self):
-            return {**super().info, "labelled_count": sum("label" in f.paths for f in self.frames)}
-
-    return EveryFrame
-
-
-@pytest.fixture
-def readers(monkeypatch):
-    for cls in (RoadAnomaly21, RoadObstacle21):
-        monkeypatch.setitem(DATASETS._classes, cls.name, every_frame(cls))
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +54,7 @@ def predict(kit, root, out, dataset="smiyc-ra21", **changes):
 
 
 @pytest.mark.parametrize("dataset", ["smiyc-ra21", "smiyc-ro21"])
-def test_submission_files_open_as_the_official_loader_reads_them(kit, readers, roots, tmp_path, dataset):
+def test_submission_files_open_as_the_official_loader_reads_them(kit, roots, tmp_path, dataset):
     out = tmp_path / "sub"
     results = predict(kit, roots[dataset], out, dataset=dataset, task_options={"method": "mb-{scorer}"})
     ds = load_dataset(dataset, roots[dataset], frames="all")
@@ -129,7 +92,7 @@ def test_submission_files_open_as_the_official_loader_reads_them(kit, readers, r
 
 
 @pytest.mark.parametrize("dataset", ["smiyc-ra21", "smiyc-ro21"])
-def test_evaluating_the_submission_reproduces_bench_run(kit, readers, roots, tmp_path, dataset):
+def test_evaluating_the_submission_reproduces_bench_run(kit, roots, tmp_path, dataset):
     run = run_benchmark(RunConfig(dataset=dataset, root=roots[dataset], out=tmp_path / "run", scorers=SCORERS,
                                   workers=1, command=["test"]), kit.fake_forward, checkpoint=kit.checkpoint())
     assert run["results"][0]["metrics"]["images"] == 3  # the anomaly task reads the labelled frames
@@ -154,19 +117,19 @@ def test_evaluating_the_submission_reproduces_bench_run(kit, readers, roots, tmp
     assert {k: stored[k] for k in METRICS} == {k: run["results"][0]["metrics"][k] for k in METRICS}
 
 
-def test_tasks_that_need_labels_refuse_unlabelled_frames(kit, readers, roots, tmp_path):
+def test_tasks_that_need_labels_refuse_unlabelled_frames(kit, roots, tmp_path):
     config = RunConfig(dataset="smiyc-ra21", root=roots["smiyc-ra21"], out=tmp_path / "a", scorers=("msp",),
                        dataset_options={"frames": "all"}, command=["test"])
-    with pytest.raises(InputError, match="1 of its 4 frames carry no labels, which task anomaly needs"):
+    with pytest.raises(InputError, match="4 of its 7 frames carry no labels, which task anomaly needs"):
         run_benchmark(config, kit.fake_forward, checkpoint=kit.checkpoint())
     (tmp_path / "model.pth").write_bytes(b"never loaded")
     result = CliRunner().invoke(main, ["run", "--dataset", "smiyc-ra21", "--root", str(roots["smiyc-ra21"]),
                                        "-o", "frames=all", "--scorer", "msp", "--checkpoint", str(tmp_path / "model.pth"),
                                        "--out", str(tmp_path / "b")])
-    assert result.exit_code == 1 and "--dataset smiyc-ra21: 1 of its 4 frames carry no labels" in result.output
+    assert result.exit_code == 1 and "--dataset smiyc-ra21: 4 of its 7 frames carry no labels" in result.output
 
 
-def test_predict_resumes_and_replays_the_cache(kit, readers, roots, tmp_path):
+def test_predict_resumes_and_replays_the_cache(kit, roots, tmp_path):
     root = roots["smiyc-ro21"]
     n = len(load_dataset("smiyc-ro21", root, frames="all"))
     cache = tmp_path / "cache"
@@ -186,7 +149,7 @@ def test_predict_resumes_and_replays_the_cache(kit, readers, roots, tmp_path):
         assert (out / f"{method}.zip").read_bytes() == (replay / f"{method}.zip").read_bytes()
 
 
-def test_bad_method_names_and_missing_predictions(kit, readers, roots, tmp_path):
+def test_bad_method_names_and_missing_predictions(kit, roots, tmp_path):
     with pytest.raises(InputError, match="method='mine': needs '{scorer}'"):
         predict(kit, roots["smiyc-ra21"], tmp_path / "a", task_options={"method": "mine"})
     predict(kit, roots["smiyc-ra21"], tmp_path / "sub")
@@ -200,15 +163,17 @@ def test_bad_method_names_and_missing_predictions(kit, readers, roots, tmp_path)
         evaluate_dataset(pred, "smiyc-ra21", root=roots["smiyc-ra21"], workers=1)
 
 
-def test_readers_listing_labelled_frames_only_skip_the_other_predictions(kit, roots, tmp_path):
-    """Without the frames option (readers listing labelled frames only), predictions of frames the reader does not
-    list are skipped and counted, never evaluated."""
-    predict(kit, roots["smiyc-ra21"], tmp_path / "sub")  # the labelled frames only
+def test_predictions_of_unlabelled_frames_are_skipped_and_counted(kit, roots, tmp_path):
+    """Evaluation reads the labelled frames; a prediction of an unlabelled frame is skipped and counted, never
+    evaluated, and one of a frame the dataset does not list is an error."""
+    predict(kit, roots["smiyc-ra21"], tmp_path / "sub", dataset_options={"frames": "labelled"})
     pred = tmp_path / "sub" / "anomaly_p" / "msp" / "AnomalyTrack-all"
     assert sorted(p.name for p in pred.iterdir()) == [f"validation{i:04d}.hdf5" for i in range(3)]
     alone = evaluate_dataset(pred, "smiyc-ra21", root=roots["smiyc-ra21"], workers=1)
     (pred / "zebra0000.hdf5").write_bytes((pred / "validation0000.hdf5").read_bytes())
     more = evaluate_dataset(pred, "smiyc-ra21", root=roots["smiyc-ra21"], workers=1)
-    assert more.pop("skipped") == {"unlabelled": 0, "not among the labelled frames the reader lists": 1}
+    assert more.pop("skipped") == {"unlabelled": 1}
     assert alone.pop("skipped") == {"unlabelled": 0}
     assert more == alone
+    with pytest.raises(InputError, match="of frames smiyc-ra21 does not list: zebra0000 \\(all frames: dataset "):
+        evaluate_dataset(pred, "smiyc-ra21", root=roots["smiyc-ra21"], options={"frames": "labelled"}, workers=1)
