@@ -33,8 +33,11 @@ from torch import Tensor, nn
 
 from maskbench.errors import InputError
 from maskbench.fileio.sniff import expect, kind_of, read_head
-from maskbench.model.config import FEATURE_STRIDES, Mask2FormerConfig, build_model_with_backbone
+from maskbench.model.build import build_model_with_backbone
+from maskbench.model.config import FEATURE_STRIDES, Mask2FormerConfig
 from maskbench.model.hf import checkpoint_filter_fn, hf_weight_files, read_hf_config, read_safetensors
+from maskbench.model.resnet import ResNet
+from maskbench.model.swin import SwinTransformer
 
 #: Checkpoint or model keys that are never loaded, each with the reason.
 IGNORED_KEYS: tuple[tuple[str, str], ...] = (
@@ -270,12 +273,8 @@ def infer_config(state: dict[str, Tensor], path: Path, *, n_points: int = 4) -> 
 
 def _build_backbone(cfg: Mask2FormerConfig, widths: dict) -> nn.Module:
     if cfg.backbone == "resnet":
-        from maskbench.model.resnet import ResNet
-
         kwargs = {k: v for k, v in widths.items() if k in ("stem_channels", "res2_channels")}
         return ResNet(depth=cfg.resnet_depth, norm="FrozenBN", **kwargs)
-    from maskbench.model.swin import SwinTransformer
-
     kwargs = {k: v for k, v in widths.items() if k == "mlp_ratio"}
     return SwinTransformer(embed_dim=cfg.swin_embed_dim, depths=tuple(cfg.swin_depths),
                            num_heads=tuple(cfg.swin_num_heads), window_size=cfg.swin_window_size,

@@ -21,7 +21,8 @@ from torch import Tensor
 
 from maskbench.errors import InputError
 from maskbench.model.checkpoint import read_checkpoint
-from maskbench.model.config import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Mask2FormerConfig, build_model_with_backbone
+from maskbench.model.build import build_model_with_backbone
+from maskbench.model.config import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Mask2FormerConfig
 from maskbench.model.resnet import ResNet
 from maskbench.train.losses import SetCriterion
 from maskbench.train.matcher import HungarianMatcher
