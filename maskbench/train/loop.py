@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from maskbench.errors import InputError
-from maskbench.model.checkpoint import read_checkpoint
+from maskbench.model.checkpoint_io import read_checkpoint
 from maskbench.model.build import build_model_with_backbone
 from maskbench.model.config import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Mask2FormerConfig
 from maskbench.model.resnet import ResNet
@@ -82,7 +82,7 @@ def build_trainable(cfg: Mask2FormerConfig, backbone: dict) -> torch.nn.Module:
 
 
 def init_from_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a trained checkpoint (any format :func:`~maskbench.model.checkpoint.read_checkpoint` reads) into
+    """Load a trained checkpoint (any format :func:`~maskbench.model.checkpoint_io.read_checkpoint` reads) into
     ``model`` (same architecture, or its GMA twin).
 
     Equal keys are copied. A GMA model built from a masked-attention checkpoint takes each layer's

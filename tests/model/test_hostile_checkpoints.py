@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from maskbench.errors import InputError
-from maskbench.model.checkpoint import load_model, read_checkpoint, read_pickle_file, read_torch_file
+from maskbench.model.checkpoint import load_model
+from maskbench.model.checkpoint_io import read_checkpoint, read_pickle_file, read_torch_file
 from maskbench.model.hf import hf_weight_files, read_safetensors
 
 
