@@ -107,10 +107,11 @@ def test_file_module_and_entry_point_plugins_through_bench_run(kit, tmp_path, pl
                     "--param", "negmax.offset=2", "--param", "ep_mean_sigmoid.scale=3",
                     "--param", "msp.smoothing=gaussian", "--dataset", "smiyc-ra21",
                     "--root", kit.replicas["smiyc-ra21"], "--from-cache", cache, "--protocol", "exact",
-                    "--keep-work", "--out", out, "--workers", 1)
+                    "--keep-work", "--bootstrap", 15, "--out", out, "--workers", 1)
     assert result.exit_code == 0, result.output
+    printed = {line.split()[0]: line for line in result.output.splitlines() if "|" in line and line.split()}
     for name in ("mine", "negmax", "ep_mean_sigmoid"):  # in the printed leaderboard beside the built-ins
-        assert any(line.startswith(name) for line in result.output.splitlines())
+        assert name in printed and printed[name].count("[") == 5  # with the intervals of the five metrics
 
     run = json.loads((out / "run.json").read_text())
     module = plugin_paths / "mb_run_mod.py"
