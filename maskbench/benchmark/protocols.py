@@ -88,8 +88,9 @@ def check_fpr95_rule(proto, rule):
     if rule not in FPR95_RULES:
         raise ConfigError("fpr95_rule", f" {rule!r}: unknown; choose one of {', '.join(FPR95_RULES)}")
     if proto.pixel.startswith("smiyc") and rule != "first_geq":
-        raise ConfigError("fpr95_rule", f" {rule} with protocol {proto.name}: the SMIYC protocols define only first_geq "
-                          "(the official code's rule); the other rules apply to the exact protocols (exact, exact16)")
+        raise ConfigError("fpr95_rule", f" {rule} with protocol {proto.name}: the SMIYC protocols define only "
+                          "first_geq (the official code's rule); the other rules apply to the exact protocols (exact, "
+                          "exact16)")
     return rule
 
 

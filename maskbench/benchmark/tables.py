@@ -341,8 +341,10 @@ def to_latex(board, caption=True, label="tab:maskbench"):
 def to_markdown(board):
     """A pipe table (bold ``**x**``, underline ``<u>x</u>``) followed by the protocol notes."""
     mk = marks(board)
-    header = ["Scorer"] + [f"{markdown_escape(lab)} {markdown_escape(board.metric_head(ci, m, _PLAIN_METRIC.get(m, m)))}"
-                           f"{_arrow(m, '↑', '↓')}" for ci, lab in enumerate(board.labels) for m in board.metrics]
+    heads = [(lab, board.metric_head(ci, m, _PLAIN_METRIC.get(m, m)), m) for ci, lab in enumerate(board.labels)
+             for m in board.metrics]
+    header = ["Scorer"] + [f"{markdown_escape(lab)} {markdown_escape(head)}{_arrow(m, '↑', '↓')}"
+                           for lab, head, m in heads]
     lines = ["| " + " | ".join(header) + " |", "|:--" + "|--:" * (len(header) - 1) + "|"]
     for r in board.rows:
         cells = [markdown_escape(r)]

@@ -31,8 +31,8 @@ def bootstrap_options(func):
     for option in reversed((
         click.option("--bootstrap", type=click.IntRange(min=1), default=None, metavar="B",
                      help="Percentile bootstrap intervals of every metric from B replicates: frames resampled with "
-                          "replacement, replicate b draws numpy.random.default_rng(seed).integers(0, F, size=(B, F))[b] "
-                          "(default: off; e.g. 1000)."),
+                          "replacement, replicate b draws "
+                          "numpy.random.default_rng(seed).integers(0, F, size=(B, F))[b] (default: off; e.g. 1000)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Seed of the bootstrap draws."),
         click.option("--level", type=click.FloatRange(0, 100, min_open=True, max_open=True), default=DEFAULT_LEVEL,

@@ -239,6 +239,7 @@ def test_evaluate_refuses_rules_the_smiyc_protocols_do_not_define(tmp_path):
     result = CliRunner().invoke(main, ["evaluate", "--pred", str(pred), "--gt", str(gt), "--protocol",
                                        "smiyc-obstacle", "--fpr95-rule", "interp"])
     assert result.exit_code == 1
-    assert "--fpr95-rule interp with protocol smiyc-obstacle: the SMIYC protocols define only first_geq" in result.output
+    assert ("--fpr95-rule interp with protocol smiyc-obstacle: the SMIYC protocols define only first_geq"
+            in result.output)
     helped = CliRunner().invoke(main, ["evaluate", "--help"]).output
     assert "maskomaly_tpr90" in helped and "Maskomaly's published 'FPR95' column" in " ".join(helped.split())

@@ -256,3 +256,18 @@ def test_embedded_run_takes_plugins_params_and_bootstrap(tmp_path):
     assert f"{100 * ap:.1f}" in mine and f"[{100 * low:.1f}, {100 * high:.1f}]" in mine
     assert "95% percentile bootstrap interval" in board and "B = 20, seed 3" in board
     assert "<metric>" not in (out / "leaderboard.csv").read_text() and "AP.low" in (out / "leaderboard.csv").read_text()
+
+
+def test_calibrate_loads_and_records_plugins(kit, tmp_path):
+    from maskbench.benchmark.calibrate import CalibrateConfig, calibrate_checkpoint
+
+    config = CalibrateConfig(dataset="smiyc-ra21", root=kit.replicas["smiyc-ra21"], out=tmp_path / "cal",
+                             plugins=(str(EXAMPLE),), street_classes=tuple(range(19)))  # fake forward: any class
+    record = calibrate_checkpoint(config, kit.fake_forward, checkpoint=kit.checkpoint())
+    assert record["plugins"] == [{"spec": str(EXAMPLE), "kind": "file", "path": str(EXAMPLE), "scorers": ["mine"],
+                                  "sha256": hashlib.sha256(EXAMPLE.read_bytes()).hexdigest()}]
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise ValueError('no')\n")
+    result = invoke("calibrate", "maskomaly", "--plugin", broken, "--dataset", "smiyc-ra21", "--root",
+                    kit.replicas["smiyc-ra21"], "--out", tmp_path / "x")
+    assert result.exit_code == 1 and f"plug-in {broken}: ValueError: no" in result.output
