@@ -103,21 +103,19 @@ class DatasetPairs:
         return where, labels, {VALUE: scores}
 
 
-def _evaluate(frames, stems, reader, proto, options, **extra):
-    """``options``: ``(fpr95_rule, bootstrap, seed, level, workers, progress)`` of the public functions."""
-    fpr95_rule, bootstrap, seed, level, workers, progress = options
+def _evaluate(frames, stems, reader, proto, extra, *, fpr95_rule, bootstrap, seed, level, workers, progress):
+    """The result of ``frames`` (``stems``: their ids, for the bootstrap order) with the fields ``extra``."""
     rule = check_fpr95_rule(proto, fpr95_rule)
     record = bootstrap_record(bootstrap, seed, level, EVALUATE_ORDER)
     workers = default_workers(len(frames)) if workers is None else max(1, workers)
     if record is None:
         pixel, comp = two_pass(frames, reader, [VALUE], proto, rule, workers=workers, progress=progress)
-        boot = {}
     else:
         position = {stem: p for p, stem in enumerate(sorted(stems))}
         pixel, comp, boot = two_pass_bootstrap(frames, [position[s] for s in stems], reader, [VALUE], proto, rule,
                                                Resampling(record["replicates"], record["seed"]), workers=workers,
                                                progress=progress)
-        extra.update(bootstrap=record, ci=boot[VALUE].intervals(record["level"]))
+        extra = {**extra, "bootstrap": record, "ci": boot[VALUE].intervals(record["level"])}
     return {"protocol": proto.name, "protocol_details": protocol_details(proto, pixel[VALUE]), "images": len(frames),
             **extra, **metric_values(pixel[VALUE], comp.get(VALUE))}
 
@@ -134,8 +132,8 @@ def evaluate_dirs(pred_dir, gt_dir, protocol, *, fpr95_rule=None, bootstrap=None
     """
     proto = get_protocol(protocol)
     frames = pair_frames(pred_dir, gt_dir)
-    return _evaluate(frames, [f[0] for f in frames], read_png_pair, proto,
-                     (fpr95_rule, bootstrap, seed, level, workers, progress))
+    return _evaluate(frames, [f[0] for f in frames], read_png_pair, proto, {}, fpr95_rule=fpr95_rule,
+                     bootstrap=bootstrap, seed=seed, level=level, workers=workers, progress=progress)
 
 
 def dataset_pairs(pred_dir, dataset):
@@ -185,7 +183,8 @@ def evaluate_dataset(pred_dir, dataset, protocol=None, *, root=None, options=Non
     if not frames:
         raise InputError(f"no prediction in {pred_dir} belongs to a labelled frame of {dataset.name}")
     return _evaluate(frames, [f[1] for f in frames], DatasetPairs(dataset), proto,
-                     (fpr95_rule, bootstrap, seed, level, workers, progress), dataset=dataset.name, skipped=skipped)
+                     {"dataset": dataset.name, "skipped": skipped}, fpr95_rule=fpr95_rule, bootstrap=bootstrap,
+                     seed=seed, level=level, workers=workers, progress=progress)
 
 
 def _interval(ci):

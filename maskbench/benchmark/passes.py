@@ -113,6 +113,22 @@ def _component_pass(thresholds, track, score_dtype, boot_thresholds):
                             for n, t in thresholds.items()}), boots)
 
 
+class _Union(dict):
+    """``{scorer: result}`` parts that merge by union (per-scorer work through :func:`map_merge`)."""
+
+    def merge(self, other):
+        self.update(other)
+        return self
+
+
+def _replicate_chunk(items, n_replicates, seed):
+    return _Union({name: boot.replicates(n_replicates, seed) for name, boot in items})
+
+
+def _finish_chunk(items):
+    return _Union({name: replicates.finish(components) for name, replicates, components in items})
+
+
 def _pixel_chunk(items, reader, names, pixel_protocol, fpr95_rule, resample):
     state = _pixel_pass(names, pixel_protocol, fpr95_rule, resample)
     for position, frame in items:
@@ -207,15 +223,10 @@ def _passes(items, reader, names, protocol, fpr95_rule, resampling, workers, pro
     pixel = {n: acc.compute() for n, acc in pixel_state.accs.items()}
     thresholds = {n: pixel[n].threshold for n in names if pixel[n].threshold is not None}
     replicates, boot_thresholds = {}, None
-    if resample:  # each rank resamples its share of the scorers; pass 2 needs every scorer's thresholds
-        mine = dist.shard(names)
-        bar = progress("bootstrap replicates", len(mine)) if progress else None
-        for n in mine:
-            replicates[n] = pixel_state.boots[n].replicates(resampling.n_replicates, resampling.seed)
-            if bar:
-                bar.update(1)
-        if bar:
-            bar.close()
+    if resample:  # each rank resamples its share of the scorers (in its workers); pass 2 needs every threshold
+        mine = [(n, pixel_state.boots[n]) for n in dist.shard(names)]
+        replicates = _run_pass("bootstrap replicates", mine, _replicate_chunk,
+                               (resampling.n_replicates, resampling.seed), _Union(), min(workers, len(mine)), progress)
         boot_thresholds = _gathered(dist, {n: r.thresholds() for n, r in replicates.items()})
         boot_thresholds = {n: t for n, t in boot_thresholds.items() if t}
     comp_state = combine(_run_pass("component metrics", items, _component_chunk,
@@ -225,7 +236,9 @@ def _passes(items, reader, names, protocol, fpr95_rule, resampling, workers, pro
     comp = {n: acc.compute() for n, acc in comp_state.accs.items()}
     if not resample:
         return pixel, comp, None
-    boot = _gathered(dist, {n: r.finish(comp_state.boots.get(n)) for n, r in replicates.items()})
+    todo = [(n, r, comp_state.boots.get(n)) for n, r in replicates.items()]
+    finished = _run_pass("bootstrap components", todo, _finish_chunk, (), _Union(), min(workers, len(todo)), progress)
+    boot = _gathered(dist, finished)
     return pixel, comp, {n: boot[n] for n in names}
 
 

@@ -109,7 +109,8 @@ def test_run_intervals_equal_a_literal_reevaluation(kit, tmp_path, six_frames):
     out = tmp_path / "out"
     n_rep, seed, level = 40, 5, 90.0
     results = run_benchmark(kit.config(out, root=six_frames, scorers=("msp", "rba"), protocol="exact",
-                                       fpr95_rule="interp", bootstrap=n_rep, seed=seed, level=level, keep_work=True),
+                                       fpr95_rule="interp", bootstrap=n_rep, seed=seed, level=level, keep_work=True,
+                                       workers=2),  # the passes and the replicates of the scorers in processes
                             kit.fake_forward, checkpoint=kit.checkpoint())
     assert results["run"]["bootstrap"] == {"replicates": n_rep, "seed": seed, "level": level,
                                            "frame_order": "per_image.jsonl order (frame index ascending)"}
