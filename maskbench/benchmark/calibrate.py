@@ -23,7 +23,7 @@ from maskbench.benchmark.forward import open_source
 from maskbench.benchmark.results import jsonable, package_versions, utc_now, write_json_atomic
 from maskbench.datasets import load_dataset
 from maskbench.errors import ConfigError, InputError
-from maskbench.scorers import calibrate_maskomaly, street_prediction
+from maskbench.scorers import calibrate_maskomaly, load_plugins, street_prediction
 
 CALIBRATION_FILE = "calibration.json"
 #: The query-id parameters each Maskomaly scorer reads.
@@ -53,6 +53,7 @@ class CalibrateConfig:
     t_iou: float = 0.25
     t_bin: float = 0.9
     street_classes: tuple = (0,)
+    plugins: tuple = ()
     command: list | None = None
 
 
@@ -63,6 +64,7 @@ def calibrate_checkpoint(config, forward=None, *, checkpoint=None, progress=None
     """
     if config.limit is not None and config.limit < 1:
         raise ConfigError("limit", f" {config.limit}: must be at least 1")
+    plugins = load_plugins(config.plugins)
     ds = load_dataset(config.dataset, config.root, **config.dataset_options)
     source = open_source(ds, checkpoint=config.checkpoint, resolution=config.resolution, device=config.device,
                          cache=config.cache, from_cache=config.from_cache, forward=forward, record=checkpoint)
@@ -111,6 +113,7 @@ def calibrate_checkpoint(config, forward=None, *, checkpoint=None, progress=None
         "t_iou": fitted.t_iou,
         "t_bin": fitted.t_bin,
         "street_classes": list(config.street_classes),
+        "plugins": [p.to_dict() for p in plugins],
         "per_query_iou": list(fitted.accept_iou),
         "per_query_street_iou": list(fitted.ground_iou),
         "images_with_anomalies": fitted.images_with_anomalies,

@@ -41,10 +41,13 @@ def embedded_scorer_params(path: Path = EMBEDDED_SCORER_PARAMS) -> dict:
 
 def run_embedded(out: Path = Path("maskbench-results"), *, weights: Path | None = None, tracks=EMBEDDED_TRACKS,
                  scorers=DEFAULT_SCORERS, limit: int | None = None, workers: int | None = None,
-                 world_config=None, progress=None, echo=print) -> list[dict]:
+                 world_config=None, progress=None, echo=print, plugins=(), scorer_params=None, bootstrap=None,
+                 seed=0, level=95.0) -> list[dict]:
     """Run the embedded benchmark into ``out``; return the results.json content of each track.
 
     limit: only the first N frames of each track (a partial run, flagged as such in every table).
+    plugins, bootstrap, seed, level: as in :class:`~maskbench.benchmark.run.RunConfig`; scorer_params: over the
+    parameters shipped with the weights. With bootstrap the leaderboards print the intervals.
     """
     out = Path(out)
     weights = Path(weights) if weights is not None else EMBEDDED_WEIGHTS
@@ -52,22 +55,28 @@ def run_embedded(out: Path = Path("maskbench-results"), *, weights: Path | None 
     params = {k: v for k, v in embedded_scorer_params(
         EMBEDDED_SCORER_PARAMS if weights == EMBEDDED_WEIGHTS else weights.with_suffix(".scorers.json")).items()
         if k in scorers}
+    for name, values in (scorer_params or {}).items():
+        params[name] = {**params.get(name, {}), **values}
     results, dirs = [], []
     for track in tracks:
         config = RunConfig(dataset=DATASET_NAMES[track], out=out / track, scorers=tuple(scorers),
                            root=world.path(track), scorer_params=params, checkpoint=weights, protocol="official",
-                           limit=limit, workers=workers, command=list(sys.argv))
+                           limit=limit, workers=workers, command=list(sys.argv), plugins=tuple(plugins),
+                           bootstrap=bootstrap, seed=seed, level=level)
         results.append(run_benchmark(config, progress=progress))
         dirs.append(out / track)
-    write_reports(dirs, out, echo=echo)
+    write_reports(dirs, out, echo=echo, bootstrap=bootstrap is not None, level=level)
     return results
 
 
-def write_reports(results_dirs, out: Path, echo=print) -> list[Path]:
-    """Leaderboard of ``results_dirs`` as text (echoed), LaTeX, markdown and CSV in ``out``; plots per run."""
+def write_reports(results_dirs, out: Path, echo=print, bootstrap=False, level=95.0) -> list[Path]:
+    """Leaderboard of ``results_dirs`` as text (echoed), LaTeX, markdown and CSV in ``out``; plots per run.
+
+    bootstrap: with the intervals at ``level`` and the significance of every lead (``bootstrap.npz`` of each run).
+    """
     written = []
     for fmt, suffix in (("text", "txt"), ("latex", "tex"), ("markdown", "md"), ("csv", "csv")):
-        text = format_leaderboard([Path(d) for d in results_dirs], fmt)
+        text = format_leaderboard([Path(d) for d in results_dirs], fmt, bootstrap=bootstrap, level=level)
         path = Path(out) / f"leaderboard.{suffix}"
         path.write_text(text)
         written.append(path)

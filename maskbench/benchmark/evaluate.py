@@ -5,15 +5,18 @@ SMIYC submission format, :mod:`.submission`), higher = more anomalous. They are 
 ``<frame id>.png`` in a folder (0 inlier, 1 anomaly, any other value void) or with a dataset's own labels and
 label convention (``load_dataset``; predictions for frames without labels are skipped and counted). The metrics
 come from :func:`maskbench.benchmark.passes.two_pass`, as `bench run`'s do, so float16 maps of the same frames
-give the same numbers (every protocol but ``exact`` evaluates float16 scores).
+give the same numbers (every protocol but ``exact`` evaluates float16 scores). ``fpr95_rule`` picks the FPR95
+rule of the exact protocols; ``bootstrap=B`` adds every metric's percentile bootstrap interval (``ci``) over the
+frames ordered by their ids sorted as strings (:mod:`maskbench.metrics.bootstrap`).
 """
 
 from pathlib import Path
 
 import numpy as np
 
-from maskbench.benchmark.passes import default_workers, metric_values, two_pass
-from maskbench.benchmark.protocols import get_protocol, protocol_details, resolve_protocol
+from maskbench.benchmark.passes import Resampling, default_workers, metric_values, two_pass, two_pass_bootstrap
+from maskbench.benchmark.protocols import check_fpr95_rule, get_protocol, protocol_details, resolve_protocol
+from maskbench.benchmark.replicates import DEFAULT_LEVEL, EVALUATE_ORDER, bootstrap_record
 from maskbench.benchmark.submission import SUFFIX as HDF5_SUFFIX
 from maskbench.benchmark.submission import VALUE as HDF5_VALUE
 from maskbench.datasets import DATASETS, load_dataset
@@ -100,21 +103,37 @@ class DatasetPairs:
         return where, labels, {VALUE: scores}
 
 
-def _evaluate(frames, reader, proto, workers, progress, **extra):
+def _evaluate(frames, stems, reader, proto, extra, *, fpr95_rule, bootstrap, seed, level, workers, progress):
+    """The result of ``frames`` (``stems``: their ids, for the bootstrap order) with the fields ``extra``."""
+    rule = check_fpr95_rule(proto, fpr95_rule)
+    record = bootstrap_record(bootstrap, seed, level, EVALUATE_ORDER)
     workers = default_workers(len(frames)) if workers is None else max(1, workers)
-    pixel, comp = two_pass(frames, reader, [VALUE], proto, "first_geq", workers=workers, progress=progress)
+    if record is None:
+        pixel, comp = two_pass(frames, reader, [VALUE], proto, rule, workers=workers, progress=progress)
+    else:
+        position = {stem: p for p, stem in enumerate(sorted(stems))}
+        pixel, comp, boot = two_pass_bootstrap(frames, [position[s] for s in stems], reader, [VALUE], proto, rule,
+                                               Resampling(record["replicates"], record["seed"]), workers=workers,
+                                               progress=progress)
+        extra = {**extra, "bootstrap": record, "ci": boot[VALUE].intervals(record["level"])}
     return {"protocol": proto.name, "protocol_details": protocol_details(proto, pixel[VALUE]), "images": len(frames),
             **extra, **metric_values(pixel[VALUE], comp.get(VALUE))}
 
 
-def evaluate_dirs(pred_dir, gt_dir, protocol, *, workers=None, progress=None):
+def evaluate_dirs(pred_dir, gt_dir, protocol, *, fpr95_rule=None, bootstrap=None, seed=0, level=DEFAULT_LEVEL,
+                  workers=None, progress=None):
     """Evaluate every prediction in ``pred_dir`` against ``<stem>.png`` in ``gt_dir`` under ``protocol``.
 
-    Returns the JSON-ready dict of `bench evaluate` (fractions; ``None`` where undefined). ``progress(label,
-    total)`` -> object with ``update(n)`` and ``close()``, once per pass.
+    Returns the JSON-ready dict of `bench evaluate` (fractions; ``None`` where undefined). ``fpr95_rule``: a rule
+    of :data:`~maskbench.metrics.exact_curve.FPR95_RULES` the protocol defines (None: ``first_geq``);
+    ``bootstrap``: replicates B (None: off), with ``seed`` and ``level``: adds ``bootstrap`` (the settings) and
+    ``ci`` (``{metric: {low, high, B, seed, level, undefined}}``). ``progress(label, total)`` -> object with
+    ``update(n)`` and ``close()``, once per pass.
     """
     proto = get_protocol(protocol)
-    return _evaluate(pair_frames(pred_dir, gt_dir), read_png_pair, proto, workers, progress)
+    frames = pair_frames(pred_dir, gt_dir)
+    return _evaluate(frames, [f[0] for f in frames], read_png_pair, proto, {}, fpr95_rule=fpr95_rule,
+                     bootstrap=bootstrap, seed=seed, level=level, workers=workers, progress=progress)
 
 
 def dataset_pairs(pred_dir, dataset):
@@ -142,11 +161,13 @@ def dataset_pairs(pred_dir, dataset):
     return frames, {"unlabelled": unlabelled}
 
 
-def evaluate_dataset(pred_dir, dataset, protocol=None, *, root=None, options=None, workers=None, progress=None):
+def evaluate_dataset(pred_dir, dataset, protocol=None, *, root=None, options=None, fpr95_rule=None, bootstrap=None,
+                     seed=0, level=DEFAULT_LEVEL, workers=None, progress=None):
     """Evaluate the predictions in ``pred_dir`` against the labels of ``dataset`` (a name, read from ``root``
     with ``options``, or a loaded dataset); ``protocol`` None: the official protocol of the dataset's track.
 
-    Predictions of frames without labels are skipped; the result counts them under ``skipped``.
+    Predictions of frames without labels are skipped; the result counts them under ``skipped``. The other
+    arguments as in :func:`evaluate_dirs` (the bootstrap resamples the evaluated frames, ids sorted as strings).
     """
     if isinstance(dataset, str):
         if dataset not in DATASETS.names():
@@ -161,7 +182,19 @@ def evaluate_dataset(pred_dir, dataset, protocol=None, *, root=None, options=Non
     frames, skipped = dataset_pairs(pred_dir, dataset)
     if not frames:
         raise InputError(f"no prediction in {pred_dir} belongs to a labelled frame of {dataset.name}")
-    return _evaluate(frames, DatasetPairs(dataset), proto, workers, progress, dataset=dataset.name, skipped=skipped)
+    return _evaluate(frames, [f[1] for f in frames], DatasetPairs(dataset), proto,
+                     {"dataset": dataset.name, "skipped": skipped}, fpr95_rule=fpr95_rule, bootstrap=bootstrap,
+                     seed=seed, level=level, workers=workers, progress=progress)
+
+
+def _interval(ci):
+    """`` [low, high]`` x100 of a metric's interval ("" without one; ``n undefined`` replicates counted)."""
+    if not ci:
+        return ""
+    if ci["low"] is None:
+        return f"  [undefined in all {ci['B']} replicates]"
+    undefined = f" ({ci['undefined']} replicates undefined)" if ci["undefined"] else ""
+    return f"  [{100 * ci['low']:.2f}, {100 * ci['high']:.2f}]{undefined}"
 
 
 def format_evaluation(result):
@@ -177,12 +210,17 @@ def format_evaluation(result):
             lines.append(f"skipped {count} prediction(s): {reason}")
     rows = [("AP", "AP"), ("FPR95", "FPR95"), ("AUROC", "AUROC"), ("sIoU", "sIoU"), ("PPV", "PPV"),
             ("mean F1*", "F1"), ("MDM F1>0.6", "MDM_F1_60"), ("MDM F1>0.7", "MDM_F1_70")]
+    ci = result.get("ci") or {}
     for label, key in rows:
         value = result[key]
-        lines.append(f"  {label:<11} {'-' if value is None else f'{100 * value:6.2f}'}")
+        lines.append(f"  {label:<11} {'-' if value is None else f'{100 * value:6.2f}'}{_interval(ci.get(key))}")
     thr = result["threshold"]
     lines.append(f"  threshold   {'-' if thr is None else f'{thr:.6g}'}  ({d['threshold_rule']})")
     lines.append("  (values x100)")
+    if ci:
+        b = result["bootstrap"]
+        lines.append(f"  [low, high]: {b['level']:g}% percentile bootstrap interval, {b['replicates']} replicates, "
+                     f"seed {b['seed']}; frame order: {b['frame_order']}")
     for key, reason in result["notes"].items():
         lines.append(f"  note: {key}: {reason}")
     return "\n".join(lines)

@@ -8,14 +8,20 @@ F1*). Frames come from a *reader*: a picklable callable ``reader(frame) -> (wher
 frame to the accumulators, so per-frame accumulator states (resampling, other aggregations) come from the same
 stored frames. Chunks of frames run in worker processes through :func:`map_merge`; accumulators merge exactly
 and order-independently, so neither the number of workers nor the number of torchrun ranks changes a number.
+
+:func:`two_pass_bootstrap` adds the percentile bootstrap of :mod:`maskbench.metrics.bootstrap` to the same two
+reads of every frame: each frame's mergeable state is kept under its position in the resampling order, so the
+replicates (the same draws for every scorer) do not depend on how frames were split among workers or ranks.
 """
 
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
 from maskbench.errors import InputError
+from maskbench.metrics.bootstrap import BootstrapComponents, BootstrapPixels
 from maskbench.metrics.components import ComponentAccumulator
 from maskbench.metrics.pixel import PixelAccumulator
 
@@ -65,18 +71,76 @@ def accumulate_frame(accs, where, labels, maps):
     return accs
 
 
-def _pixel_chunk(frames, reader, names, pixel_protocol, fpr95_rule):
-    accs = PerScorer({n: PixelAccumulator(pixel_protocol, fpr95_rule=fpr95_rule) for n in names})
-    for frame in frames:
-        accumulate_frame(accs, *reader(frame))
-    return accs
+@dataclass(frozen=True)
+class Resampling:
+    """Bootstrap settings of :func:`two_pass_bootstrap`: ``n_replicates`` (B) and ``seed`` of the draws."""
+
+    n_replicates: int
+    seed: int
 
 
-def _component_chunk(frames, reader, thresholds, track, score_dtype):
-    accs = PerScorer({n: ComponentAccumulator(t, track=track, score_dtype=score_dtype) for n, t in thresholds.items()})
-    for frame in frames:
-        accumulate_frame(accs, *reader(frame))
-    return accs
+class _Pass:
+    """One pass's accumulators ``{scorer: accumulator}`` and, when resampling, per-frame bootstrap states."""
+
+    def __init__(self, accs, boots=None):
+        self.accs, self.boots = accs, boots
+
+    def feed(self, position, where, labels, maps):
+        accumulate_frame(self.accs, where, labels, maps)
+        if self.boots is not None:
+            for name, boot in self.boots.items():
+                try:
+                    boot.update(position, maps[name], labels)
+                except InputError as err:
+                    raise InputError(f"{where}, scorer {name}: {err}") from err
+
+    def merge(self, other):
+        self.accs.merge(other.accs)
+        if self.boots is not None:
+            self.boots.merge(other.boots)
+        return self
+
+
+def _pixel_pass(names, pixel_protocol, fpr95_rule, resample):
+    boots = PerScorer({n: BootstrapPixels(pixel_protocol, fpr95_rule=fpr95_rule) for n in names}) if resample else None
+    return _Pass(PerScorer({n: PixelAccumulator(pixel_protocol, fpr95_rule=fpr95_rule) for n in names}), boots)
+
+
+def _component_pass(thresholds, track, score_dtype, boot_thresholds):
+    boots = None if boot_thresholds is None else PerScorer(
+        {n: BootstrapComponents(t, track=track, score_dtype=score_dtype) for n, t in boot_thresholds.items()})
+    return _Pass(PerScorer({n: ComponentAccumulator(t, track=track, score_dtype=score_dtype)
+                            for n, t in thresholds.items()}), boots)
+
+
+class _Union(dict):
+    """``{scorer: result}`` parts that merge by union (per-scorer work through :func:`map_merge`)."""
+
+    def merge(self, other):
+        self.update(other)
+        return self
+
+
+def _replicate_chunk(items, n_replicates, seed):
+    return _Union({name: boot.replicates(n_replicates, seed) for name, boot in items})
+
+
+def _finish_chunk(items):
+    return _Union({name: replicates.finish(components) for name, replicates, components in items})
+
+
+def _pixel_chunk(items, reader, names, pixel_protocol, fpr95_rule, resample):
+    state = _pixel_pass(names, pixel_protocol, fpr95_rule, resample)
+    for position, frame in items:
+        state.feed(position, *reader(frame))
+    return state
+
+
+def _component_chunk(items, reader, thresholds, track, score_dtype, boot_thresholds):
+    state = _component_pass(thresholds, track, score_dtype, boot_thresholds)
+    for position, frame in items:
+        state.feed(position, *reader(frame))
+    return state
 
 
 def map_merge(func, frames, args, workers, progress):
@@ -111,6 +175,18 @@ def _one_process(acc):
     return acc
 
 
+class _OneProcess:
+    """The ranks of a single process (:func:`two_pass_bootstrap`'s ``dist``): it owns every scorer."""
+
+    @staticmethod
+    def shard(items):
+        return list(items)
+
+    @staticmethod
+    def gather(obj):
+        return [obj]
+
+
 def two_pass(frames, reader, names, protocol, fpr95_rule, *, workers=1, progress=None, combine=_one_process):
     """Pixel and component results ``({scorer: PixelResult}, {scorer: ComponentResult})`` of ``frames``.
 
@@ -119,18 +195,59 @@ def two_pass(frames, reader, names, protocol, fpr95_rule, *, workers=1, progress
     accumulators with those of the other torchrun ranks (all ranks call it; every rank gets the merge).
     Scorers without a best-F1 threshold (undefined pixel curve) get no component result.
     """
-    score_dtype = protocol.score_dtype
-    pixel_accs = _run_pass("pixel metrics", frames, _pixel_chunk, (reader, names, protocol.pixel, fpr95_rule),
-                           PerScorer({n: PixelAccumulator(protocol.pixel, fpr95_rule=fpr95_rule) for n in names}),
-                           workers, progress)
-    pixel = {n: acc.compute() for n, acc in combine(pixel_accs).items()}
-    thresholds = {n: pixel[n].threshold for n in names if pixel[n].threshold is not None}
-    comp_accs = _run_pass("component metrics", frames, _component_chunk,
-                          (reader, thresholds, protocol.track, score_dtype),
-                          PerScorer({n: ComponentAccumulator(t, track=protocol.track, score_dtype=score_dtype)
-                                     for n, t in thresholds.items()}), workers, progress)
-    comp = {n: acc.compute() for n, acc in combine(comp_accs).items()}
+    pixel, comp, _ = _passes([(None, f) for f in frames], reader, names, protocol, fpr95_rule, None, workers,
+                             progress, combine, _OneProcess)
     return pixel, comp
+
+
+def two_pass_bootstrap(frames, positions, reader, names, protocol, fpr95_rule, resampling, *, workers=1,
+                       progress=None, combine=_one_process, dist=_OneProcess):
+    """:func:`two_pass` plus ``{scorer: BootstrapResult}`` (:mod:`maskbench.metrics.bootstrap`) of the same reads.
+
+    ``positions[i]``: the place of ``frames[i]`` in the resampling order (0..F-1 over the frames of every rank:
+    ``per_image.jsonl`` order for a run, stems sorted as strings for `bench evaluate`); ``resampling``: a
+    :class:`Resampling`. ``dist`` (``shard(items)``, ``gather(obj)``, as :class:`~.distributed.Dist`) splits the
+    replicate computations among torchrun ranks by scorer; every rank gets every result.
+    """
+    if len(positions) != len(frames):
+        raise InputError(f"bootstrap: {len(positions)} positions for {len(frames)} frames")
+    return _passes(list(zip(positions, frames)), reader, names, protocol, fpr95_rule, resampling, workers, progress,
+                   combine, dist)
+
+
+def _passes(items, reader, names, protocol, fpr95_rule, resampling, workers, progress, combine, dist):
+    score_dtype, resample = protocol.score_dtype, resampling is not None
+    pixel_state = combine(_run_pass("pixel metrics", items, _pixel_chunk,
+                                    (reader, names, protocol.pixel, fpr95_rule, resample),
+                                    _pixel_pass(names, protocol.pixel, fpr95_rule, resample), workers, progress))
+    pixel = {n: acc.compute() for n, acc in pixel_state.accs.items()}
+    thresholds = {n: pixel[n].threshold for n in names if pixel[n].threshold is not None}
+    replicates, boot_thresholds = {}, None
+    if resample:  # each rank resamples its share of the scorers (in its workers); pass 2 needs every threshold
+        mine = [(n, pixel_state.boots[n]) for n in dist.shard(names)]
+        replicates = _run_pass("bootstrap replicates", mine, _replicate_chunk,
+                               (resampling.n_replicates, resampling.seed), _Union(), min(workers, len(mine)), progress)
+        boot_thresholds = _gathered(dist, {n: r.thresholds() for n, r in replicates.items()})
+        boot_thresholds = {n: t for n, t in boot_thresholds.items() if t}
+    comp_state = combine(_run_pass("component metrics", items, _component_chunk,
+                                   (reader, thresholds, protocol.track, score_dtype, boot_thresholds),
+                                   _component_pass(thresholds, protocol.track, score_dtype, boot_thresholds),
+                                   workers, progress))
+    comp = {n: acc.compute() for n, acc in comp_state.accs.items()}
+    if not resample:
+        return pixel, comp, None
+    todo = [(n, r, comp_state.boots.get(n)) for n, r in replicates.items()]
+    finished = _run_pass("bootstrap components", todo, _finish_chunk, (), _Union(), min(workers, len(todo)), progress)
+    boot = _gathered(dist, finished)
+    return pixel, comp, {n: boot[n] for n in names}
+
+
+def _gathered(dist, part):
+    """``{name: value}`` of every rank's ``part``, on every rank."""
+    merged = {}
+    for piece in dist.gather(part):
+        merged.update(piece)
+    return merged
 
 
 def _run_pass(label, frames, func, args, empty, workers, progress):
@@ -167,5 +284,5 @@ def metric_values(pixel, comp):
     }
 
 
-__all__ = ["METRIC_KEYS", "PerScorer", "accumulate_frame", "default_workers", "labelled", "map_merge",
-           "metric_values", "read_stored_frame", "two_pass"]
+__all__ = ["METRIC_KEYS", "PerScorer", "Resampling", "accumulate_frame", "default_workers", "labelled", "map_merge",
+           "metric_values", "read_stored_frame", "two_pass", "two_pass_bootstrap"]

@@ -12,6 +12,7 @@ import numpy as np
 
 from maskbench.errors import ConfigError
 from maskbench.metrics.components import TRACKS
+from maskbench.metrics.exact_curve import FPR95_RULES
 from maskbench.metrics.pixel import PixelAccumulator
 
 
@@ -80,6 +81,19 @@ def resolve_protocol(requested, track):
     return EVAL_PROTOCOLS[requested]
 
 
+def check_fpr95_rule(proto, rule):
+    """The FPR95 rule of ``proto`` (None: ``first_geq``); the SMIYC protocols define ``first_geq`` only (the official
+    code's rule), the exact ones every rule of :data:`~maskbench.metrics.exact_curve.FPR95_RULES`."""
+    rule = "first_geq" if rule is None else rule
+    if rule not in FPR95_RULES:
+        raise ConfigError("fpr95_rule", f" {rule!r}: unknown; choose one of {', '.join(FPR95_RULES)}")
+    if proto.pixel.startswith("smiyc") and rule != "first_geq":
+        raise ConfigError("fpr95_rule", f" {rule} with protocol {proto.name}: the SMIYC protocols define only "
+                          "first_geq (the official code's rule); the other rules apply to the exact protocols (exact, "
+                          "exact16)")
+    return rule
+
+
 def protocol_choice(requested, track, dataset):
     """How the protocol was chosen, in words (``run.json`` ``protocol_choice``)."""
     if requested in (None, "official"):
@@ -106,5 +120,5 @@ def protocol_details(proto, pixel):
     }
 
 
-__all__ = ["EVAL_PROTOCOLS", "PROTOCOL_ALIASES", "PROTOCOL_CHOICES", "EvalProtocol", "get_protocol",
+__all__ = ["EVAL_PROTOCOLS", "PROTOCOL_ALIASES", "PROTOCOL_CHOICES", "EvalProtocol", "check_fpr95_rule", "get_protocol",
            "protocol_choice", "protocol_details", "resolve_protocol"]

@@ -27,13 +27,14 @@ from maskbench.benchmark.results import (
 from maskbench.benchmark.tasks import TASKS
 from maskbench.datasets import DATASETS, accepted_options, load_dataset
 from maskbench.errors import ConfigError, InputError
-from maskbench.scorers import get_scorer
+from maskbench.scorers import get_scorer, load_plugins
 
 #: The six methods compared by default (the scorer registry also holds Maskomaly's two parts).
 DEFAULT_SCORERS = ("msp", "rba", "eam", "aem", "maskomaly", "mask2anomaly")
 #: run.json fields that must match for a run to resume in the same ``out`` (``limit`` may grow), besides the
 #: task's own ``resume_fields``.
-RESUME_FIELDS = ("task", "task_options", "dataset", "checkpoint", "scorers", "resolution", "tta", "device", "source")
+RESUME_FIELDS = ("task", "task_options", "dataset", "checkpoint", "scorers", "plugins", "scorer_sources", "resolution",
+                 "tta", "device", "source")
 
 
 @dataclasses.dataclass
@@ -41,12 +42,16 @@ class RunConfig:
     """Everything `bench run` needs; ``scorer_params`` maps a scorer name to its hyperparameters.
 
     ``fpr95_rule`` None: the task's rule (the official one of the protocol); ``task_options``: options of the
-    task (see its ``options``); ``dataset_options``: reader options (``load_dataset``).
+    task (see its ``options``); ``dataset_options``: reader options (``load_dataset``). ``plugins``: scorer
+    plug-ins (module names or ``.py`` files, :func:`maskbench.scorers.load_plugins`) imported before the scorers
+    are resolved, on every rank. ``bootstrap``: replicates B of the percentile bootstrap (None: off; tasks with
+    ``resamples``), with ``seed`` and ``level`` (:mod:`maskbench.metrics.bootstrap`).
     """
 
     dataset: str
     out: Path
     scorers: tuple = DEFAULT_SCORERS
+    plugins: tuple = ()
     task: str = "anomaly"
     root: Path | None = None
     dataset_options: dict = dataclasses.field(default_factory=dict)
@@ -61,6 +66,9 @@ class RunConfig:
     cache: Path | None = None
     from_cache: Path | None = None
     limit: int | None = None
+    bootstrap: int | None = None
+    seed: int = 0
+    level: float = 95.0
     calibration: Path | None = None
     save_maps: int = 4
     keep_work: bool = False
@@ -125,6 +133,9 @@ def _check_common(config, task):
     for field in dataclasses.fields(RunConfig):
         if field.name in task.unused and getattr(config, field.name) != field.default:
             raise ConfigError(field.name, f" {getattr(config, field.name)!r}: not used by task {task.name}")
+    if not task.resamples and (config.bootstrap, config.seed, config.level) != (None, 0, 95.0):
+        raise ConfigError("bootstrap", f": task {task.name} has no bootstrap intervals (nor seed, level)",
+                          mentions=("seed", "level"))
     if config.dataset not in DATASETS.names():
         raise ConfigError("dataset", f" {config.dataset!r}: unknown; known datasets: {', '.join(DATASETS.names())}")
     check_tta(config.tta)
@@ -132,7 +143,9 @@ def _check_common(config, task):
 
 
 def _scorers(config):
-    """``({name: Scorer}, their parameters, calibration record or None)``, every check naming its field."""
+    """``({name: Scorer}, their parameters, calibration record or None, plug-in records)``, every check naming its
+    field; the plug-ins are imported first."""
+    plugins = load_plugins(config.plugins)
     if not config.scorers:
         raise ConfigError("scorers", ": name at least one scorer")
     if len(set(config.scorers)) != len(config.scorers):
@@ -150,7 +163,7 @@ def _scorers(config):
             scorers[name] = get_scorer(name, **params.get(name, {}))
         except InputError as err:
             raise ConfigError(("scorers", "scorer_params"), f": {err}") from err
-    return scorers, params, calibration
+    return scorers, params, calibration, plugins
 
 
 def _dataset(config, task):
@@ -171,7 +184,7 @@ def _open(config, forward, checkpoint, progress, dist, device):
     """Check everything that can be checked before loading, then load the dataset and the forward source."""
     task = TASKS.get(config.task)(**config.task_options)
     _check_common(config, task)
-    scorers, params, calibration = _scorers(config)
+    scorers, params, calibration, plugins = _scorers(config)
     fields = task.configure(config, DATASETS.get(config.dataset))
     if checkpoint is None and forward is not None and config.checkpoint is None and config.from_cache is None:
         raise ConfigError("checkpoint", ": a forward needs its record {'path', 'sha256', 'config'} (the checkpoint "
@@ -196,6 +209,8 @@ def _open(config, forward, checkpoint, progress, dist, device):
                     "info": jsonable(ds.info)},
         "checkpoint": jsonable(source.checkpoint),
         "scorers": {n: jsonable(dict(s.params)) for n, s in scorers.items()},
+        "plugins": [p.to_dict() for p in plugins],
+        "scorer_sources": {n: jsonable(s.source) for n, s in scorers.items()},
         "calibration": calibration,
         **fields, **planned,
         "resolution": config.resolution, "tta": config.tta, "tta_rule": TTA_RULES[config.tta],

@@ -22,6 +22,7 @@ COMMANDS = {
     "datasets": "maskbench.cli.data:datasets",
     "world": "maskbench.cli.data:world",
     "train": "maskbench.cli.train:train_command",
+    "scorers": "maskbench.cli.scorers:scorers",
 }
 
 

@@ -8,6 +8,7 @@ import click
 from maskbench.benchmark.evaluate import evaluate_dataset, evaluate_dirs, format_evaluation
 from maskbench.benchmark.protocols import PROTOCOL_CHOICES
 from maskbench.cli.common import TerminalProgress, user_errors
+from maskbench.cli.options import bootstrap_options, fpr95_rule_option
 from maskbench.datasets import parse_options
 from maskbench.metrics.panoptic import format_table, pq_compute_files
 
@@ -27,22 +28,27 @@ from maskbench.metrics.panoptic import format_table, pq_compute_files
               help="smiyc-anomaly / smiyc-obstacle: the official SMIYC code; exact: exact float32 curve; exact16: "
                    "exact curve on float16 scores. With --dataset also official / exact / exact16 for the dataset's "
                    "track (default: official); required with --gt.")
+@fpr95_rule_option
+@bootstrap_options
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the metrics as JSON (fractions; null where undefined).")
+              help="Write the metrics as JSON (fractions; null where undefined; with --bootstrap a \"ci\" object).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: automatic; 1 = in-process).")
 @user_errors
-def evaluate(pred_dir, gt_dir, dataset, root, options, protocol, json_path, workers):
-    """Evaluate saved anomaly maps: AP, AUROC, FPR95, sIoU, PPV, F1*, MDM."""
+def evaluate(pred_dir, gt_dir, dataset, root, options, protocol, fpr95_rule, bootstrap, seed, level, json_path,
+             workers):
+    """Evaluate saved anomaly maps: AP, AUROC, FPR95, sIoU, PPV, F1*, MDM (with --bootstrap: intervals over the
+    frames, ordered by id as strings)."""
     if (gt_dir is None) == (dataset is None):
         raise click.UsageError("give the labels as --gt DIR or --dataset NAME (one of them)")
+    common = dict(fpr95_rule=fpr95_rule, bootstrap=bootstrap, seed=seed, level=level, workers=workers,
+                  progress=TerminalProgress)
     if gt_dir is not None:
         if protocol in (None, "official"):
             raise click.UsageError("--protocol is required with --gt (a full protocol name, e.g. smiyc-anomaly)")
-        result = evaluate_dirs(pred_dir, gt_dir, protocol, workers=workers, progress=TerminalProgress)
+        result = evaluate_dirs(pred_dir, gt_dir, protocol, **common)
     else:
-        result = evaluate_dataset(pred_dir, dataset, protocol, root=root, options=parse_options(options),
-                                  workers=workers, progress=TerminalProgress)
+        result = evaluate_dataset(pred_dir, dataset, protocol, root=root, options=parse_options(options), **common)
     if json_path:
         json_path.write_text(json.dumps(result, indent=2) + "\n")
     click.echo(format_evaluation(result))

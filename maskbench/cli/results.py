@@ -8,6 +8,7 @@ from maskbench.benchmark.golden import check as check_golden
 from maskbench.benchmark.golden import parse_tolerances, write_golden
 from maskbench.benchmark.plots import plot_results
 from maskbench.benchmark.tables import FORMATS, format_leaderboard, parse_metrics
+from maskbench.benchmark.replicates import DEFAULT_LEVEL
 from maskbench.cli.common import user_errors
 
 
@@ -22,10 +23,21 @@ from maskbench.cli.common import user_errors
                    "(default: those of AP,FPR95,sIoU,PPV,F1 the results have).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the table to this file instead of stdout.")
+@click.option("--bootstrap", type=click.IntRange(min=0), is_flag=False, flag_value=0, default=None, metavar="[B]",
+              help="Print every value with its bootstrap interval [low, high] (CSV: <metric>.low/.high columns) and "
+                   "mark best values whose lead over the second is not significant (paired bootstrap), from the "
+                   "bootstrap.npz of runs made with --bootstrap B; with B: check that they hold B replicates.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="With --bootstrap: check that the runs' draws used this seed (default: any).")
+@click.option("--level", type=click.FloatRange(0, 100, min_open=True, max_open=True), default=DEFAULT_LEVEL,
+              show_default=True, help="With --bootstrap: confidence level of the intervals and of the paired tests.")
 @user_errors
-def table(results_dirs, fmt, metrics, out_path):
+def table(results_dirs, fmt, metrics, out_path, bootstrap, seed, level):
     """Leaderboard: scorers x (dataset, protocol) x metrics, x100, best bold, second underlined."""
-    text = format_leaderboard(list(results_dirs), fmt=fmt, metrics=parse_metrics(metrics) if metrics else None)
+    if bootstrap is None and (seed is not None or level != DEFAULT_LEVEL):
+        raise click.UsageError("--seed and --level go with --bootstrap")
+    text = format_leaderboard(list(results_dirs), fmt=fmt, metrics=parse_metrics(metrics) if metrics else None,
+                              bootstrap=bootstrap is not None, level=level, replicates=bootstrap or None, seed=seed)
     if out_path is None:
         click.echo(text, nl=False)
         return

@@ -15,8 +15,8 @@ from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark, r
 from maskbench.benchmark.tables import format_leaderboard
 from maskbench.benchmark.tasks import TASKS
 from maskbench.cli.common import TerminalProgress, key_values, names, user_errors
+from maskbench.cli.options import bootstrap_options, fpr95_rule_option, plugin_option
 from maskbench.datasets import parse_options
-from maskbench.metrics.pixel import FPR95_RULES
 
 
 def scorer_params(items):
@@ -34,7 +34,8 @@ def scorer_params(items):
 @click.command()
 @click.option("--scorer", "scorers", multiple=True, metavar="NAMES",
               help=f"Scorers, comma-separated and/or repeated (default: {','.join(DEFAULT_SCORERS)}; "
-                   "also maskomaly_reject, maskomaly_accept).")
+                   "every name of `bench scorers`, plug-ins included).")
+@plugin_option
 @click.option("--dataset", default=None,
               help="Dataset name (see `bench datasets`); without it, the embedded benchmark (see below).")
 @click.option("--root", type=click.Path(path_type=Path), default=None,
@@ -52,8 +53,8 @@ def scorer_params(items):
               help="Task option (JSON value), e.g. --task-option method=mine-{scorer} (predict).")
 @click.option("--protocol", default="official", show_default=True, type=click.Choice(list(PROTOCOL_CHOICES)),
               help="official: the dataset's SMIYC track; exact / exact16: exact pooled curve (float32 / float16).")
-@click.option("--fpr95-rule", default=None, type=click.Choice(list(FPR95_RULES)),
-              help="FPR95 rule of the exact protocols (default: the protocol's; SMIYC protocols define first_geq only).")
+@fpr95_rule_option
+@bootstrap_options
 @click.option("--resolution", default="native", show_default=True, type=click.Choice(list(RESOLUTIONS)),
               help="native: no resize (RbA); short1024: short side 1024, long <= 2048 (Mask2Anomaly, EAM).")
 @click.option("--tta", default="none", show_default=True, type=click.Choice(list(TTA_MODES)),
@@ -65,7 +66,8 @@ def scorer_params(items):
               help="Score only cached forward outputs (no model, no forward).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N frames (partial run).")
 @click.option("--param", "params", multiple=True, metavar="SCORER.KEY=VALUE",
-              help="Scorer hyperparameter (JSON value), e.g. --param maskomaly.lam=0.5.")
+              help="Scorer hyperparameter (JSON value), e.g. --param maskomaly.lam=0.5; plug-ins too, and any "
+                   "scorer's smoothing: --param msp.smoothing=gaussian.")
 @click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="calibration.json of `bench calibrate maskomaly`: its fitted query ids for the Maskomaly scorers "
                    "(must be fitted for this checkpoint). Never picked up implicitly.")
@@ -78,19 +80,21 @@ def scorer_params(items):
               help="Processes for the metric passes (default: automatic; 1 = in-process).")
 @click.option("--split", default=None, help="Dataset split option, same as -o split=VALUE (e.g. K20 for coco-open-panoptic).")
 @user_errors
-def run(scorers, dataset, root, options, checkpoint, out, task, task_options, protocol, fpr95_rule, resolution, tta,
-        device, cache, from_cache, limit, params, calibration, save_maps, keep_work, workers, split):
+def run(scorers, plugins, dataset, root, options, checkpoint, out, task, task_options, protocol, fpr95_rule, bootstrap,
+        seed, level, resolution, tta, device, cache, from_cache, limit, params, calibration, save_maps, keep_work,
+        workers, split):
     """Run the benchmark: one forward per image, every scorer, the task's metrics (or submission files).
 
     Without --dataset: the embedded benchmark. The miniature world is generated if needed, the shipped tiny
     Mask2Former (or --checkpoint) runs all six scorers (or --scorer) on the world's anomaly and obstacle tracks
     with the official protocols, and the leaderboard, LaTeX, markdown, CSV and plots go to --out
-    (default ./maskbench-results).
+    (default ./maskbench-results); --plugin, --param and --bootstrap apply to it too.
     """
     if dataset is None:
         out = out or Path("maskbench-results")
         run_embedded(out, weights=checkpoint, scorers=names(scorers) or DEFAULT_SCORERS, limit=limit, workers=workers,
-                     progress=TerminalProgress, echo=lambda text: click.echo(text, nl=False))
+                     progress=TerminalProgress, echo=lambda text: click.echo(text, nl=False), plugins=plugins,
+                     scorer_params=scorer_params(params), bootstrap=bootstrap, seed=seed, level=level)
         click.echo(f"results: {out}")
         return
     if out is None:
@@ -101,8 +105,9 @@ def run(scorers, dataset, root, options, checkpoint, out, task, task_options, pr
     config = RunConfig(
         dataset=dataset, root=root, dataset_options=dataset_options, out=out, task=task,
         task_options=dict(key_values(task_options, "--task-option", "method=mine-{scorer}")),
-        scorers=names(scorers) or DEFAULT_SCORERS, scorer_params=scorer_params(params), checkpoint=checkpoint,
-        protocol=protocol, fpr95_rule=fpr95_rule, resolution=resolution, tta=tta, device=device, cache=cache,
+        scorers=names(scorers) or DEFAULT_SCORERS, plugins=plugins, scorer_params=scorer_params(params),
+        checkpoint=checkpoint, protocol=protocol, fpr95_rule=fpr95_rule, bootstrap=bootstrap, seed=seed, level=level,
+        resolution=resolution, tta=tta, device=device, cache=cache,
         from_cache=from_cache, limit=limit, calibration=calibration, save_maps=save_maps, keep_work=keep_work,
         workers=workers, command=list(sys.argv))
     results = run_benchmark(config, progress=TerminalProgress)
@@ -111,7 +116,8 @@ def run(scorers, dataset, root, options, checkpoint, out, task, task_options, pr
     click.echo(run_summary(results))
     metrics = TASKS.get(task).table_metrics
     if metrics:
-        click.echo(format_leaderboard(results, "text", metrics=list(metrics)), nl=False)
+        click.echo(format_leaderboard(out if bootstrap else results, "text", metrics=list(metrics),
+                                      bootstrap=bootstrap is not None, level=level), nl=False)
     for entry in results["results"]:
         if "summary" in entry["protocol_details"]:
             click.echo(f"{entry['scorer']}: {entry['protocol_details']['summary']}")
@@ -147,14 +153,15 @@ def calibrate():
 @click.option("--street-class", "street_classes", multiple=True, type=click.IntRange(min=0), default=(0,),
               show_default=True, help="Class id(s) of the street prediction the ground queries are ranked against "
                                       "(repeatable; 0 = road in Cityscapes train ids).")
+@plugin_option
 @user_errors
 def calibrate_maskomaly(checkpoint, dataset, root, options, out, resolution, device, cache, from_cache, limit, t_iou,
-                        t_bin, street_classes):
+                        t_bin, street_classes, plugins):
     """Rank queries by mean IoU with the anomalies (accept) and the street (ground); write OUT/calibration.json."""
     config = CalibrateConfig(dataset=dataset, root=root, dataset_options=parse_options(options), out=out,
                              checkpoint=checkpoint, resolution=resolution, device=device, cache=cache,
                              from_cache=from_cache, limit=limit, t_iou=t_iou, t_bin=t_bin,
-                             street_classes=tuple(street_classes), command=list(sys.argv))
+                             street_classes=tuple(street_classes), plugins=plugins, command=list(sys.argv))
     record = calibrate_checkpoint(config, progress=TerminalProgress)
     for line in calibration_summary(record):
         click.echo(line)

@@ -41,8 +41,9 @@ def test_latex_rows_marks_and_missing(two_runs):
     assert head == [
         r" & \multicolumn{3}{c}{smiyc-ra21} & \multicolumn{3}{c}{road-anomaly} \\",
         r"\cmidrule(lr){2-4} \cmidrule(lr){5-7}",
-        r"Scorer & AP $\uparrow$ & FPR$_{95}$ $\downarrow$ & PPV $\uparrow$ & AP $\uparrow$ & "
-        r"FPR$_{95}$ $\downarrow$ & PPV $\uparrow$ \\",
+        # the two runs use different FPR95 rules: every FPR95 header names its rule
+        r"Scorer & AP $\uparrow$ & FPR$_{95}$ [smiyc-fpr95-rule] $\downarrow$ & PPV $\uparrow$ & AP $\uparrow$ & "
+        r"FPR$_{95}$ [exact-fpr95-rule] $\downarrow$ & PPV $\uparrow$ \\",
     ]
     assert body(tex, r"\midrule", r"\bottomrule") == [
         # road-anomaly PPV has a single value: not marked
@@ -57,7 +58,8 @@ def test_markdown_rows(two_runs):
     md = format_leaderboard(two_runs, "markdown", ["AP", "FPR95"])
     lines = md.splitlines()
     assert lines[:5] == [
-        "| Scorer | smiyc-ra21 AP ↑ | smiyc-ra21 FPR95 ↓ | road-anomaly AP ↑ | road-anomaly FPR95 ↓ |",
+        "| Scorer | smiyc-ra21 AP ↑ | smiyc-ra21 FPR95 \\[smiyc-fpr95-rule\\] ↓ | road-anomaly AP ↑ | "
+        "road-anomaly FPR95 \\[exact-fpr95-rule\\] ↓ |",
         "|:--|--:|--:|--:|--:|",
         "| msp | 28.0 | 72.0 | <u>15.0</u> | <u>71.0</u> |",
         "| rba | **90.0** | **10.0** | **70.0** | **20.0** |",

@@ -53,6 +53,8 @@ class Task:
     csv_keys = ()
     #: run.json fields (from :meth:`configure`) that must match for a run to resume in the same folder.
     resume_fields = ()
+    #: Whether the task gives bootstrap intervals (``RunConfig.bootstrap``, ``seed``, ``level``); else they are refused.
+    resamples = False
 
     def __init__(self, **options):
         unknown = sorted(set(options) - set(self.options))
