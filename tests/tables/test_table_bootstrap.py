@@ -96,7 +96,7 @@ def test_csv_carries_the_bounds_and_level_recomputes_them(boot_run, tmp_path):
     d, values = boot_run
     path = tmp_path / "t.csv"
     path.write_text(format_leaderboard([d], "csv", ["AP", "FPR95"], bootstrap=True, level=80.0))
-    frame = pd.read_csv(path, header=[0, 1, 2], index_col=0)
+    frame = pd.read_csv(path, header=[0, 1, 2], index_col=0, float_precision="round_trip")
     assert frame.columns.get_level_values(2).tolist() == ["AP", "AP.low", "AP.high", "FPR95", "FPR95.low",
                                                           "FPR95.high"]
     for scorer in ("x", "y", "z"):
