@@ -6,18 +6,20 @@ AUROC, FPR95, MDM and the split's best-F1 threshold); pass 2 binarises every fra
 F1*). Frames come from a *reader*: a picklable callable ``reader(frame) -> (where, labels, {scorer: scores})``
 (``where`` names the frame's files in errors). :func:`accumulate_frame` is the single step that feeds one
 frame to the accumulators, so per-frame accumulator states (resampling, other aggregations) come from the same
-stored frames. Chunks of frames run in worker processes through :func:`map_merge`; accumulators merge exactly
-and order-independently, so neither the number of workers nor the number of torchrun ranks changes a number.
+stored frames. Chunks of frames run in worker processes through :func:`maskbench.workers.map_merge` (workers
+ignore Ctrl-C and die with the main process); accumulators merge exactly and order-independently, so neither the
+number of workers nor the number of torchrun ranks changes a number.
 """
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
 from maskbench.errors import InputError
+from maskbench.fileio import read_npz
 from maskbench.metrics.components import ComponentAccumulator
 from maskbench.metrics.pixel import PixelAccumulator
+from maskbench.workers import map_merge
 
 #: Metric keys of an anomaly-segmentation result (the `bench evaluate` JSON keys), in table order.
 METRIC_KEYS = ("AP", "AUROC", "FPR95", "sIoU", "PPV", "F1", "MDM_F1_60", "MDM_F1_70", "threshold")
@@ -43,14 +45,13 @@ def read_stored_frame(frame):
     """Reader of the frames `bench run` stores: ``(index, path)`` of an ``.npz`` with ``ood`` (the labels) and,
     per scorer, the scores of the labelled pixels; void pixels come back as 0 (never read by the metrics)."""
     index, path = frame
-    with np.load(path, allow_pickle=False) as z:
-        labels = z["ood"]
-        roi = labelled(labels)
-        maps = {}
-        for name in z.files:
-            if name != "ood":
-                maps[name] = np.zeros(labels.shape, z[name].dtype)
-                maps[name][roi] = z[name]
+    arrays = read_npz(path)
+    labels = arrays.pop("ood")
+    roi = labelled(labels)
+    maps = {}
+    for name, scores in arrays.items():
+        maps[name] = np.zeros(labels.shape, scores.dtype)
+        maps[name][roi] = scores
     return f"frame {index} ({path})", labels, maps
 
 
@@ -72,33 +73,52 @@ def _pixel_chunk(frames, reader, names, pixel_protocol, fpr95_rule):
     return accs
 
 
+class ComponentPass(PerScorer):
+    """Component accumulators plus each scorer's highest score over the labelled pixels (``top``), which tells
+    when the threshold leaves no pixel above it (:func:`nothing_above`)."""
+
+    def __init__(self, accs, score_dtype):
+        super().__init__(accs)
+        self.score_dtype = np.dtype(score_dtype)
+        self.top = {}
+
+    def observe(self, labels, maps):
+        roi = labelled(labels)
+        if roi.any():
+            for name in self:
+                self._raise_top(name, float(maps[name][roi].astype(self.score_dtype, copy=False).max()))
+
+    def _raise_top(self, name, value):
+        self.top[name] = value if name not in self.top else max(self.top[name], value)
+
+    def merge(self, other):
+        super().merge(other)
+        for name, value in other.top.items():
+            self._raise_top(name, value)
+        return self
+
+
+def nothing_above(threshold, top, score_dtype):
+    """Whether no score up to ``top`` exceeds ``threshold`` as the components compare them (``s > t`` in the score
+    dtype with numpy-1 scalar semantics, as :meth:`~maskbench.metrics.pixel.PixelResult.binarize`)."""
+    cmp_dtype = np.promote_types(score_dtype, np.min_scalar_type(threshold))
+    return not cmp_dtype.type(top) > cmp_dtype.type(threshold)
+
+
+#: Note of a scorer whose best-F1 threshold is its highest score (e.g. a binary map).
+THRESHOLD_AT_MAX = ("the best-F1 threshold {t!r} is the highest score of the labelled pixels: the official strict "
+                    "rule s > t leaves no predicted pixel, so sIoU and F1* are 0 and PPV is undefined (typical of a "
+                    "binary or few-valued map; the pixel metrics are not affected)")
+
+
 def _component_chunk(frames, reader, thresholds, track, score_dtype):
-    accs = PerScorer({n: ComponentAccumulator(t, track=track, score_dtype=score_dtype) for n, t in thresholds.items()})
+    accs = ComponentPass({n: ComponentAccumulator(t, track=track, score_dtype=score_dtype)
+                          for n, t in thresholds.items()}, score_dtype)
     for frame in frames:
-        accumulate_frame(accs, *reader(frame))
+        where, labels, maps = reader(frame)
+        accumulate_frame(accs, where, labels, maps)
+        accs.observe(labels, maps)
     return accs
-
-
-def map_merge(func, frames, args, workers, progress):
-    """Run ``func(chunk, *args)`` over contiguous chunks of ``frames`` and merge the accumulators it returns.
-
-    With ``workers > 1`` the chunks run in a process pool; merging is exact, so the result is the same.
-    ``progress(n)`` is called with the size of each finished chunk.
-    """
-    size = 1 if workers <= 1 else max(1, len(frames) // (8 * workers))
-    chunks = [frames[i:i + size] for i in range(0, len(frames), size)]
-    merged = None
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
-    try:
-        results = pool.map(func, chunks, *([a] * len(chunks) for a in args)) if pool else \
-            (func(chunk, *args) for chunk in chunks)
-        for chunk, acc in zip(chunks, results):
-            merged = acc if merged is None else merged.merge(acc)
-            progress(len(chunk))
-    finally:
-        if pool:
-            pool.shutdown(cancel_futures=True)
-    return merged
 
 
 def default_workers(n_frames):
@@ -125,11 +145,14 @@ def two_pass(frames, reader, names, protocol, fpr95_rule, *, workers=1, progress
                            workers, progress)
     pixel = {n: acc.compute() for n, acc in combine(pixel_accs).items()}
     thresholds = {n: pixel[n].threshold for n in names if pixel[n].threshold is not None}
-    comp_accs = _run_pass("component metrics", frames, _component_chunk,
-                          (reader, thresholds, protocol.track, score_dtype),
-                          PerScorer({n: ComponentAccumulator(t, track=protocol.track, score_dtype=score_dtype)
-                                     for n, t in thresholds.items()}), workers, progress)
-    comp = {n: acc.compute() for n, acc in combine(comp_accs).items()}
+    comp_accs = combine(_run_pass("component metrics", frames, _component_chunk,
+                                  (reader, thresholds, protocol.track, score_dtype),
+                                  ComponentPass({n: ComponentAccumulator(t, track=protocol.track, score_dtype=score_dtype)
+                                                 for n, t in thresholds.items()}, score_dtype), workers, progress))
+    comp = {n: acc.compute() for n, acc in comp_accs.items()}
+    for n, result in comp.items():
+        if n in comp_accs.top and nothing_above(thresholds[n], comp_accs.top[n], score_dtype):
+            result.notes["threshold_at_max"] = THRESHOLD_AT_MAX.format(t=thresholds[n])
     return pixel, comp
 
 
@@ -167,5 +190,5 @@ def metric_values(pixel, comp):
     }
 
 
-__all__ = ["METRIC_KEYS", "PerScorer", "accumulate_frame", "default_workers", "labelled", "map_merge",
-           "metric_values", "read_stored_frame", "two_pass"]
+__all__ = ["METRIC_KEYS", "THRESHOLD_AT_MAX", "ComponentPass", "PerScorer", "accumulate_frame", "default_workers",
+           "labelled", "map_merge", "metric_values", "nothing_above", "read_stored_frame", "two_pass"]

@@ -7,14 +7,14 @@ from pathlib import Path
 import click
 
 from maskbench.benchmark.calibrate import CALIBRATION_FILE, CalibrateConfig, calibrate_checkpoint, calibration_summary
-from maskbench.benchmark.embedded import run_embedded
+from maskbench.benchmark.embedded import EMBEDDED_OUT, run_embedded
 from maskbench.benchmark.forward import DEVICES, RESOLUTIONS
 from maskbench.benchmark.frame import TTA_MODES
 from maskbench.benchmark.protocols import PROTOCOL_CHOICES
 from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark, run_summary
 from maskbench.benchmark.tables import format_leaderboard
 from maskbench.benchmark.tasks import TASKS
-from maskbench.cli.common import TerminalProgress, key_values, names, user_errors
+from maskbench.cli.common import TerminalProgress, key_values, names, status, user_errors
 from maskbench.datasets import parse_options
 from maskbench.metrics.pixel import FPR95_RULES
 
@@ -77,7 +77,8 @@ def scorer_params(items):
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes for the metric passes (default: automatic; 1 = in-process).")
 @click.option("--split", default=None, help="Dataset split option, same as -o split=VALUE (e.g. K20 for coco-open-panoptic).")
-@user_errors
+@user_errors(interrupted=lambda params: "interrupted; re-run the same command to resume (the finished frames are kept "
+                                        f"in {(params['out'] or Path(EMBEDDED_OUT)).absolute()})")
 def run(scorers, dataset, root, options, checkpoint, out, task, task_options, protocol, fpr95_rule, resolution, tta,
         device, cache, from_cache, limit, params, calibration, save_maps, keep_work, workers, split):
     """Run the benchmark: one forward per image, every scorer, the task's metrics (or submission files).
@@ -88,10 +89,9 @@ def run(scorers, dataset, root, options, checkpoint, out, task, task_options, pr
     (default ./maskbench-results).
     """
     if dataset is None:
-        out = out or Path("maskbench-results")
+        out = out or Path(EMBEDDED_OUT)
         run_embedded(out, weights=checkpoint, scorers=names(scorers) or DEFAULT_SCORERS, limit=limit, workers=workers,
-                     progress=TerminalProgress, echo=lambda text: click.echo(text, nl=False))
-        click.echo(f"results: {out}")
+                     progress=TerminalProgress, echo=lambda text: click.echo(text, nl=False), log=status)
         return
     if out is None:
         raise click.UsageError("--out is required with --dataset (the results folder)")
@@ -105,7 +105,7 @@ def run(scorers, dataset, root, options, checkpoint, out, task, task_options, pr
         protocol=protocol, fpr95_rule=fpr95_rule, resolution=resolution, tta=tta, device=device, cache=cache,
         from_cache=from_cache, limit=limit, calibration=calibration, save_maps=save_maps, keep_work=keep_work,
         workers=workers, command=list(sys.argv))
-    results = run_benchmark(config, progress=TerminalProgress)
+    results = run_benchmark(config, progress=TerminalProgress, log=status)
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
         return
     click.echo(run_summary(results))
@@ -115,7 +115,7 @@ def run(scorers, dataset, root, options, checkpoint, out, task, task_options, pr
     for entry in results["results"]:
         if "summary" in entry["protocol_details"]:
             click.echo(f"{entry['scorer']}: {entry['protocol_details']['summary']}")
-    click.echo(f"results: {out / 'results.json'}")
+    click.echo(f"results: {(out / 'results.json').absolute()}")
 
 
 @click.group()

@@ -111,7 +111,7 @@ def test_missing_labels_and_overlays(replica):
     np.savez(rep.files[rep.samples[1].id]["overlay"], other=np.zeros(3))
     report = check_dataset("fs-static", rep.root)
     assert _problems(report) == [(f"{fid}_rgb.npz", f"missing overlay of frame {fid}"),
-                                 (f"{rep.samples[1].id}_rgb.npz", "overlay has no 'rgb' array")]
+                                 (f"{rep.samples[1].id}_rgb.npz", "overlay: no array 'rgb' (holds: other)")]
 
 
 def test_malformed_listing_files(replica):
