@@ -261,6 +261,11 @@ def maskomaly_ids(scorers, params, given, calibration, checkpoint):
         for key in MASKOMALY_IDS.get(name, ()):
             if key in given.get(name, {}):
                 source = "chosen (scorer parameters)"
+                ids = list(given[name][key])
+                bad = [i for i in ids if not 0 <= i < queries] if isinstance(queries, int) else []
+                if bad:
+                    raise ConfigError("scorer_params", f" {name}.{key}={ids}: query id(s) {bad} out of range for this "
+                                      f"checkpoint's {queries} queries")
             elif key in params.get(name, {}):
                 source = f"calibration {calibration['path']}"
             elif key in fitted.get("maskomaly", {}):
@@ -269,7 +274,7 @@ def maskomaly_ids(scorers, params, given, calibration, checkpoint):
             elif published:
                 source = f"published (Swin-L Cityscapes {PUBLISHED_FILE}, this checkpoint)"
             else:
-                source = "published Swin-L Cityscapes ids (not fitted for this checkpoint)"
+                source = PUBLISHED_NOTE
                 notes.setdefault(name, {})[f"maskomaly.{key}"] = PUBLISHED_NOTE
                 if isinstance(queries, int) and max(PUBLISHED_IDS[key]) >= queries:
                     beyond.append(f"{key} {list(PUBLISHED_IDS[key])}")

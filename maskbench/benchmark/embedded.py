@@ -23,7 +23,8 @@ from pathlib import Path
 
 from maskbench.benchmark.calibrate import WEIGHTS_DIR
 from maskbench.benchmark.plots import plot_results
-from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark, run_summary
+from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark
+from maskbench.benchmark.summary import run_summary
 from maskbench.benchmark.tables import format_leaderboard
 from maskbench.datasets.world import DATASET_NAMES, WorldConfig, ensure_world
 from maskbench.fileio import claim_folder, write_text
@@ -67,18 +68,18 @@ def run_embedded(out: Path = Path(EMBEDDED_OUT), *, weights: Path | None = None,
                                root=world.path(track), checkpoint=weights, protocol="official", limit=limit,
                                workers=workers, command=list(sys.argv))
             results.append(run_benchmark(config, progress=progress, log=log))
-            log(run_summary(results[-1]))
+            log(run_summary(results[-1], own=(world.config.frames(track), f"the miniature world's {track} track")))
             dirs.append(out / track)
-        log(f"plots: curves and overlays of {', '.join(d.name for d in dirs)}")
-        write_reports(dirs, out, echo=echo)
+        write_reports(dirs, out, echo=echo, log=log)
     log(f"results: {out} (one results folder per track: {', '.join(str(d) for d in dirs)})")
     log(f"leaderboard: {out / 'leaderboard.txt'} (also .tex, .md, .csv)")
     log(f"plots: {out / 'plots'}")
     return results
 
 
-def write_reports(results_dirs, out: Path, echo=print) -> list[Path]:
-    """Leaderboard of ``results_dirs`` as text (echoed), LaTeX, markdown and CSV in ``out``; plots per run."""
+def write_reports(results_dirs, out: Path, echo=print, log=None) -> list[Path]:
+    """Leaderboard of ``results_dirs`` as text (echoed), LaTeX, markdown and CSV in ``out``; plots per run (said
+    through ``log``)."""
     written = []
     for fmt, suffix in (("text", "txt"), ("latex", "tex"), ("markdown", "md"), ("csv", "csv")):
         text = format_leaderboard([Path(d) for d in results_dirs], fmt)
@@ -87,6 +88,8 @@ def write_reports(results_dirs, out: Path, echo=print) -> list[Path]:
         written.append(path)
         if fmt == "text":
             echo(text)
+    if log is not None:
+        log(f"plots: curves and overlays of {', '.join(Path(d).name for d in results_dirs)}")
     for d in results_dirs:
         written += plot_results(d, Path(out) / "plots" / Path(d).name)
     return written

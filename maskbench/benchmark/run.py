@@ -7,6 +7,8 @@ complete, so a crash, Ctrl-C or SIGKILL loses at most the frame in flight and re
 the metrics are always recomputed from the stored frames, so nothing is counted twice. With torchrun every rank
 handles its own frames (``r, r + W, ...``) and appends its rows to ``work/rows.<rank>.jsonl``; tasks merge their
 accumulators across ranks exactly (:meth:`Run.combine`) and rank 0 writes ``per_image.jsonl`` sorted by frame.
+Before anything is loaded, rank 0 claims the results folder (and the ``cache`` folder of the checkpoint and
+dataset): writable, locked against a second run, cleaned of what a killed run left (:func:`~maskbench.fileio.claim_folder`).
 """
 
 import contextlib
@@ -184,10 +186,10 @@ def _default_ids(config, scorers, params, calibration, checkpoint, log):
                                                               calibration, checkpoint)
     scorers = {name: get_scorer(name, **params.get(name, {})) if name in sources else scorer
                for name, scorer in scorers.items() if name not in skipped}
-    for name, reason in skipped.items():
-        log(f"skipping {name}: {reason}")
     if not scorers:
         raise ConfigError("scorers", f" {','.join(config.scorers)}: nothing left to run ({'; '.join(skipped.values())})")
+    for name, reason in skipped.items():
+        log(f"skipping {name}: {reason}")
     return scorers, notes, sources, skipped
 
 
@@ -330,38 +332,4 @@ def _loop(run, todo, rows):
             bar.close()
 
 
-def frames_text(frames, official):
-    """``"40 frames"`` with how they compare to the official count of the split (if it has one)."""
-    if official is None or official == frames:
-        return f"{frames} frames"
-    if frames < official:
-        return f"{frames} frames of {official} official (partial: not comparable to published numbers)"
-    return (f"{frames} frames, more than the {official} of the official split (other data in its layout, e.g. a "
-            "replica or the miniature world: not comparable to published numbers)")
-
-
-def run_summary(results):
-    """What was run: task, frames against the official count, checkpoint, source, resolution, TTA; then a line
-    for every skipped scorer, every Maskomaly scorer left on the published Swin-L query ids of another checkpoint
-    (WARNING) and every scorer whose component metrics the threshold emptied (NOTE)."""
-    run = results["run"]
-    info = run["dataset"]["info"]
-    lines = [f"{run['dataset']['name']}: {frames_text(run.get('frames', 0), info.get('official_count'))}; task "
-             f"{run.get('task', 'anomaly')}; protocol {run.get('protocol', '-')}; checkpoint "
-             f"{run['checkpoint']['sha256'][:12]} ({run['source']}); resolution {run['resolution']}; tta {run['tta']}"]
-    for name, reason in (run.get("skipped_scorers") or {}).items():
-        lines.append(f"SKIPPED: {name}: {reason}")
-    for entry in results["results"]:
-        notes = entry.get("notes") or {}
-        published = [k for k in notes if k in ("maskomaly.accept", "maskomaly.ground")]
-        if published:
-            lines.append(f"WARNING: {entry['scorer']} uses the published Swin-L Cityscapes query ids "
-                         f"({', '.join(k.split('.')[1] for k in published)}), which are not fitted for this "
-                         "checkpoint: its numbers are not meaningful; fit them with `bench calibrate maskomaly` "
-                         "and pass the calibration")
-        if "components.threshold_at_max" in notes:
-            lines.append(f"NOTE: {entry['scorer']}: {notes['components.threshold_at_max']}")
-    return "\n".join(lines)
-
-
-__all__ = ["DEFAULT_SCORERS", "RESUME_FIELDS", "Run", "RunConfig", "frames_text", "run_benchmark", "run_summary"]
+__all__ = ["DEFAULT_SCORERS", "RESUME_FIELDS", "Run", "RunConfig", "run_benchmark"]

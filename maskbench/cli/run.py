@@ -11,7 +11,8 @@ from maskbench.benchmark.embedded import EMBEDDED_OUT, run_embedded
 from maskbench.benchmark.forward import DEVICES, RESOLUTIONS
 from maskbench.benchmark.frame import TTA_MODES
 from maskbench.benchmark.protocols import PROTOCOL_CHOICES
-from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark, run_summary
+from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark
+from maskbench.benchmark.summary import run_summary
 from maskbench.benchmark.tables import format_leaderboard
 from maskbench.benchmark.tasks import TASKS
 from maskbench.cli.common import TerminalProgress, key_values, names, status, user_errors

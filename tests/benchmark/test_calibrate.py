@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from maskbench.benchmark.cache import image_sha256
 from maskbench.benchmark.calibrate import PUBLISHED_NOTE, CalibrateConfig, calibrate_checkpoint
-from maskbench.benchmark.run import run_benchmark, run_summary
+from maskbench.benchmark.run import run_benchmark
+from maskbench.benchmark.summary import run_summary
 from maskbench.cli import main
 from maskbench.datasets import load_dataset
 from maskbench.errors import InputError
