@@ -5,7 +5,6 @@ parts it uses.
 """
 
 import importlib
-import os
 
 import click
 
@@ -49,11 +48,11 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="maskbench")
 @click.option("--debug", is_flag=True, help=f"Show the traceback of an error (also {DEBUG_ENV}=1).")
-def main(debug):
+@click.pass_context
+def main(ctx, debug):
     """maskbench: anomaly segmentation benchmark for mask-based networks.
 
     Every expected failure (a bad file, an unwritable folder, a folder in use, Ctrl-C) is one line and a
     non-zero exit code (130 after Ctrl-C).
     """
-    if debug:
-        os.environ[DEBUG_ENV] = "1"
+    ctx.meta[DEBUG_ENV] = debug

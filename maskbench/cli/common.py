@@ -27,8 +27,9 @@ def flag(field):
 
 
 def debugging():
-    """Whether tracebacks are shown (``bench --debug`` sets the variable)."""
-    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    """Whether tracebacks are shown: ``bench --debug`` (kept in the click context) or ``MASKBENCH_DEBUG=1``."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.meta.get(DEBUG_ENV)) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 class Interrupted(click.ClickException):

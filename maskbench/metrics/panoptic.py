@@ -449,6 +449,13 @@ def _evaluate_images(categories, unknown, jobs):
     return quality
 
 
+def _inside(folder, name, listing):
+    """``folder/name`` for a PNG named in the JSON ``listing``; a name that would leave ``folder`` is refused."""
+    if not isinstance(name, str) or not name or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+        raise InputError(f"{listing}: file_name {name!r} is not a file name inside {folder}; refusing to read it")
+    return os.path.join(folder, name)
+
+
 def _evaluate_chunk(jobs, categories, unknown):
     return _evaluate_images(categories, unknown, jobs)
 
@@ -484,8 +491,8 @@ def pq_compute_files(gt_json, gt_dir, pred_json, pred_dir, unknown=None, *, work
         if image_id not in pred_by_image:
             raise InputError(f"{pred_json}: no prediction for image_id {image_id!r}")
         pred_ann = pred_by_image[image_id]
-        gt_png = os.path.join(gt_dir, ann["file_name"])
-        pred_png = os.path.join(pred_dir, pred_ann["file_name"])
+        gt_png = _inside(gt_dir, ann["file_name"], gt_json)
+        pred_png = _inside(pred_dir, pred_ann["file_name"], pred_json)
         jobs.append((gt_png, ann["segments_info"], f"{gt_png} (image_id {image_id!r}, {gt_json})",
                      pred_png, pred_ann["segments_info"], f"{pred_png} (image_id {image_id!r}, {pred_json})"))
 

@@ -297,9 +297,10 @@ def ensure_world(splits=EVAL_SPLITS, *, config=None, cache=None, workers=None, l
         return world
     try:
         _generate(world, splits, workers, log or (lambda line: None))
-    except OSError as err:  # the cache folder (root) is what the user can change: name it
-        raise WriteError(root, f"{err.strerror or err} (the miniature world's cache; $MASKBENCH_CACHE puts it "
-                               "elsewhere)", err.errno) from None
+    except (OSError, WriteError) as err:  # the cache folder (root) is what the user can change: name it
+        reason = err.reason if isinstance(err, WriteError) else err.strerror or str(err)
+        raise WriteError(root, f"{reason} (the miniature world's cache; $MASKBENCH_CACHE puts it elsewhere)",
+                         err.errno) from None
     return world
 
 
