@@ -69,19 +69,20 @@ class CalibrateConfig:
     command: list | None = None
 
 
-def calibrate_checkpoint(config, forward=None, *, checkpoint=None, progress=None):
+def calibrate_checkpoint(config, forward=None, *, checkpoint=None, progress=None, log=None):
     """Fit Maskomaly's accept and ground ids on ``config.dataset``; write and return ``calibration.json``.
 
-    forward, checkpoint, progress: as in :func:`maskbench.benchmark.run.run_benchmark`.
+    forward, checkpoint, progress, log: as in :func:`maskbench.benchmark.run.run_benchmark` (``out`` and the cache
+    folder are claimed before the forward passes).
     """
     if config.limit is not None and config.limit < 1:
         raise ConfigError("limit", f" {config.limit}: must be at least 1")
     with contextlib.ExitStack() as held:
         record = dict(checkpoint) if checkpoint is not None else checkpoint_record(config.checkpoint, config.from_cache)
         command = " ".join(config.command) if config.command is not None else None
-        claim_folder(config.out, held, command=command)  # writable and ours before the forward passes
+        claim_folder(config.out, held, log, command=command)  # writable and ours before the forward passes
         if config.cache is not None:
-            claim_folder(ForwardCache(config.cache, record, config.dataset, None).folder, held, command=command)
+            claim_folder(ForwardCache(config.cache, record, config.dataset, None).folder, held, log, command=command)
         return _calibrate(config, forward, record, progress)
 
 

@@ -145,10 +145,10 @@ def two_pass(frames, reader, names, protocol, fpr95_rule, *, workers=1, progress
                            workers, progress)
     pixel = {n: acc.compute() for n, acc in combine(pixel_accs).items()}
     thresholds = {n: pixel[n].threshold for n in names if pixel[n].threshold is not None}
+    empty = ComponentPass({n: ComponentAccumulator(t, track=protocol.track, score_dtype=score_dtype)
+                           for n, t in thresholds.items()}, score_dtype)
     comp_accs = combine(_run_pass("component metrics", frames, _component_chunk,
-                                  (reader, thresholds, protocol.track, score_dtype),
-                                  ComponentPass({n: ComponentAccumulator(t, track=protocol.track, score_dtype=score_dtype)
-                                                 for n, t in thresholds.items()}, score_dtype), workers, progress))
+                                  (reader, thresholds, protocol.track, score_dtype), empty, workers, progress))
     comp = {n: acc.compute() for n, acc in comp_accs.items()}
     for n, result in comp.items():
         if n in comp_accs.top and nothing_above(thresholds[n], comp_accs.top[n], score_dtype):

@@ -38,7 +38,8 @@ def write_json_atomic(path, obj):
 
 
 def write_npz_atomic(path, *, sync=True, **arrays):
-    """``np.savez`` of ``arrays`` to ``path``, atomically; ``sync=False`` for caches (see :func:`maskbench.fileio.atomic_write`)."""
+    """``np.savez`` of ``arrays`` to ``path``, atomically; ``sync=False`` for caches
+    (:func:`maskbench.fileio.atomic_write`)."""
     with fileio.atomic_write(path, sync=sync) as handle:
         np.savez(handle, **arrays)
     return path

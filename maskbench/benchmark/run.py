@@ -8,7 +8,8 @@ the metrics are always recomputed from the stored frames, so nothing is counted 
 handles its own frames (``r, r + W, ...``) and appends its rows to ``work/rows.<rank>.jsonl``; tasks merge their
 accumulators across ranks exactly (:meth:`Run.combine`) and rank 0 writes ``per_image.jsonl`` sorted by frame.
 Before anything is loaded, rank 0 claims the results folder (and the ``cache`` folder of the checkpoint and
-dataset): writable, locked against a second run, cleaned of what a killed run left (:func:`~maskbench.fileio.claim_folder`).
+dataset): writable, locked against a second run, cleaned of what a killed run left
+(:func:`~maskbench.fileio.claim_folder`).
 """
 
 import contextlib
@@ -187,7 +188,8 @@ def _default_ids(config, scorers, params, calibration, checkpoint, log):
     scorers = {name: get_scorer(name, **params.get(name, {})) if name in sources else scorer
                for name, scorer in scorers.items() if name not in skipped}
     if not scorers:
-        raise ConfigError("scorers", f" {','.join(config.scorers)}: nothing left to run ({'; '.join(skipped.values())})")
+        raise ConfigError("scorers", f" {','.join(config.scorers)}: nothing left to run "
+                                     f"({'; '.join(skipped.values())})")
     for name, reason in skipped.items():
         log(f"skipping {name}: {reason}")
     return scorers, notes, sources, skipped

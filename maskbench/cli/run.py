@@ -156,7 +156,7 @@ def calibrate_maskomaly(checkpoint, dataset, root, options, out, resolution, dev
                              checkpoint=checkpoint, resolution=resolution, device=device, cache=cache,
                              from_cache=from_cache, limit=limit, t_iou=t_iou, t_bin=t_bin,
                              street_classes=tuple(street_classes), command=list(sys.argv))
-    record = calibrate_checkpoint(config, progress=TerminalProgress)
+    record = calibrate_checkpoint(config, progress=TerminalProgress, log=status)
     for line in calibration_summary(record):
         click.echo(line)
-    click.echo(f"calibration: {out / CALIBRATION_FILE}")
+    click.echo(f"calibration: {(out / CALIBRATION_FILE).absolute()}")

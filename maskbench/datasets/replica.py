@@ -259,4 +259,5 @@ def make(name, out_dir, frames=3, seed=0, *, size=None):
     try:
         return writer(out, frames, np.random.default_rng(seed), h, w)
     except OSError as err:  # a folder that filled up or went read-only while writing
-        raise WriteError(out, f"{err.strerror or err} (while writing {err.filename or 'the replica'})", err.errno) from None
+        raise WriteError(out, f"{err.strerror or err} (while writing {err.filename or 'the replica'})",
+                         err.errno) from None

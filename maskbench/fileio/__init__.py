@@ -18,6 +18,7 @@ from maskbench.fileio.write import (
     atomic_path, atomic_write, ensure_writable_dir, remove_stale_temps, write_bytes, write_json, write_text,
 )
 
-__all__ = ["MAX_ARRAY_BYTES", "MAX_IMAGE_PIXELS", "FolderLock", "atomic_path", "atomic_write", "claim_folder", "describe",
-           "ensure_writable_dir", "expect", "kind_of", "pid_alive", "read_hdf5_map", "read_head", "read_image", "read_label_png",
-           "read_npy", "read_npz", "remove_stale_temps", "write_bytes", "write_json", "write_text"]
+__all__ = ["MAX_ARRAY_BYTES", "MAX_IMAGE_PIXELS", "FolderLock", "atomic_path", "atomic_write", "claim_folder",
+           "describe", "ensure_writable_dir", "expect", "kind_of", "pid_alive", "read_hdf5_map", "read_head",
+           "read_image", "read_label_png", "read_npy", "read_npz", "remove_stale_temps", "write_bytes", "write_json",
+           "write_text"]

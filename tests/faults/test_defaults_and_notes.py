@@ -125,7 +125,8 @@ def test_debug_shows_the_traceback(fx, tmp_path, monkeypatch):
     assert code == 1 and "Traceback" not in err
     code, _, err = fx.bench("--debug", *args)
     assert code == 1 and "Traceback (most recent call last)" in err and "FileReadError" in err
-    assert err.rstrip().splitlines()[-1] == f"Error: {tmp_path / 'pred' / 'f1.npy'}: not a .npy file: it is empty (0 bytes)"
+    empty = tmp_path / "pred" / "f1.npy"
+    assert err.rstrip().splitlines()[-1] == f"Error: {empty}: not a .npy file: it is empty (0 bytes)"
     monkeypatch.setenv("MASKBENCH_DEBUG", "1")
     code, _, err = fx.bench(*args)
     assert code == 1 and "Traceback (most recent call last)" in err

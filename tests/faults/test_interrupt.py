@@ -49,9 +49,10 @@ def entries(out):
 
 
 def interrupt(fx, proc):
-    """Ctrl-C to the whole process group; returns (exit code, stderr), checking it ended within 10 s."""
+    """Ctrl-C to the whole process group; returns (exit code, stderr), checking it ended within 15 s (about one
+    on an idle machine; the margin is for a loaded CI machine)."""
     os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=10)
+    _, err = proc.communicate(timeout=15)
     return proc.returncode, err
 
 
@@ -66,7 +67,8 @@ def test_ctrl_c_ends_in_one_line_leaves_nothing_and_resumes(fx, ra21, tmp_path, 
         code, _, err = fx.bench(*run_args(fx, ra21, out, tmp_path / "other-cache"))
         assert code == 1 and "loading the model" not in err
         assert re.fullmatch(rf"{re.escape(str(out))} is in use by another maskbench process: pid {proc.pid} on "
-                            rf"{re.escape(socket.gethostname())}, started \S+Z, command '.*run --dataset smiyc-ra21 .*'; "
+                            rf"{re.escape(socket.gethostname())}, started \S+Z, command '.*run --dataset smiyc-ra21 "
+                            r".*'; "
                             "wait for it to finish or use another folder", fx.one_error_line(err))
         code, _, err = fx.bench(*run_args(fx, ra21, tmp_path / "other-out", cache))
         assert code == 1 and "is in use by another maskbench process" in fx.one_error_line(err)

@@ -149,7 +149,8 @@ def test_world_and_replica_on_full_and_read_only_caches(fx, tmpfs):
     assert fx.temporaries(tmpfs.path) == []
     tmpfs.read_only()
     code, _, err = fx.bench("datasets", "replica", "smiyc-ro21", "--out", tmpfs.path / "rep2")
-    assert code == 1 and fx.one_error_line(err) == f"{tmpfs.path / 'rep2'}: cannot write: cannot create the folder: {RO}"
+    assert code == 1
+    assert fx.one_error_line(err) == f"{tmpfs.path / 'rep2'}: cannot write: cannot create the folder: {RO}"
     code, _, err = fx.bench("world", "--cache", tmpfs.path / "c", "--split", "anomaly", "--frames", "1")
     assert code == 1 and fx.one_error_line(err).startswith(f"{tmpfs.path / 'c'}/world-v4-")
     assert RO in fx.one_error_line(err)
