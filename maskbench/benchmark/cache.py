@@ -16,14 +16,14 @@ checkpoint, dataset version, image, resolution or TTA view is never answered fro
 
 import hashlib
 import json
-import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 
 from maskbench.benchmark.results import write_json_atomic, write_npz_atomic
-from maskbench.errors import ConfigError, InputError
+from maskbench.errors import ConfigError, FileReadError, InputError, WriteError
+from maskbench.fileio import FolderLock, read_npz
 
 FORMAT = 1
 VIEWS = ("none", "hflip")
@@ -46,6 +46,7 @@ class ForwardCache:
         self.dataset_name = dataset_name
         self.dataset_version = dataset_version
         self.folder = self.root / checkpoint["sha256"][:16] / dataset_name
+        self._ready = False  # folder and checkpoint record written
 
     @staticmethod
     def checkpoint_in(root):
@@ -86,21 +87,31 @@ class ForwardCache:
         if not path.is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as z:
-                if json.loads(str(z["key"])) != key:
-                    return None
-                return {name: z[name] for name in z.files if name != "key"}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-            raise InputError(f"{path}: unreadable cache entry ({err}); delete it to recompute") from err
+            arrays = read_npz(path, kinds="biufU")
+            stored = json.loads(str(arrays.pop("key")))
+        except FileReadError as err:
+            raise FileReadError(path, f"unreadable cache entry ({err.what}); delete it to recompute") from None
+        except (KeyError, ValueError) as err:
+            raise FileReadError(path, f"unreadable cache entry (no valid key: {err}); delete it to recompute") from None
+        return arrays if stored == key else None
+
+    def lock(self):
+        """A :class:`~maskbench.fileio.FolderLock` on this checkpoint's folder of this dataset (what a run writes);
+        not yet acquired."""
+        return FolderLock(self.folder)
 
     def store(self, key, **arrays):
         """Write one entry: ``arrays`` (``class_logits`` and the mask logits, see the module docstring) and ``key``."""
-        if not self.folder.is_dir():
-            self.folder.mkdir(parents=True, exist_ok=True)
+        if not self._ready:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise WriteError(self.folder, err.strerror or str(err), err.errno) from None
             record = self.folder.parent / "checkpoint.json"
             if not record.exists():
                 write_json_atomic(record, self.checkpoint)
-        write_npz_atomic(self.path(key["frame"], key["resolution"], key["view"]),
+            self._ready = True
+        write_npz_atomic(self.path(key["frame"], key["resolution"], key["view"]), sync=False,
                          key=np.array(json.dumps(key, sort_keys=True)), **arrays)
 
     def describe_miss(self, key):

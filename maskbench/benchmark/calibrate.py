@@ -8,22 +8,30 @@ BMVC'23 §3.2 ranks them: per frame one forward (the forward source of `bench ru
 model's own street prediction (ground), queries above ``T_IoU = 0.25`` kept best first
 (:func:`maskbench.scorers.calibrate_maskomaly`). The result goes to ``<out>/calibration.json``.
 
-`bench run --calibration FILE` (the explicit flag; nothing is picked up implicitly) sets the fitted ids on the
-Maskomaly scorers after checking that FILE was fitted for the run's checkpoint (same sha256). Without it, a
-Maskomaly scorer left on the published ids for another checkpoint gets the note :data:`PUBLISHED_NOTE`.
+`bench run --calibration FILE` (the explicit flag; a calibration.json is never picked up implicitly) sets the
+fitted ids on the Maskomaly scorers after checking that FILE was fitted for the run's checkpoint (same sha256).
+Without it (:func:`maskomaly_ids`): a shipped tiny model uses the ids fitted for it (``<name>.scorers.json``
+beside the weights; also a `bench train` output whose file records the checkpoint's sha256); the published
+checkpoint uses the published ids; any other checkpoint runs on the published ids with the note
+:data:`PUBLISHED_NOTE`, or skips the scorer when those ids are out of range for its query count. run.json
+records where every id list came from.
 """
 
+import contextlib
 import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from maskbench import __version__
-from maskbench.benchmark.forward import open_source
+from maskbench.benchmark.cache import ForwardCache
+from maskbench.benchmark.forward import checkpoint_record, open_source
 from maskbench.benchmark.results import jsonable, package_versions, utc_now, write_json_atomic
 from maskbench.datasets import load_dataset
-from maskbench.errors import ConfigError, InputError
+from maskbench.errors import ConfigError, FileReadError, InputError
+from maskbench.fileio import claim_folder
 from maskbench.scorers import calibrate_maskomaly, load_plugins, street_prediction
+from maskbench.scorers.maskomaly import SWIN_L_CITYSCAPES_ACCEPT, SWIN_L_CITYSCAPES_GROUND
 
 CALIBRATION_FILE = "calibration.json"
 #: The query-id parameters each Maskomaly scorer reads.
@@ -34,6 +42,11 @@ PUBLISHED_NOTE = "published Swin-L ids (not fitted for this checkpoint)"
 PUBLISHED_FILE = "model_final_17c1ee.pkl"
 PUBLISHED_ARCHITECTURE = {"backbone": "swin", "swin_embed_dim": 192, "num_classes": 19, "num_queries": 100,
                           "dec_layers": 9, "gma": False}
+#: The published ids (Maskomaly's defaults) by parameter.
+PUBLISHED_IDS = {"accept": SWIN_L_CITYSCAPES_ACCEPT, "ground": SWIN_L_CITYSCAPES_GROUND}
+#: The shipped tiny models (``<name>.pth``), each with the scorer parameters fitted for it (``<name>.scorers.json``).
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+SCORERS_SUFFIX = ".scorers.json"
 
 
 @dataclasses.dataclass
@@ -57,14 +70,25 @@ class CalibrateConfig:
     command: list | None = None
 
 
-def calibrate_checkpoint(config, forward=None, *, checkpoint=None, progress=None):
+def calibrate_checkpoint(config, forward=None, *, checkpoint=None, progress=None, log=None):
     """Fit Maskomaly's accept and ground ids on ``config.dataset``; write and return ``calibration.json``.
 
-    forward, checkpoint, progress: as in :func:`maskbench.benchmark.run.run_benchmark`.
+    forward, checkpoint, progress, log: as in :func:`maskbench.benchmark.run.run_benchmark` (``out`` and the cache
+    folder are claimed before the forward passes).
     """
     if config.limit is not None and config.limit < 1:
         raise ConfigError("limit", f" {config.limit}: must be at least 1")
     plugins = load_plugins(config.plugins)
+    with contextlib.ExitStack() as held:
+        record = dict(checkpoint) if checkpoint is not None else checkpoint_record(config.checkpoint, config.from_cache)
+        command = " ".join(config.command) if config.command is not None else None
+        claim_folder(config.out, held, log, command=command)  # writable and ours before the forward passes
+        if config.cache is not None:
+            claim_folder(ForwardCache(config.cache, record, config.dataset, None).folder, held, log, command=command)
+        return _calibrate(config, forward, record, plugins, progress)
+
+
+def _calibrate(config, forward, checkpoint, plugins, progress):
     ds = load_dataset(config.dataset, config.root, **config.dataset_options)
     source = open_source(ds, checkpoint=config.checkpoint, resolution=config.resolution, device=config.device,
                          cache=config.cache, from_cache=config.from_cache, forward=forward, record=checkpoint)
@@ -132,12 +156,7 @@ def calibrate_checkpoint(config, forward=None, *, checkpoint=None, progress=None
         "versions": package_versions(),
         "command": list(config.command) if config.command is not None else list(sys.argv),
     }
-    out = Path(config.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError("out", f" {out}: cannot create the folder ({err})") from err
-    write_json_atomic(out / CALIBRATION_FILE, record)
+    write_json_atomic(Path(config.out) / CALIBRATION_FILE, record)
     return record
 
 
@@ -207,19 +226,70 @@ def is_published_checkpoint(checkpoint):
             and all(config.get(k) == v for k, v in PUBLISHED_ARCHITECTURE.items()))
 
 
-def published_id_notes(scorers, scorer_params, checkpoint):
-    """``{scorer: {"maskomaly.<ids>": PUBLISHED_NOTE}}`` for Maskomaly scorers left on the published ids of a
-    checkpoint that is not the published one."""
-    if is_published_checkpoint(checkpoint):
-        return {}
-    notes = {}
+def fitted_params_file(checkpoint):
+    """``<checkpoint stem>.scorers.json`` beside the checkpoint of a run's record when its ids belong to that
+    checkpoint, else ``None``: a shipped model (:data:`WEIGHTS_DIR`), or a file that records the checkpoint's
+    sha256 (``checkpoint_sha256``, as `bench train` writes it)."""
+    path = Path(str(checkpoint.get("path") or ""))
+    candidate = path.with_name(path.stem + SCORERS_SUFFIX) if path.name else None
+    if candidate is None or not candidate.is_file():
+        return None
+    try:
+        data = json.loads(candidate.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise FileReadError(candidate, f"cannot read the fitted scorer parameters as JSON ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("params"), dict):
+        raise FileReadError(candidate, "expected an object with \"params\": {scorer: {param: value}}")
+    shipped = path.resolve().parent == WEIGHTS_DIR
+    return candidate if shipped or data.get("checkpoint_sha256") == checkpoint.get("sha256") else None
+
+
+def maskomaly_ids(scorers, params, given, calibration, checkpoint):
+    """Where each Maskomaly scorer of ``scorers`` takes its query ids from, for a run on ``checkpoint`` (its record).
+
+    ``params``: the scorer parameters so far (``given``, the caller's, with the ids of ``calibration`` set by
+    :func:`calibrated_params`). Other ids come from, in order: the fitted file of the checkpoint
+    (:func:`fitted_params_file`); the published Swin-L ids on the checkpoint they belong to; the published ids on
+    another checkpoint, with :data:`PUBLISHED_NOTE`, unless they are out of range for its query count: then the
+    scorer is skipped. Returns ``(params, sources, notes, skipped)``: the parameters with fitted ids filled in,
+    ``{scorer: {param: source}}``, ``{scorer: {note key: note}}`` and ``{scorer: reason}``.
+    """
+    params = {name: dict(p) for name, p in params.items()}
+    fitted_file = fitted_params_file(checkpoint) if any(n in MASKOMALY_IDS for n in scorers) else None
+    fitted = json.loads(fitted_file.read_text(encoding="utf-8"))["params"] if fitted_file else {}
+    published = is_published_checkpoint(checkpoint)
+    queries = (checkpoint.get("config") or {}).get("num_queries")
+    sources, notes, skipped = {}, {}, {}
     for name in scorers:
-        defaulted = [k for k in MASKOMALY_IDS.get(name, ()) if k not in scorer_params.get(name, {})]
-        if defaulted:
-            notes[name] = {f"maskomaly.{k}": PUBLISHED_NOTE for k in defaulted}
-    return notes
+        beyond = []  # published id lists out of range for this checkpoint
+        for key in MASKOMALY_IDS.get(name, ()):
+            if key in given.get(name, {}):
+                source = "chosen (scorer parameters)"
+                ids = list(given[name][key])
+                bad = [i for i in ids if not 0 <= i < queries] if isinstance(queries, int) else []
+                if bad:
+                    raise ConfigError("scorer_params", f" {name}.{key}={ids}: query id(s) {bad} out of range for this "
+                                      f"checkpoint's {queries} queries")
+            elif key in params.get(name, {}):
+                source = f"calibration {calibration['path']}"
+            elif key in fitted.get("maskomaly", {}):
+                params.setdefault(name, {})[key] = list(fitted["maskomaly"][key])
+                source = f"fitted for this checkpoint ({fitted_file})"
+            elif published:
+                source = f"published (Swin-L Cityscapes {PUBLISHED_FILE}, this checkpoint)"
+            else:
+                source = PUBLISHED_NOTE
+                notes.setdefault(name, {})[f"maskomaly.{key}"] = PUBLISHED_NOTE
+                if isinstance(queries, int) and max(PUBLISHED_IDS[key]) >= queries:
+                    beyond.append(f"{key} {list(PUBLISHED_IDS[key])}")
+            sources.setdefault(name, {})[key] = source
+        if beyond:
+            skipped[name] = (f"its published Swin-L Cityscapes query ids ({', '.join(beyond)}) are out of range for "
+                             f"this checkpoint's {queries} queries; fit ids for it with `bench calibrate maskomaly` "
+                             "and pass the calibration file")
+    return params, sources, notes, skipped
 
 
 __all__ = ["CALIBRATION_FILE", "CalibrateConfig", "PUBLISHED_NOTE", "calibrate_checkpoint", "calibrated_params",
-           "calibration_summary", "check_calibration_checkpoint", "is_published_checkpoint", "published_id_notes",
-           "read_calibration"]
+           "calibration_summary", "check_calibration_checkpoint", "fitted_params_file", "is_published_checkpoint",
+           "maskomaly_ids", "read_calibration"]

@@ -36,6 +36,7 @@ from maskbench import __version__
 from maskbench.benchmark.metric_keys import KNOWN_METRICS, unknown_metric_message, value_problem
 from maskbench.benchmark.results import load_results
 from maskbench.errors import ConfigError, InputError
+from maskbench.fileio import write_text
 
 GOLDEN_VERSION = 1
 DEFAULT_TOLERANCE = 1e-4
@@ -250,8 +251,5 @@ def write_golden(golden_path, results_paths, tolerance=None, command=None):
         "entries": [{"scorer": k[0], "dataset": k[1], "protocol": k[2], "metrics": e["metrics"]}
                     for k, e in entries.items()],
     }
-    try:
-        golden_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"{golden_path}: cannot write the golden file ({err})") from err
+    write_text(golden_path, json.dumps(data, indent=2) + "\n")
     return data

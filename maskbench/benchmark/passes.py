@@ -6,8 +6,9 @@ AUROC, FPR95, MDM and the split's best-F1 threshold); pass 2 binarises every fra
 F1*). Frames come from a *reader*: a picklable callable ``reader(frame) -> (where, labels, {scorer: scores})``
 (``where`` names the frame's files in errors). :func:`accumulate_frame` is the single step that feeds one
 frame to the accumulators, so per-frame accumulator states (resampling, other aggregations) come from the same
-stored frames. Chunks of frames run in worker processes through :func:`map_merge`; accumulators merge exactly
-and order-independently, so neither the number of workers nor the number of torchrun ranks changes a number.
+stored frames. Chunks of frames run in worker processes through :func:`maskbench.workers.map_merge` (workers
+ignore Ctrl-C and die with the main process); accumulators merge exactly and order-independently, so neither the
+number of workers nor the number of torchrun ranks changes a number.
 
 :func:`two_pass_bootstrap` adds the percentile bootstrap of :mod:`maskbench.metrics.bootstrap` to the same two
 reads of every frame: each frame's mergeable state is kept under its position in the resampling order, so the
@@ -15,15 +16,16 @@ replicates (the same draws for every scorer) do not depend on how frames were sp
 """
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from maskbench.errors import InputError
+from maskbench.fileio import read_npz
 from maskbench.metrics.bootstrap import BootstrapComponents, BootstrapPixels
 from maskbench.metrics.components import ComponentAccumulator
 from maskbench.metrics.pixel import PixelAccumulator
+from maskbench.workers import map_merge
 
 #: Metric keys of an anomaly-segmentation result (the `bench evaluate` JSON keys), in table order.
 METRIC_KEYS = ("AP", "AUROC", "FPR95", "sIoU", "PPV", "F1", "MDM_F1_60", "MDM_F1_70", "threshold")
@@ -49,14 +51,13 @@ def read_stored_frame(frame):
     """Reader of the frames `bench run` stores: ``(index, path)`` of an ``.npz`` with ``ood`` (the labels) and,
     per scorer, the scores of the labelled pixels; void pixels come back as 0 (never read by the metrics)."""
     index, path = frame
-    with np.load(path, allow_pickle=False) as z:
-        labels = z["ood"]
-        roi = labelled(labels)
-        maps = {}
-        for name in z.files:
-            if name != "ood":
-                maps[name] = np.zeros(labels.shape, z[name].dtype)
-                maps[name][roi] = z[name]
+    arrays = read_npz(path)
+    labels = arrays.pop("ood")
+    roi = labelled(labels)
+    maps = {}
+    for name, scores in arrays.items():
+        maps[name] = np.zeros(labels.shape, scores.dtype)
+        maps[name][roi] = scores
     return f"frame {index} ({path})", labels, maps
 
 
@@ -77,6 +78,44 @@ class Resampling:
 
     n_replicates: int
     seed: int
+
+
+class ComponentPass(PerScorer):
+    """Component accumulators plus each scorer's highest score over the labelled pixels (``top``), which tells
+    when the threshold leaves no pixel above it (:func:`nothing_above`)."""
+
+    def __init__(self, accs, score_dtype):
+        super().__init__(accs)
+        self.score_dtype = np.dtype(score_dtype)
+        self.top = {}
+
+    def observe(self, labels, maps):
+        roi = labelled(labels)
+        if roi.any():
+            for name in self:
+                self._raise_top(name, float(maps[name][roi].astype(self.score_dtype, copy=False).max()))
+
+    def _raise_top(self, name, value):
+        self.top[name] = value if name not in self.top else max(self.top[name], value)
+
+    def merge(self, other):
+        super().merge(other)
+        for name, value in other.top.items():
+            self._raise_top(name, value)
+        return self
+
+
+def nothing_above(threshold, top, score_dtype):
+    """Whether no score up to ``top`` exceeds ``threshold`` as the components compare them (``s > t`` in the score
+    dtype with numpy-1 scalar semantics, as :meth:`~maskbench.metrics.pixel.PixelResult.binarize`)."""
+    cmp_dtype = np.promote_types(score_dtype, np.min_scalar_type(threshold))
+    return not cmp_dtype.type(top) > cmp_dtype.type(threshold)
+
+
+#: Note of a scorer whose best-F1 threshold is its highest score (e.g. a binary map).
+THRESHOLD_AT_MAX = ("the best-F1 threshold {t!r} is the highest score of the labelled pixels: the official strict "
+                    "rule s > t leaves no predicted pixel, so sIoU and F1* are 0 and PPV is undefined (typical of a "
+                    "binary or few-valued map; the pixel metrics are not affected)")
 
 
 class _Pass:
@@ -109,8 +148,8 @@ def _pixel_pass(names, pixel_protocol, fpr95_rule, resample):
 def _component_pass(thresholds, track, score_dtype, boot_thresholds):
     boots = None if boot_thresholds is None else PerScorer(
         {n: BootstrapComponents(t, track=track, score_dtype=score_dtype) for n, t in boot_thresholds.items()})
-    return _Pass(PerScorer({n: ComponentAccumulator(t, track=track, score_dtype=score_dtype)
-                            for n, t in thresholds.items()}), boots)
+    return _Pass(ComponentPass({n: ComponentAccumulator(t, track=track, score_dtype=score_dtype)
+                                for n, t in thresholds.items()}, score_dtype), boots)
 
 
 class _Union(dict):
@@ -139,30 +178,10 @@ def _pixel_chunk(items, reader, names, pixel_protocol, fpr95_rule, resample):
 def _component_chunk(items, reader, thresholds, track, score_dtype, boot_thresholds):
     state = _component_pass(thresholds, track, score_dtype, boot_thresholds)
     for position, frame in items:
-        state.feed(position, *reader(frame))
+        where, labels, maps = reader(frame)
+        state.feed(position, where, labels, maps)
+        state.accs.observe(labels, maps)
     return state
-
-
-def map_merge(func, frames, args, workers, progress):
-    """Run ``func(chunk, *args)`` over contiguous chunks of ``frames`` and merge the accumulators it returns.
-
-    With ``workers > 1`` the chunks run in a process pool; merging is exact, so the result is the same.
-    ``progress(n)`` is called with the size of each finished chunk.
-    """
-    size = 1 if workers <= 1 else max(1, len(frames) // (8 * workers))
-    chunks = [frames[i:i + size] for i in range(0, len(frames), size)]
-    merged = None
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
-    try:
-        results = pool.map(func, chunks, *([a] * len(chunks) for a in args)) if pool else \
-            (func(chunk, *args) for chunk in chunks)
-        for chunk, acc in zip(chunks, results):
-            merged = acc if merged is None else merged.merge(acc)
-            progress(len(chunk))
-    finally:
-        if pool:
-            pool.shutdown(cancel_futures=True)
-    return merged
 
 
 def default_workers(n_frames):
@@ -234,6 +253,9 @@ def _passes(items, reader, names, protocol, fpr95_rule, resampling, workers, pro
                                    _component_pass(thresholds, protocol.track, score_dtype, boot_thresholds),
                                    workers, progress))
     comp = {n: acc.compute() for n, acc in comp_state.accs.items()}
+    for n, result in comp.items():
+        if n in comp_state.accs.top and nothing_above(thresholds[n], comp_state.accs.top[n], score_dtype):
+            result.notes["threshold_at_max"] = THRESHOLD_AT_MAX.format(t=thresholds[n])
     if not resample:
         return pixel, comp, None
     todo = [(n, r, comp_state.boots.get(n)) for n, r in replicates.items()]
@@ -284,5 +306,6 @@ def metric_values(pixel, comp):
     }
 
 
-__all__ = ["METRIC_KEYS", "PerScorer", "Resampling", "accumulate_frame", "default_workers", "labelled", "map_merge",
-           "metric_values", "read_stored_frame", "two_pass", "two_pass_bootstrap"]
+__all__ = ["METRIC_KEYS", "THRESHOLD_AT_MAX", "ComponentPass", "PerScorer", "Resampling", "accumulate_frame",
+           "default_workers", "labelled", "map_merge", "metric_values", "nothing_above", "read_stored_frame", "two_pass",
+           "two_pass_bootstrap"]

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from maskbench.benchmark.results import frame_ids, load_curves, load_frame_maps, load_results
 from maskbench.errors import ConfigError
+from maskbench.fileio import atomic_write, ensure_writable_dir
 
 DPI = 100
 #: Overlays show maps strided down to at most this width (the figure cannot show more pixels; PDFs stay small).
@@ -31,7 +32,8 @@ def _save(fig, stem):
     written = []
     for ext, kwargs in _SAVE.items():
         path = stem.with_name(f"{stem.name}.{ext}")
-        fig.savefig(path, format=ext, dpi=DPI, **kwargs)
+        with atomic_write(path) as handle:
+            fig.savefig(handle, format=ext, dpi=DPI, **kwargs)
         written.append(path)
     return written
 
@@ -135,6 +137,7 @@ def plot_results(results_dir, out_dir=None, frames=None):
         if unknown:
             raise ConfigError("frames", f": no maps/<id>.npz in {results_dir} for {', '.join(unknown)}; "
                               f"available: {', '.join(available) or 'none'}")
+    ensure_writable_dir(out_dir)  # before any figure is drawn
     written = plot_curves(results_dir, out_dir)
     scorers = list(_entries_by_scorer(load_results(results_dir)))
     for fid in frames or available:

@@ -3,7 +3,8 @@
 ``run.json`` (metadata), ``per_image.jsonl`` (one row per finished frame, appended as frames finish),
 ``results.json`` / ``results.csv`` (one entry per scorer or method), ``curves.npz`` (PR / ROC curves, at most
 :data:`MAX_CURVE_POINTS` points each) and ``maps/<frame id>.npz`` (score maps of the first frames). Every file
-is written through :func:`atomic_write`: a crash never leaves a truncated file under its final name.
+is written through :func:`maskbench.fileio.atomic_write`: a crash never leaves a truncated file under its final
+name, and a failed write (disk full, read-only) is a :class:`~maskbench.errors.WriteError` naming the file.
 """
 
 import csv
@@ -18,7 +19,8 @@ from urllib.parse import quote
 import numpy as np
 
 from maskbench.benchmark.metric_keys import value_problem
-from maskbench.errors import InputError
+from maskbench import fileio
+from maskbench.errors import FileReadError, InputError, WriteError
 
 RUN_FILE, ROWS_FILE, RESULTS_FILE, CSV_FILE, CURVES_FILE = (
     "run.json", "per_image.jsonl", "results.json", "results.csv", "curves.npz")
@@ -29,29 +31,18 @@ CURVE_KEYS = ("pr_precision", "pr_recall", "roc_fpr", "roc_tpr")
 
 # ---------------------------------------------------------------------------------------------- writing
 
-def atomic_write(path, write, mode="wb"):
-    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it to ``path``.
-
-    A failed write removes the temporary file and leaves any previous ``path`` untouched.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def write_json_atomic(path, obj):
+    """``obj`` as JSON (indent 1, no NaN/inf) plus a newline, atomically (:func:`maskbench.fileio.write_json`)."""
+    fileio.write_json(path, obj)
     return path
 
 
-def write_json_atomic(path, obj):
-    return atomic_write(path, lambda h: h.write(json.dumps(obj, indent=1, allow_nan=False) + "\n"), "w")
-
-
-def write_npz_atomic(path, **arrays):
-    return atomic_write(path, lambda h: np.savez(h, **arrays))
+def write_npz_atomic(path, *, sync=True, **arrays):
+    """``np.savez`` of ``arrays`` to ``path``, atomically; ``sync=False`` for caches
+    (:func:`maskbench.fileio.atomic_write`)."""
+    with fileio.atomic_write(path, sync=sync) as handle:
+        np.savez(handle, **arrays)
+    return path
 
 
 def jsonable(value):
@@ -90,21 +81,31 @@ class RowLog:
 
     def __init__(self, path):
         self.path = Path(path)
-        self._handle = open(self.path, "a", encoding="utf-8")
+        try:
+            self._handle = open(self.path, "a", encoding="utf-8")
+        except OSError as err:
+            raise WriteError(self.path, err.strerror or str(err), err.errno) from None
 
     def append(self, row):
-        self._handle.write(json.dumps(row, allow_nan=False) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        line = json.dumps(row, allow_nan=False) + "\n"
+        try:
+            self._handle.write(line)
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except OSError as err:
+            raise WriteError(self.path, err.strerror or str(err), err.errno) from None
 
     def close(self):
-        self._handle.close()
+        try:
+            self._handle.close()
+        except OSError:  # the failed append already said why
+            pass
 
 
 def write_rows(path, rows):
     """Rewrite ``path`` with ``rows`` (sorted by index), atomically."""
-    atomic_write(path, lambda h: h.writelines(json.dumps(rows[i], allow_nan=False) + "\n" for i in sorted(rows)),
-                 "w")
+    with fileio.atomic_write(path, "w") as handle:
+        handle.writelines(json.dumps(rows[i], allow_nan=False) + "\n" for i in sorted(rows))
 
 
 def downsample_curve(x, y, max_points=MAX_CURVE_POINTS):
@@ -146,14 +147,12 @@ def write_results(out, run, entries, csv_keys, curves=None):
     out = Path(out)
     write_json_atomic(out / RESULTS_FILE, {"run": run, "results": entries})
 
-    def table(handle):
+    with fileio.atomic_write(out / CSV_FILE, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["scorer", "dataset", "protocol", *csv_keys])
         for e in entries:
             cells = (_csv_cell(e["metrics"].get(k)) for k in csv_keys)
             writer.writerow([e["scorer"], e["dataset"], e["protocol"], *cells])
-
-    atomic_write(out / CSV_FILE, table, "w")
     if curves:
         write_curves(out / CURVES_FILE, curves)
 
@@ -162,9 +161,9 @@ def write_results(out, run, entries, csv_keys, curves=None):
 
 def read_json(path):
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot read as JSON ({err})") from err
+        raise FileReadError(path, f"cannot read as JSON ({err})") from None
 
 
 def read_rows(paths):
@@ -185,6 +184,17 @@ def read_rows(paths):
 
 def _reject_constant(name):
     raise ValueError(f"{name} is not valid here (undefined metrics are null)")
+
+
+def results_folders(path):
+    """The results directories ``path`` names: itself (a results directory or a results.json), or, for a folder
+    without a results.json, the results directories one level down (the embedded run's ``out``), sorted by name."""
+    path = Path(path)
+    if path.is_dir() and not (path / RESULTS_FILE).is_file():
+        found = sorted(d for d in path.iterdir() if d.is_dir() and (d / RESULTS_FILE).is_file())
+        if found:
+            return found
+    return [path]  # load_results says what is wrong with it, if anything
 
 
 def load_results(path):
@@ -233,11 +243,7 @@ def load_curves(results_dir, scorers):
     path = Path(results_dir) / CURVES_FILE
     if not path.is_file():
         raise InputError(f"{path}: not found (the runner writes the PR/ROC curves there)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: np.asarray(npz[k], dtype=np.float64) for k in npz.files}
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot read as .npz ({err})") from err
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in fileio.read_npz(path).items()}
     names = list(scorers) + sorted({k.split("/", 1)[0] for k in arrays} - set(scorers))
     curves = {}
     for s in names:
@@ -267,11 +273,7 @@ def frame_ids(results_dir):
 def load_frame_maps(results_dir, frame_id):
     """``(image, ood, {scorer: float32 map})`` from ``maps/<frame_id>.npz``, validated."""
     path = Path(results_dir) / MAPS_DIR / f"{frame_id}.npz"
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: np.asarray(npz[k]) for k in npz.files}
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot read as .npz ({err})") from err
+    arrays = fileio.read_npz(path)
     image, ood = arrays.pop("image", None), arrays.pop("ood", None)
     if image is None or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise InputError(f"{path}: 'image' must be a uint8 HxWx3 array")

@@ -7,8 +7,12 @@ complete, so a crash, Ctrl-C or SIGKILL loses at most the frame in flight and re
 the metrics are always recomputed from the stored frames, so nothing is counted twice. With torchrun every rank
 handles its own frames (``r, r + W, ...``) and appends its rows to ``work/rows.<rank>.jsonl``; tasks merge their
 accumulators across ranks exactly (:meth:`Run.combine`) and rank 0 writes ``per_image.jsonl`` sorted by frame.
+Before anything is loaded, rank 0 claims the results folder (and the ``cache`` folder of the checkpoint and
+dataset): writable, locked against a second run, cleaned of what a killed run left
+(:func:`~maskbench.fileio.claim_folder`).
 """
 
+import contextlib
 import dataclasses
 import shutil
 import sys
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from maskbench import __version__
 from maskbench.benchmark import calibrate, distributed
+from maskbench.benchmark.cache import ForwardCache
 from maskbench.benchmark.forward import check_settings, checkpoint_record, open_source
 from maskbench.benchmark.frame import TTA_RULES, check_tta, score_frame
 from maskbench.benchmark.passes import default_workers
@@ -27,6 +32,7 @@ from maskbench.benchmark.results import (
 from maskbench.benchmark.tasks import TASKS
 from maskbench.datasets import DATASETS, accepted_options, load_dataset
 from maskbench.errors import ConfigError, InputError
+from maskbench.fileio import claim_folder
 from maskbench.scorers import get_scorer, load_plugins
 
 #: The six methods compared by default (the scorer registry also holds Maskomaly's two parts).
@@ -112,17 +118,24 @@ class Run:
         return self.config.workers or max(1, default_workers(n_frames) // self.dist.world)
 
 
-def run_benchmark(config, forward=None, *, checkpoint=None, progress=None):
+def run_benchmark(config, forward=None, *, checkpoint=None, progress=None, log=None):
     """Run ``config`` (a :class:`RunConfig`); returns the results.json content (on every rank).
 
     forward: ``image uint8 (H, W, 3) -> (class logits [Q, K+1], mask logits [Q, H, W])`` torch tensors; by
         default the Mask2Former of ``config.checkpoint`` (``maskbench.model``) at ``config.resolution``.
     checkpoint: ``{"path", "sha256", "config"}`` describing ``forward`` (default: hashed from ``config.checkpoint``).
     progress: ``progress(label, total)`` -> object with ``update(n)`` and ``close()`` (shown on rank 0 only).
+    log: ``log(line)`` for what the run decides on its own (model loading, resuming, a finished folder, a stale
+        lock taken over, a skipped scorer); rank 0 only.
+
+    The results folder (and the ``cache`` folder of this checkpoint and dataset) is checked writable and locked
+    (:class:`~maskbench.fileio.FolderLock`) before anything is loaded: a second run into it is refused.
     """
     dist, device = distributed.from_env(config.device)
+    log = log if (log is not None and dist.is_main) else (lambda line: None)
     try:
-        return _execute(_open(config, forward, checkpoint, progress, dist, device))
+        with contextlib.ExitStack() as held:
+            return _execute(_open(config, forward, checkpoint, progress, dist, device, held, log), log)
     finally:
         dist.close()
 
@@ -180,8 +193,24 @@ def _dataset(config, task):
     return ds, options
 
 
-def _open(config, forward, checkpoint, progress, dist, device):
-    """Check everything that can be checked before loading, then load the dataset and the forward source."""
+def _default_ids(config, scorers, params, calibration, checkpoint, log):
+    """The scorers with the Maskomaly query ids :func:`~.calibrate.maskomaly_ids` chooses for the loaded checkpoint:
+    ``(scorers, notes, sources, skipped)``; a skipped scorer is said at once, and no scorer left is an error."""
+    params, sources, notes, skipped = calibrate.maskomaly_ids(config.scorers, params, config.scorer_params,
+                                                              calibration, checkpoint)
+    scorers = {name: get_scorer(name, **params.get(name, {})) if name in sources else scorer
+               for name, scorer in scorers.items() if name not in skipped}
+    if not scorers:
+        raise ConfigError("scorers", f" {','.join(config.scorers)}: nothing left to run "
+                                     f"({'; '.join(skipped.values())})")
+    for name, reason in skipped.items():
+        log(f"skipping {name}: {reason}")
+    return scorers, notes, sources, skipped
+
+
+def _open(config, forward, checkpoint, progress, dist, device, held, log):
+    """Check everything that can be checked before loading, claim the folders, then load the dataset and the
+    forward source."""
     task = TASKS.get(config.task)(**config.task_options)
     _check_common(config, task)
     scorers, params, calibration, plugins = _scorers(config)
@@ -192,11 +221,18 @@ def _open(config, forward, checkpoint, progress, dist, device):
     record = dict(checkpoint) if checkpoint is not None else checkpoint_record(config.checkpoint, config.from_cache)
     if calibration:
         calibrate.check_calibration_checkpoint(calibration, record)
+    command = " ".join(config.command) if config.command is not None else None
+    if dist.is_main:
+        claim_folder(config.out, held, log, command=command)
+        if config.cache is not None:
+            claim_folder(ForwardCache(config.cache, record, config.dataset, None).folder, held, log, command=command)
     ds, options = _dataset(config, task)
+    if forward is None and config.from_cache is None:
+        log(f"loading the model {config.checkpoint}")
     source = open_source(ds, checkpoint=config.checkpoint, resolution=config.resolution, device=config.device,
                          cache=config.cache, from_cache=config.from_cache, forward=forward, record=record,
                          torch_device=device)
-    notes = calibrate.published_id_notes(config.scorers, params, source.checkpoint)
+    scorers, notes, sources, skipped = _default_ids(config, scorers, params, calibration, source.checkpoint, log)
     run = Run(config, task, ds, scorers, notes, source, dist, progress)
     n_frames = len(ds) if config.limit is None else min(config.limit, len(ds))
     run.indices, planned = task.plan(run, n_frames)
@@ -211,6 +247,7 @@ def _open(config, forward, checkpoint, progress, dist, device):
         "scorers": {n: jsonable(dict(s.params)) for n, s in scorers.items()},
         "plugins": [p.to_dict() for p in plugins],
         "scorer_sources": {n: jsonable(s.source) for n, s in scorers.items()},
+        "scorer_param_sources": sources, "skipped_scorers": skipped,
         "calibration": calibration,
         **fields, **planned,
         "resolution": config.resolution, "tta": config.tta, "tta_rule": TTA_RULES[config.tta],
@@ -246,10 +283,12 @@ def _previous_run(run):
     return "finished"
 
 
-def _execute(run):
+def _execute(run, log):
     dist, out, meta = run.dist, run.out, run.meta
     state = dist.gather(_previous_run(run) if dist.is_main else None)[0]
     if state == "finished":  # the same call again: the stored results
+        log(f"{out.absolute()} already holds the finished results of this run: nothing to do (delete the folder or "
+            "choose another to run again)")
         return dist.gather(read_json(out / RESULTS_FILE) if dist.is_main else None)[0]
     if dist.is_main:
         if state == "resume":
@@ -264,6 +303,8 @@ def _execute(run):
     covered = set(run.indices)
     stored = read_rows([out / ROWS_FILE, *sorted(run.work.glob("rows.*.jsonl"))])
     done = {i: r for i, r in stored.items() if i in covered and run.task.stored(run, i)}
+    if state == "resume":
+        log(f"resuming the run in {out.absolute()}: {len(done)} of {len(run.indices)} frames already done")
     rows = {i: done[i] for i in mine if i in done}
     _loop(run, [i for i in mine if i not in done], rows)
     all_rows = {i: r for part in dist.gather(rows) for i, r in part.items()}
@@ -308,26 +349,4 @@ def _loop(run, todo, rows):
             bar.close()
 
 
-def run_summary(results):
-    """What was run: task, frames against the official count, checkpoint, source, resolution, TTA; then a warning
-    line for every Maskomaly scorer left on the published Swin-L query ids of another checkpoint."""
-    run = results["run"]
-    info = run["dataset"]["info"]
-    frames = run.get("frames", 0)
-    official = info.get("official_count")
-    partial = ("" if official in (None, frames)
-               else f" of {official} official (partial: not comparable to published numbers)")
-    lines = [f"{run['dataset']['name']}: {frames} frames{partial}; task {run.get('task', 'anomaly')}; protocol "
-             f"{run.get('protocol', '-')}; checkpoint {run['checkpoint']['sha256'][:12]} ({run['source']}); "
-             f"resolution {run['resolution']}; tta {run['tta']}"]
-    for entry in results["results"]:
-        published = [k for k in (entry.get("notes") or {}) if k in ("maskomaly.accept", "maskomaly.ground")]
-        if published:
-            lines.append(f"WARNING: {entry['scorer']} uses the published Swin-L Cityscapes query ids "
-                         f"({', '.join(k.split('.')[1] for k in published)}), which are not fitted for this "
-                         "checkpoint: its numbers are not meaningful; fit them with `bench calibrate maskomaly` "
-                         "and pass the calibration")
-    return "\n".join(lines)
-
-
-__all__ = ["DEFAULT_SCORERS", "RESUME_FIELDS", "Run", "RunConfig", "run_benchmark", "run_summary"]
+__all__ = ["DEFAULT_SCORERS", "RESUME_FIELDS", "Run", "RunConfig", "run_benchmark"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from maskbench.benchmark.results import atomic_write
+from maskbench.fileio import atomic_write
 
 ROOT_DIR = "anomaly_p"
 VALUE = "value"
@@ -45,11 +45,8 @@ def write_value(path, scores):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
 
-    def write(handle):
-        with h5py.File(handle, "w") as f:
-            f.create_dataset(VALUE, data=value, compression="gzip", compression_opts=GZIP_LEVEL)
-
-    atomic_write(path, write, "w+b")
+    with atomic_write(path, "w+b") as handle, h5py.File(handle, "w") as f:
+        f.create_dataset(VALUE, data=value, compression="gzip", compression_opts=GZIP_LEVEL)
     return path
 
 
@@ -57,14 +54,12 @@ def write_zip(path, root, members):
     """A zip of ``members`` (paths under ``root``, stored under their path relative to ``root``), in the given
     order, with fixed timestamps; HDF5 members are already compressed, so they are stored."""
 
-    def write(handle):
-        with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as z:
-            for member in members:
-                info = zipfile.ZipInfo(Path(member).relative_to(root).as_posix(), ZIP_DATE)
-                info.external_attr = 0o644 << 16
-                z.writestr(info, Path(member).read_bytes())
-
-    return atomic_write(path, write)
+    with atomic_write(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as z:
+        for member in members:
+            info = zipfile.ZipInfo(Path(member).relative_to(root).as_posix(), ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            z.writestr(info, Path(member).read_bytes())
+    return Path(path)
 
 
 __all__ = ["GZIP_LEVEL", "MANIFEST", "OFFICIAL_NAMES", "ROOT_DIR", "SUFFIX", "VALUE", "dataset_folder",

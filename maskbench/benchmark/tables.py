@@ -380,9 +380,9 @@ def _protocol_label(col):
 
 
 def to_csv(board):
-    """Raw fractions (full float precision, empty = missing); read back bit for bit with
-    ``pd.read_csv(f, header=[0, 1, 2], index_col=0, float_precision="round_trip")`` (pandas' default parser
-    may differ in the last bit)."""
+    """Raw fractions (full float precision, empty = missing); read back with
+    ``pd.read_csv(f, header=[0, 1, 2], index_col=0)`` (bit for bit from pandas 3; before it, pandas' default parser
+    may differ in the last bit unless given ``float_precision="round_trip"``)."""
     buf = io.StringIO()
     to_frame(board).to_csv(buf, lineterminator="\n")
     return buf.getvalue()

@@ -9,6 +9,7 @@ import importlib
 import click
 
 from maskbench import __version__
+from maskbench.cli.common import DEBUG_ENV, Interrupted
 
 #: ``bench`` command -> ``module:attribute`` of its click command.
 COMMANDS = {
@@ -38,8 +39,21 @@ class LazyGroup(click.Group):
         module, attribute = COMMANDS[cmd_name].split(":")
         return getattr(importlib.import_module(module), attribute)
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as err:  # while a command is imported (commands turn their own Ctrl-C into a line)
+            raise Interrupted("interrupted") from err
+
 
 @click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="maskbench")
-def main():
-    """maskbench: anomaly segmentation benchmark for mask-based networks."""
+@click.option("--debug", is_flag=True, help=f"Show the traceback of an error (also {DEBUG_ENV}=1).")
+@click.pass_context
+def main(ctx, debug):
+    """maskbench: anomaly segmentation benchmark for mask-based networks.
+
+    Every expected failure (a bad file, an unwritable folder, a folder in use, Ctrl-C) is one line and a
+    non-zero exit code (130 after Ctrl-C).
+    """
+    ctx.meta[DEBUG_ENV] = debug

@@ -1,15 +1,15 @@
 """`bench evaluate` (saved anomaly maps or submission files against labels) and `bench pq` (panoptic quality)."""
 
-import json
 from pathlib import Path
 
 import click
 
 from maskbench.benchmark.evaluate import evaluate_dataset, evaluate_dirs, format_evaluation
 from maskbench.benchmark.protocols import PROTOCOL_CHOICES
-from maskbench.cli.common import TerminalProgress, user_errors
+from maskbench.cli.common import TerminalProgress, user_errors, writable_file
 from maskbench.cli.options import bootstrap_options, fpr95_rule_option
 from maskbench.datasets import parse_options
+from maskbench.fileio import write_json
 from maskbench.metrics.panoptic import format_table, pq_compute_files
 
 
@@ -43,15 +43,18 @@ def evaluate(pred_dir, gt_dir, dataset, root, options, protocol, fpr95_rule, boo
         raise click.UsageError("give the labels as --gt DIR or --dataset NAME (one of them)")
     common = dict(fpr95_rule=fpr95_rule, bootstrap=bootstrap, seed=seed, level=level, workers=workers,
                   progress=TerminalProgress)
+    if json_path:
+        writable_file(json_path)  # before the work, not after it
     if gt_dir is not None:
         if protocol in (None, "official"):
             raise click.UsageError("--protocol is required with --gt (a full protocol name, e.g. smiyc-anomaly)")
         result = evaluate_dirs(pred_dir, gt_dir, protocol, **common)
     else:
         result = evaluate_dataset(pred_dir, dataset, protocol, root=root, options=parse_options(options), **common)
-    if json_path:
-        json_path.write_text(json.dumps(result, indent=2) + "\n")
     click.echo(format_evaluation(result))
+    if json_path:
+        write_json(json_path, result, indent=2)
+        click.echo(f"wrote {json_path.absolute()}")
 
 
 @click.command()
@@ -66,10 +69,8 @@ def evaluate(pred_dir, gt_dir, dataset, root, options, protocol, fpr95_rule, boo
 @user_errors
 def pq(gt_json, gt_dir, pred_json, pred_dir, unknown, json_out, workers):
     """Panoptic quality PQ/SQ/RQ (panopticapi semantics; EOPSN open set with --unknown)."""
+    writable_file(Path(json_out))
     result = pq_compute_files(gt_json, gt_dir, pred_json, pred_dir, unknown=unknown, workers=workers)
-    try:
-        with open(json_out, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=1)
-    except OSError as err:
-        raise click.ClickException(f"{json_out}: cannot write the results ({err})") from err
     click.echo(format_table(result))
+    write_json(json_out, result)
+    click.echo(f"wrote {Path(json_out).absolute()}")

@@ -9,13 +9,16 @@ from maskbench.benchmark.golden import parse_tolerances, write_golden
 from maskbench.benchmark.plots import plot_results
 from maskbench.benchmark.tables import FORMATS, format_leaderboard, parse_metrics
 from maskbench.benchmark.replicates import DEFAULT_LEVEL
-from maskbench.cli.common import user_errors
+from maskbench.benchmark.results import results_folders
+from maskbench.cli.common import user_errors, writable_file
+from maskbench.fileio import write_text
 
 
 @click.command()
 @click.option("--results", "results_dirs", required=True, multiple=True,
               type=click.Path(exists=True, path_type=Path),
-              help="Results directory written by `bench run` (or its results.json); repeat for several runs.")
+              help="Results directory written by `bench run` (or its results.json, or a folder of results directories "
+                   "such as the embedded run's); repeat for several runs.")
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="text",
               show_default=True, help="latex: booktabs table; markdown: pipe table; csv: raw fractions.")
 @click.option("--metrics", default=None,
@@ -36,16 +39,16 @@ def table(results_dirs, fmt, metrics, out_path, bootstrap, seed, level):
     """Leaderboard: scorers x (dataset, protocol) x metrics, x100, best bold, second underlined."""
     if bootstrap is None and (seed is not None or level != DEFAULT_LEVEL):
         raise click.UsageError("--seed and --level go with --bootstrap")
-    text = format_leaderboard(list(results_dirs), fmt=fmt, metrics=parse_metrics(metrics) if metrics else None,
+    if out_path is not None:
+        writable_file(out_path)
+    dirs = [d for given in results_dirs for d in results_folders(given)]
+    text = format_leaderboard(dirs, fmt=fmt, metrics=parse_metrics(metrics) if metrics else None,
                               bootstrap=bootstrap is not None, level=level, replicates=bootstrap or None, seed=seed)
     if out_path is None:
         click.echo(text, nl=False)
         return
-    try:
-        out_path.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise click.ClickException(f"{out_path}: cannot write the table ({err})") from err
-    click.echo(f"wrote {out_path}")
+    write_text(out_path, text)
+    click.echo(f"wrote {out_path.absolute()}")
 
 
 @click.command()
@@ -73,8 +76,10 @@ def plot(results_dir, out_dir, frames):
               help="Write the golden file from the results (deliberately) instead of checking.")
 @user_errors
 def check(golden_path, results_dirs, tolerances, update):
-    """Compare every metric of RESULTS_DIR/results.json to a golden file; exit 1 on drift."""
+    """Compare every metric of RESULTS_DIR/results.json to a golden file; exit 1 on drift (a folder of results
+    directories, such as the embedded run's, stands for all of them)."""
     tol = parse_tolerances(tolerances)
+    results_dirs = [d for given in results_dirs for d in results_folders(given)]
     if update:
         if golden_path.exists():
             click.echo(f"previous {golden_path} vs these results:")

@@ -7,14 +7,15 @@ from pathlib import Path
 import click
 
 from maskbench.benchmark.calibrate import CALIBRATION_FILE, CalibrateConfig, calibrate_checkpoint, calibration_summary
-from maskbench.benchmark.embedded import run_embedded
+from maskbench.benchmark.embedded import EMBEDDED_OUT, run_embedded
 from maskbench.benchmark.forward import DEVICES, RESOLUTIONS
 from maskbench.benchmark.frame import TTA_MODES
 from maskbench.benchmark.protocols import PROTOCOL_CHOICES
-from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark, run_summary
+from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark
+from maskbench.benchmark.summary import run_summary
 from maskbench.benchmark.tables import format_leaderboard
 from maskbench.benchmark.tasks import TASKS
-from maskbench.cli.common import TerminalProgress, key_values, names, user_errors
+from maskbench.cli.common import TerminalProgress, key_values, names, status, user_errors
 from maskbench.cli.options import bootstrap_options, fpr95_rule_option, plugin_option
 from maskbench.datasets import parse_options
 
@@ -79,7 +80,8 @@ def scorer_params(items):
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes for the metric passes (default: automatic; 1 = in-process).")
 @click.option("--split", default=None, help="Dataset split option, same as -o split=VALUE (e.g. K20 for coco-open-panoptic).")
-@user_errors
+@user_errors(interrupted=lambda params: "interrupted; re-run the same command to resume (the finished frames are kept "
+                                        f"in {(params['out'] or Path(EMBEDDED_OUT)).absolute()})")
 def run(scorers, plugins, dataset, root, options, checkpoint, out, task, task_options, protocol, fpr95_rule, bootstrap,
         seed, level, resolution, tta, device, cache, from_cache, limit, params, calibration, save_maps, keep_work,
         workers, split):
@@ -91,11 +93,10 @@ def run(scorers, plugins, dataset, root, options, checkpoint, out, task, task_op
     (default ./maskbench-results); --plugin, --param and --bootstrap apply to it too.
     """
     if dataset is None:
-        out = out or Path("maskbench-results")
+        out = out or Path(EMBEDDED_OUT)
         run_embedded(out, weights=checkpoint, scorers=names(scorers) or DEFAULT_SCORERS, limit=limit, workers=workers,
                      progress=TerminalProgress, echo=lambda text: click.echo(text, nl=False), plugins=plugins,
-                     scorer_params=scorer_params(params), bootstrap=bootstrap, seed=seed, level=level)
-        click.echo(f"results: {out}")
+                     scorer_params=scorer_params(params), bootstrap=bootstrap, seed=seed, level=level, log=status)
         return
     if out is None:
         raise click.UsageError("--out is required with --dataset (the results folder)")
@@ -110,7 +111,7 @@ def run(scorers, plugins, dataset, root, options, checkpoint, out, task, task_op
         resolution=resolution, tta=tta, device=device, cache=cache,
         from_cache=from_cache, limit=limit, calibration=calibration, save_maps=save_maps, keep_work=keep_work,
         workers=workers, command=list(sys.argv))
-    results = run_benchmark(config, progress=TerminalProgress)
+    results = run_benchmark(config, progress=TerminalProgress, log=status)
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
         return
     click.echo(run_summary(results))
@@ -121,7 +122,7 @@ def run(scorers, plugins, dataset, root, options, checkpoint, out, task, task_op
     for entry in results["results"]:
         if "summary" in entry["protocol_details"]:
             click.echo(f"{entry['scorer']}: {entry['protocol_details']['summary']}")
-    click.echo(f"results: {out / 'results.json'}")
+    click.echo(f"results: {(out / 'results.json').absolute()}")
 
 
 @click.group()
@@ -162,7 +163,7 @@ def calibrate_maskomaly(checkpoint, dataset, root, options, out, resolution, dev
                              checkpoint=checkpoint, resolution=resolution, device=device, cache=cache,
                              from_cache=from_cache, limit=limit, t_iou=t_iou, t_bin=t_bin,
                              street_classes=tuple(street_classes), plugins=plugins, command=list(sys.argv))
-    record = calibrate_checkpoint(config, progress=TerminalProgress)
+    record = calibrate_checkpoint(config, progress=TerminalProgress, log=status)
     for line in calibration_summary(record):
         click.echo(line)
-    click.echo(f"calibration: {out / CALIBRATION_FILE}")
+    click.echo(f"calibration: {(out / CALIBRATION_FILE).absolute()}")

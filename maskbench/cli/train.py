@@ -1,12 +1,14 @@
 """`bench train`: the embedded tiny Mask2Former from scratch (body unchanged from the single-module CLI)."""
 
+import contextlib
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from maskbench.cli.common import user_errors
+from maskbench.cli.common import status, user_errors
+from maskbench.fileio import claim_folder, write_text
 
 
 @click.command("train")
@@ -63,9 +65,13 @@ def train_command(out, iterations, refine_iterations, refine_rounds, stop_after,
         cfg = dataclasses.replace(cfg, iterations=iterations, stop_after=None)
     if stop_after is not None:
         cfg = dataclasses.replace(cfg, stop_after=stop_after)
-    summary = train_on_world(cfg, out, log=click.echo)
-    fitted = write_scorer_params(out / "model.pth", out / "model.scorers.json")
-    sha = hashlib.sha256((out / "model.pth").read_bytes()).hexdigest()
-    summary.update(command=["bench", "train", *sys.argv[2:]], model_sha256=sha, scorer_params=fitted["params"])
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    with contextlib.ExitStack() as held:
+        out = claim_folder(out, held, status)  # writable and ours before hours of training
+        summary = train_on_world(cfg, out, log=click.echo)
+        fitted = write_scorer_params(out / "model.pth", out / "model.scorers.json")
+        sha = hashlib.sha256((out / "model.pth").read_bytes()).hexdigest()
+        # the sha256 binds the fitted ids to these weights: `bench run --checkpoint OUT/model.pth` then uses them
+        write_text(out / "model.scorers.json", json.dumps({**fitted, "checkpoint_sha256": sha}, indent=1))
+        summary.update(command=["bench", "train", *sys.argv[2:]], model_sha256=sha, scorer_params=fitted["params"])
+        write_text(out / "summary.json", json.dumps(summary, indent=1))
     click.echo(f"final val mIoU {summary['final_val_miou']:.4f}; weights {out / 'model.pth'} (sha256 {sha})")

@@ -11,6 +11,12 @@ labels has ``ood is None``. ``ds.info["labelled_count"]`` counts the yielded fra
 
 Roots: an explicit ``root`` wins; otherwise ``$MASKBENCH_ROOT_<NAME>`` (name upper-cased, ``-`` -> ``_``,
 e.g. ``MASKBENCH_ROOT_SMIYC_RA21``), otherwise ``$MASKBENCH_DATA/<name>`` (e.g. ``$MASKBENCH_DATA/smiyc-ra21``).
+
+Paths: symbolic links under a root are followed, also to files outside it (a root assembled from links into a
+shared store is common, and the root is the user's own arrangement); every file is still read by signature
+(:mod:`maskbench.fileio`). A file name that a dataset's own files give (``frame_list.json``, the COCO annotation
+``file_name``) must be a relative name without ``..``: one that would leave its folder is a problem naming the
+listing, never opened (:meth:`Dataset._listed`).
 """
 
 import os
@@ -233,6 +239,14 @@ class Dataset:
             return path
         self._problem(path, "missing directory")
         return None
+
+    def _listed(self, folder, name, listing):
+        """``folder / name`` for a file name read from the dataset file ``listing``, or ``None`` (a problem
+        recorded) when it is not a relative name inside ``folder`` (absolute, or climbing out with ``..``)."""
+        if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+            self._problem(listing, f"names {name!r}, which is not a file name inside {folder}; refusing to read it")
+            return None
+        return Path(folder) / name
 
     def _require_file(self, path, what):
         path = Path(path)

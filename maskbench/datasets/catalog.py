@@ -7,8 +7,6 @@ from pathlib import Path
 from maskbench.datasets.base import DATASETS, Dataset, Problem, env_roots
 from maskbench.errors import DatasetError
 
-MAX_LISTED = 10
-
 
 def accepted_options(dataset):
     """The option names ``dataset`` (a registered name or a Dataset class) takes: the keyword parameters of its
@@ -40,13 +38,11 @@ def load_dataset(name, root=None, **options):
     ``.info`` (name, version, label convention, official count, protocol track) for every result.
     """
     ds = _construct(name, root, options)
-    if ds.problems:
-        listed = "\n".join(f"  - {p}" for p in ds.problems[:MAX_LISTED])
-        more = f"\n  ... and {len(ds.problems) - MAX_LISTED} more" if len(ds.problems) > MAX_LISTED else ""
-        raise DatasetError(
-            f"{name}: {len(ds.problems)} problem(s) under {ds.root}:\n{listed}{more}\n"
-            f"run `bench datasets check {name} --root {ds.root}` for the full report"
-        )
+    if len(ds.problems) == 1:
+        raise DatasetError(f"{name}: {ds.problems[0]}")
+    if ds.problems:  # one line: the first problem, and where to see them all
+        raise DatasetError(f"{name}: {len(ds.problems)} problems under {ds.root}, the first: {ds.problems[0]}; "
+                           f"`bench datasets check {name} --root {ds.root}` lists them all")
     if not ds.frames:
         raise DatasetError(f"{name}: no frames found under {ds.root}\nexpected layout:\n{ds.layout}")
     return ds

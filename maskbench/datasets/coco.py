@@ -18,6 +18,8 @@ import json
 import numpy as np
 
 from maskbench.datasets.base import DATASETS, VOID, Dataset, Frame, Sample
+from maskbench.errors import FileReadError
+from maskbench.fileio import read_label_png
 
 UNKNOWN_SPLITS = {
     "K5": ("car", "cow", "pizza", "toilet"),
@@ -98,8 +100,11 @@ class CocoOpenPanoptic(Dataset):
         self.unknown_ids = tuple(sorted(by_name[n] for n in UNKNOWN_SPLITS[self.split]))
         frames, self.segments_info = [], {}
         for image_id, png_name, segments in annotations:
-            image = self.root / "val2017" / images.get(image_id, f"<image id {image_id} not in images[]>")
-            png = self.root / "panoptic_val2017" / png_name
+            image = self._listed(self.root / "val2017", images.get(image_id, f"<image id {image_id} not in images[]>"),
+                                 path)
+            png = self._listed(self.root / "panoptic_val2017", png_name, path)
+            if image is None or png is None:
+                continue
             if self._require_file(image, f"image of annotation {png_name}") & self._require_file(png, "panoptic PNG"):
                 fid = image.name.rsplit(".", 1)[0]
                 frames.append(Frame(fid, {"image": image, "panoptic": png}))
@@ -120,7 +125,10 @@ class CocoOpenPanoptic(Dataset):
     def _load(self, frame):
         image = self._read_image(frame.paths["image"])
         png = frame.paths["panoptic"]
-        panoptic = rgb_to_id(self._read_image(png))
+        try:  # a PNG by signature (a JPEG would change the ids), RGB(A) as panopticapi's rgb2id reads it
+            panoptic = rgb_to_id(read_label_png(png, modes=("RGB", "RGBA"))[..., :3])
+        except FileReadError as err:
+            raise self._error(png, "panoptic PNG is missing" if err.missing else err.what) from None
         if panoptic.shape != image.shape[:2]:
             raise self._error(png, f"panoptic size {panoptic.shape[1]}x{panoptic.shape[0]} differs from image "
                                    f"size {image.shape[1]}x{image.shape[0]}")

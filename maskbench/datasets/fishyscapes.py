@@ -14,6 +14,8 @@ import numpy as np
 
 from maskbench.datasets.base import DATASETS, Dataset, Frame, Sample, files_with_suffix
 from maskbench.datasets.lost_and_found import find_laf_image
+from maskbench.errors import FileReadError
+from maskbench.fileio import read_npz
 
 LABEL_SUFFIX = "_labels.png"
 FISHY_ID = re.compile(r"([0-9]+)_(.+)")
@@ -131,12 +133,9 @@ class FishyscapesStatic(Dataset):
 
     def _read_overlay(self, path, shape):
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                rgb = npz["rgb"]
-        except KeyError:
-            raise self._error(path, "overlay has no 'rgb' array") from None
-        except (OSError, ValueError) as err:
-            raise self._error(path, f"unreadable overlay ({err})") from None
+            rgb = read_npz(path, keys=("rgb",))["rgb"]
+        except FileReadError as err:
+            raise self._error(path, f"overlay: {err.what}") from None
         if rgb.shape != shape or not (np.issubdtype(rgb.dtype, np.integer) or np.issubdtype(rgb.dtype, np.floating)):
             raise self._error(path, f"overlay 'rgb' is {rgb.dtype} {rgb.shape}, expected numbers of shape {shape}")
         return rgb.astype(np.int64)  # bdl-benchmark: np.load(...)['rgb'].astype(int)

@@ -19,10 +19,11 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from maskbench.datasets.base import DATASETS, VOID, Dataset, Frame, Sample, Variant
 from maskbench.datasets.lost_and_found_splits import SUBSETS
+from maskbench.errors import FileReadError
+from maskbench.fileio import read_label_png
 
 LAF_ID = re.compile(r"([0-9]{2})_(.*)_([0-9]{6})_([0-9]{6})")
 IMAGE_SUFFIX = "_leftImg8bit"
@@ -148,10 +149,9 @@ class LostAndFound(Dataset):
         if not self._require_file(self.roi_path, "ROI image (road-anomaly-benchmark datasets/LAF_roi_2048.png; roi=PATH)"):
             return
         try:
-            with Image.open(self.roi_path) as img:
-                self.roi = np.asarray(img).astype(bool)  # upstream: imread(roi_img).astype(bool)
-        except (OSError, SyntaxError, ValueError) as err:
-            self._problem(self.roi_path, f"unreadable ROI image ({err})")
+            self.roi = read_label_png(self.roi_path).astype(bool)  # upstream: imread(roi_img).astype(bool)
+        except FileReadError as err:
+            self._problem(self.roi_path, f"unreadable ROI image ({err.what})")
             return
         if self.roi.ndim == 3:
             self.roi = self.roi[..., 0]

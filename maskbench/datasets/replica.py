@@ -20,7 +20,8 @@ import numpy as np
 from maskbench.datasets.base import Sample
 from maskbench.datasets.replica_content import JPEG_TOLERANCE, Replica, ood_map, rect, save, save_jpg, smooth_image
 from maskbench.datasets.replica_semantic import cityscapes_replica, coco_replica
-from maskbench.errors import DatasetError
+from maskbench.errors import DatasetError, WriteError
+from maskbench.fileio import ensure_writable_dir
 
 
 # -- one writer per dataset: (out_dir, frames, rng, size) -> Replica ----------------------------------------------
@@ -254,6 +255,9 @@ def make(name, out_dir, frames=3, seed=0, *, size=None):
     h, w = size or default_size
     if h < 16 or w < 16:
         raise DatasetError(f"{name} replica: size must be at least 16x16, got {h}x{w}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return writer(out, frames, np.random.default_rng(seed), h, w)
+    out = ensure_writable_dir(out_dir)
+    try:
+        return writer(out, frames, np.random.default_rng(seed), h, w)
+    except OSError as err:  # a folder that filled up or went read-only while writing
+        raise WriteError(out, f"{err.strerror or err} (while writing {err.filename or 'the replica'})",
+                         err.errno) from None

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from maskbench.fileio import atomic_write
+
 JPEG_TOLERANCE = 8
 
 
@@ -60,8 +62,11 @@ def ood_map(rng, h, w, *, void=True, anomalies=2):
 
 
 def save(path, array, **kwargs):
+    """Write ``array`` as the image format of ``path``'s suffix, atomically (no fsync: a replica or world split is
+    written into a fresh folder, and an interrupted one is written again)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, **kwargs)
+    with atomic_write(path, sync=False) as handle:
+        Image.fromarray(array).save(handle, format=Image.registered_extensions()[path.suffix.lower()], **kwargs)
     return path
 
 

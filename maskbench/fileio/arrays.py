@@ -9,10 +9,15 @@ the file's name before any allocation; the data must fill the rest of the file e
 ``.hdf5`` (SMIYC submissions: one file per frame holding the dataset ``value``, read upstream with
 ``h5py.File(path)['value'][:]``): the superblock signature is checked, then the dataset's kind, dtype and
 shape; data stored in other files (external storage, virtual datasets, external links) is refused.
+
+``.npz`` (``np.savez``): a zip archive (PKWARE APPNOTE) of ``<key>.npy`` members, each checked as a ``.npy``
+file; the uncompressed sizes the archive declares are checked before anything is decompressed.
 """
 
 import ast
 import math
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -170,3 +175,75 @@ def read_hdf5_map(path, *, key="value", kinds=NUMERIC_KINDS, max_pixels=None):
             return ds[()]
     except OSError as err:
         raise FileReadError(path, f"unreadable HDF5 file ({err})") from None
+
+
+_NPZ_HINTS = {
+    "npy": "a single .npy array, not an .npz archive",
+    "pickle": "a pickle, not an array archive; refusing to unpickle",
+}
+
+
+def _npz_member(zf, info, path, kinds, max_bytes):
+    """One ``<key>.npy`` member of an open archive, checked as :func:`read_npy` checks a file."""
+    key = info.filename[:-4]
+    with zf.open(info) as member:
+        if member.read(6) != b"\x93NUMPY":
+            raise FileReadError(path, f"array {key!r} is not a .npy member")
+        try:
+            dtype, shape, fortran = _npy_header(member, path)
+        except FileReadError as err:
+            raise FileReadError(path, f"array {key!r}: {err.what}") from None
+        try:
+            _check_dtype(path, dtype, kinds)
+        except FileReadError as err:
+            raise FileReadError(path, f"array {key!r}: {err.what}") from None
+        nbytes = _nbytes(shape, dtype)
+        if nbytes > max_bytes:
+            raise FileReadError(path, f"array {key!r} claims shape {shape} {dtype} ({_size_text(nbytes)}), more than "
+                                      f"the limit of {_size_text(max_bytes)}")
+        available = info.file_size - member.tell()
+        if available != nbytes:
+            raise FileReadError(path, f"array {key!r}: the header claims shape {shape} {dtype} ({nbytes:,} bytes) "
+                                      f"but {available:,} bytes of data follow")
+        data = np.empty(math.prod(shape), dtype)
+        view, done = memoryview(data).cast("B"), 0
+        while done < nbytes:
+            got = member.readinto(view[done:])
+            if not got:
+                raise FileReadError(path, f"array {key!r} is truncated")
+            done += got
+    return data.reshape(shape[::-1]).transpose() if fortran else data.reshape(shape)
+
+
+def read_npz(path, *, keys=None, kinds=NUMERIC_KINDS, max_bytes=MAX_ARRAY_BYTES):
+    """``{key: array}`` of an ``.npz`` archive (``np.savez``/``np.savez_compressed``: a zip of ``<key>.npy``
+    members), as ``np.load(path, allow_pickle=False)`` gives them; ``keys``: only these (each required).
+
+    Refused with a :class:`FileReadError` naming the file: anything that is not a zip archive (by its first
+    bytes), a member that is not a ``.npy``, a missing key, a malformed member header, an element kind not in
+    ``kinds`` (objects always), arrays larger than ``max_bytes`` together (checked on the sizes the archive
+    declares, before anything is decompressed: a zip bomb is refused unread), a member shorter or longer
+    than its header claims, or a damaged archive (bad CRC, truncated).
+    """
+    expect(path, ("zip",), "an .npz archive", hints=_NPZ_HINTS)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {}
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy") or info.is_dir():
+                    raise FileReadError(path, f"member {info.filename!r} is not a .npy array (not an .npz archive)")
+                members[info.filename[:-4]] = info
+            wanted = list(members) if keys is None else list(keys)
+            missing = [k for k in wanted if k not in members]
+            if missing:
+                raise FileReadError(path, f"no array {', '.join(map(repr, missing))} (holds: "
+                                          f"{', '.join(sorted(members)) or 'nothing'})")
+            declared = sum(members[k].file_size for k in wanted)
+            if declared > max_bytes + MAX_NPY_HEADER * len(wanted):
+                raise FileReadError(path, f"the archive declares {_size_text(declared)} of arrays, more than the limit "
+                                          f"of {_size_text(max_bytes)} (a zip bomb?)")
+            return {k: _npz_member(zf, members[k], path, kinds, max_bytes) for k in wanted}
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as err:
+        raise FileReadError(path, f"damaged or unsupported .npz archive ({err})") from None
+    except OSError as err:
+        raise FileReadError(path, f"cannot read ({err.strerror or err})") from None

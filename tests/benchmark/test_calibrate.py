@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from maskbench.benchmark.cache import image_sha256
 from maskbench.benchmark.calibrate import PUBLISHED_NOTE, CalibrateConfig, calibrate_checkpoint
-from maskbench.benchmark.run import run_benchmark, run_summary
+from maskbench.benchmark.run import run_benchmark
+from maskbench.benchmark.summary import run_summary
 from maskbench.cli import main
 from maskbench.datasets import load_dataset
 from maskbench.errors import InputError
@@ -221,15 +222,18 @@ def test_tiny_checkpoint_end_to_end(kit, tmp_path, tiny_checkpoint):
 def test_published_ids_are_not_flagged_on_the_published_checkpoint():
     import dataclasses
 
-    from maskbench.benchmark.calibrate import published_id_notes
+    from maskbench.benchmark.calibrate import maskomaly_ids
     from maskbench.model import Mask2FormerConfig
+
+    def notes(scorers, params, record):
+        return maskomaly_ids(scorers, params, params, None, record)[2]
 
     swin_l = dataclasses.asdict(Mask2FormerConfig(backbone="swin"))  # Swin-L, 19 classes, 100 queries, 9 layers
     published = {"path": "/ckpt/model_final_17c1ee.pkl", "sha256": "d" * 64, "config": swin_l}
-    assert published_id_notes(("maskomaly", "msp"), {}, published) == {}
+    assert notes(("maskomaly", "msp"), {}, published) == {}
     renamed = dict(published, path="/ckpt/swin_l.pkl")
     other_arch = dict(published, config=dict(swin_l, num_queries=200))
     for record in (renamed, other_arch):
-        assert published_id_notes(("maskomaly", "msp"), {}, record) == {
+        assert notes(("maskomaly", "msp"), {}, record) == {
             "maskomaly": {"maskomaly.accept": PUBLISHED_NOTE, "maskomaly.ground": PUBLISHED_NOTE}}
-    assert published_id_notes(("maskomaly_reject",), {"maskomaly_reject": {"ground": [1]}}, renamed) == {}
+    assert notes(("maskomaly_reject",), {"maskomaly_reject": {"ground": [1]}}, renamed) == {}

@@ -20,10 +20,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from maskbench.benchmark.results import atomic_write, write_json_atomic
+from maskbench.benchmark.results import write_json_atomic
 from maskbench.benchmark.tasks.base import TASKS, Task
 from maskbench.datasets.coco import ANNOTATIONS, id_to_rgb
 from maskbench.errors import ConfigError, InputError
+from maskbench.fileio import atomic_write
 from maskbench.metrics.panoptic import pq_compute_files
 from maskbench.metrics.pixel import PixelAccumulator, tpr95_threshold
 from maskbench.openset import add_unknown_segments, eam_unknown_instances, mine_unknown_instances, panoptic_inference
@@ -38,7 +39,8 @@ PANOPTIC_DIR, GT_JSON = "panoptic", "gt_panoptic.json"
 
 def _save_png(path, ids):
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda handle: Image.fromarray(id_to_rgb(ids)).save(handle, format="PNG"))
+    with atomic_write(path) as handle:
+        Image.fromarray(id_to_rgb(ids)).save(handle, format="PNG")
 
 
 def _gt_subset(dataset, frame_ids, path):

@@ -26,11 +26,9 @@ changes on purpose (a shipped model trained on the world names the version it le
 import fcntl
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,7 +45,9 @@ from maskbench.datasets.world.paint import (
     BUILDING, CAR, FENCE, PERSON, POLE, ROAD, SIDEWALK, SKY, TERRAIN, TRAFFIC_SIGN, VEGETATION, WALL,
 )
 from maskbench.datasets.world.scene import render_scene
-from maskbench.errors import InputError
+from maskbench.errors import InputError, WriteError
+from maskbench.fileio import write_text
+from maskbench.workers import WorkerPool
 
 VERSION = "world-v4"
 SPLITS = ("train", "val", "anomaly", "obstacle", "streethazards")
@@ -197,9 +197,11 @@ def write_split(out, config, split, workers=1):
     if workers <= 1 or n < 2 * workers:
         _write_frames((str(out), config, split, range(n)))
         return
-    # spawn, not fork: the caller may hold threads (torch, BLAS); frame k goes to worker k mod workers
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(_write_frames, [(str(out), config, split, range(k, n, workers)) for k in range(workers)]))
+    # spawn, not fork: the caller may hold threads (torch, BLAS); frame k goes to worker k mod workers. The
+    # workers ignore Ctrl-C and die with this process (maskbench.workers).
+    with WorkerPool(workers, _write_frames, context="spawn") as pool:
+        for _ in pool.imap_unordered([(str(out), config, split, range(k, n, workers)) for k in range(workers)]):
+            pass
 
 
 # -- the cache ------------------------------------------------------------------------------------------------------
@@ -219,12 +221,6 @@ def _locked(path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _atomic_write_text(path, text):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class _CityscapesSplit(Cityscapes):
@@ -276,12 +272,14 @@ def _check_split(split):
         raise InputError(f"unknown world split {split!r}; choose from {', '.join(SPLITS)}")
 
 
-def ensure_world(splits=EVAL_SPLITS, *, config=None, cache=None, workers=None):
+def ensure_world(splits=EVAL_SPLITS, *, config=None, cache=None, workers=None, log=None):
     """The world root holding ``splits``, generating the missing ones first (atomically, under a lock).
 
     ``config`` (:class:`WorldConfig`) sets seed and sizes; ``cache`` the parent folder (default
     :func:`cache_dir`); ``workers`` the processes writing a split (default: the cores, at most 4, for the
-    training split; 1 for the small evaluation splits). Returns a :class:`World`.
+    training split; 1 for the small evaluation splits); ``log(line)`` hears of each split generated. Returns a
+    :class:`World`. A cache that cannot be written (read-only, full) is a :class:`~maskbench.errors.WriteError`
+    naming the folder; an interrupted or failed generation leaves nothing behind but its lock file.
     """
     config = config or WorldConfig()
     splits = (splits,) if isinstance(splits, str) else tuple(splits)
@@ -294,20 +292,32 @@ def ensure_world(splits=EVAL_SPLITS, *, config=None, cache=None, workers=None):
         if not isinstance(config.frames(split), int) or config.frames(split) < 1:
             raise InputError(f"WorldConfig.{split} must be a positive frame count, got {config.frames(split)!r}")
     root = Path(cache or cache_dir()) / f"{VERSION}-{config.digest()}"
-    root.mkdir(parents=True, exist_ok=True)
     world = World(root, config)
     if all(world.complete(s) for s in splits):
         return world
+    try:
+        _generate(world, splits, workers, log or (lambda line: None))
+    except (OSError, WriteError) as err:  # the cache folder (root) is what the user can change: name it
+        reason = err.reason if isinstance(err, WriteError) else err.strerror or str(err)
+        raise WriteError(root, f"{reason} (the miniature world's cache; $MASKBENCH_CACHE puts it elsewhere)",
+                         err.errno) from None
+    return world
+
+
+def _generate(world, splits, workers, log):
+    root, config = world.root, world.config
+    root.mkdir(parents=True, exist_ok=True)
     with _locked(root / ".lock"):
         for stale in root.glob(".tmp-*"):  # left by an interrupted generation; we hold the lock
             shutil.rmtree(stale, ignore_errors=True)
         manifest = root / "world.json"
         if not manifest.is_file():
-            _atomic_write_text(manifest, json.dumps({"version": VERSION, "config": asdict(config),
-                                                     "splits": {s: SPLIT_DIRS[s] for s in SPLITS}}, indent=1))
+            write_text(manifest, json.dumps({"version": VERSION, "config": asdict(config),
+                                             "splits": {s: SPLIT_DIRS[s] for s in SPLITS}}, indent=1))
         for split in splits:
             if world.complete(split):
                 continue
+            log(f"world: generating the {split} split ({config.frames(split)} frames) into {root}")
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{split}-", dir=root))
             try:
                 default = min(4, os.cpu_count() or 1) if split == "train" else 1  # pool start-up > gain
@@ -318,7 +328,7 @@ def ensure_world(splits=EVAL_SPLITS, *, config=None, cache=None, workers=None):
                         shutil.rmtree(target)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     os.rename(tmp / rel, target)
-                _atomic_write_text(root / f".complete-{split}", json.dumps({"frames": config.frames(split)}))
+                write_text(root / f".complete-{split}", json.dumps({"frames": config.frames(split)}))
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
     return world
