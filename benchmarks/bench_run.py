@@ -24,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from maskbench.benchmark.runner import RunConfig, run_benchmark  # noqa: E402
+from maskbench.benchmark.run import RunConfig, run_benchmark  # noqa: E402
 from maskbench.datasets.replica import make  # noqa: E402
 from maskbench.model import Mask2FormerConfig, build_model_with_backbone  # noqa: E402
 from maskbench.model.resnet import ResNet  # noqa: E402

@@ -9,15 +9,12 @@ in the forward. Update deliberately with ``bench run`` then ``bench check --upda
 
 from pathlib import Path
 
-import pytest
-
 from maskbench.benchmark.golden import check
 
 GOLDEN = Path(__file__).resolve().parents[1] / "results" / "golden" / "embedded.json"
 
 
 def test_embedded_benchmark_reproduces_the_golden_values(tmp_path):
-    pytest.importorskip("maskbench.benchmark.runner", reason="`bench run` (runner branch) has not been merged")
     from maskbench.benchmark.embedded import EMBEDDED_TRACKS, run_embedded
 
     run_embedded(tmp_path, echo=lambda _: None)

@@ -1,1 +1,1 @@
-"""Benchmark layer: evaluation of saved maps, runner, results, tables and plots."""
+"""Benchmark layer: forward source, protocols, metric passes, the run loop driving tasks, results, tables, plots."""

@@ -16,14 +16,14 @@ checkpoint, dataset version, image, resolution or TTA view is never answered fro
 
 import hashlib
 import json
-import os
-import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 
-from maskbench.errors import InputError
+from maskbench.benchmark.results import write_json_atomic, write_npz_atomic
+from maskbench.errors import ConfigError, FileReadError, InputError, WriteError
+from maskbench.fileio import FolderLock, read_npz
 
 FORMAT = 1
 VIEWS = ("none", "hflip")
@@ -37,15 +37,6 @@ def image_sha256(image):
     return h.hexdigest()
 
 
-def write_npz_atomic(path, **arrays):
-    """``np.savez`` to a temporary name, then rename: a crash never leaves a truncated file under ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(tmp, path)
-
-
 class ForwardCache:
     """Forward outputs of one checkpoint on one dataset, read and written by frame id, resolution and view."""
 
@@ -55,18 +46,19 @@ class ForwardCache:
         self.dataset_name = dataset_name
         self.dataset_version = dataset_version
         self.folder = self.root / checkpoint["sha256"][:16] / dataset_name
+        self._ready = False  # folder and checkpoint record written
 
     @staticmethod
     def checkpoint_in(root):
         """The checkpoint record of the only checkpoint cached under ``root`` (``--from-cache`` without ``--checkpoint``)."""
         root = Path(root)
         if not root.is_dir():
-            raise InputError(f"--from-cache {root}: not a directory")
+            raise ConfigError("from_cache", f" {root}: not a directory")
         records = sorted(root.glob("*/checkpoint.json"))
         if len(records) != 1:
             found = ", ".join(str(r.parent.name) for r in records) or "none"
-            raise InputError(f"--from-cache {root}: expected the outputs of exactly one checkpoint, found {found}; "
-                             "pass --checkpoint to choose")
+            raise ConfigError("from_cache", f" {root}: expected the outputs of exactly one checkpoint, found {found}; "
+                              "name the checkpoint to choose", mentions=("checkpoint",))
         try:
             return json.loads(records[0].read_text())
         except (OSError, ValueError) as err:
@@ -95,23 +87,31 @@ class ForwardCache:
         if not path.is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as z:
-                if json.loads(str(z["key"])) != key:
-                    return None
-                return {name: z[name] for name in z.files if name != "key"}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-            raise InputError(f"{path}: unreadable cache entry ({err}); delete it to recompute") from err
+            arrays = read_npz(path, kinds="biufU")
+            stored = json.loads(str(arrays.pop("key")))
+        except FileReadError as err:
+            raise FileReadError(path, f"unreadable cache entry ({err.what}); delete it to recompute") from None
+        except (KeyError, ValueError) as err:
+            raise FileReadError(path, f"unreadable cache entry (no valid key: {err}); delete it to recompute") from None
+        return arrays if stored == key else None
+
+    def lock(self):
+        """A :class:`~maskbench.fileio.FolderLock` on this checkpoint's folder of this dataset (what a run writes);
+        not yet acquired."""
+        return FolderLock(self.folder)
 
     def store(self, key, **arrays):
         """Write one entry: ``arrays`` (``class_logits`` and the mask logits, see the module docstring) and ``key``."""
-        if not self.folder.is_dir():
-            self.folder.mkdir(parents=True, exist_ok=True)
+        if not self._ready:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise WriteError(self.folder, err.strerror or str(err), err.errno) from None
             record = self.folder.parent / "checkpoint.json"
             if not record.exists():
-                tmp = record.with_name(f".checkpoint.json.{os.getpid()}.tmp")
-                tmp.write_text(json.dumps(self.checkpoint, indent=1) + "\n")
-                os.replace(tmp, record)
-        write_npz_atomic(self.path(key["frame"], key["resolution"], key["view"]),
+                write_json_atomic(record, self.checkpoint)
+            self._ready = True
+        write_npz_atomic(self.path(key["frame"], key["resolution"], key["view"]), sync=False,
                          key=np.array(json.dumps(key, sort_keys=True)), **arrays)
 
     def describe_miss(self, key):

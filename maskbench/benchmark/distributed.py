@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as torch_dist
 
-from maskbench.errors import InputError
+from maskbench.errors import ConfigError, InputError
 
 
 @dataclass
@@ -56,12 +56,13 @@ def from_env(device):
     Returns ``(dist, torch_device)``.
     """
     if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available to this process (use --device cpu)")
+        raise ConfigError("device", " cuda: no CUDA device is available to this process (use cpu)")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist(), torch.device(device)
     try:
-        rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+        int(os.environ["RANK"])
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     except (KeyError, ValueError) as err:
         raise InputError(f"WORLD_SIZE={world} but RANK/LOCAL_RANK are missing or malformed ({err}); "
                          "start multi-process runs with torchrun") from err

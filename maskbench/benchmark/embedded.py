@@ -6,7 +6,8 @@ loads the shipped tiny Mask2Former (:data:`EMBEDDED_WEIGHTS`, trained by ``bench
 runs every scorer on the world's anomaly track (``smiyc-ra21`` layout) and obstacle track (``smiyc-ro21``
 layout) with each track's official protocol, prints the leaderboard and writes LaTeX, markdown, CSV and plots.
 
-Layout of ``out`` (default ``./maskbench-results``)::
+The folder is locked for the run (a second embedded run into it is refused) and every stage is announced
+through ``log``. Layout of ``out`` (default ``./maskbench-results``)::
 
     anomaly/, obstacle/     one results directory per track (RESULTS_SCHEMA.md)
     leaderboard.{txt,tex,md,csv}
@@ -15,18 +16,28 @@ Layout of ``out`` (default ``./maskbench-results``)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+from maskbench.benchmark.calibrate import WEIGHTS_DIR
+from maskbench.benchmark.plots import plot_results
+from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark
+from maskbench.benchmark.summary import run_summary
+from maskbench.benchmark.tables import format_leaderboard
+from maskbench.datasets.world import DATASET_NAMES, WorldConfig, ensure_world
+from maskbench.fileio import claim_folder, write_text
+
 EMBEDDED_WEIGHTS = WEIGHTS_DIR / "m2f_tiny_world.pth"
 #: Its GMA twin (``bench train --gma``): ``bench run --checkpoint`` it for the embedded benchmark with GMA.
 EMBEDDED_GMA_WEIGHTS = WEIGHTS_DIR / "m2f_tiny_world_gma.pth"
-#: Scorer parameters fitted for the shipped model (Maskomaly query ids), written by ``bench train``.
+#: Scorer parameters fitted for the shipped model (Maskomaly query ids), written by ``bench train``; `bench run`
+#: finds them beside the weights (:func:`maskbench.benchmark.calibrate.fitted_params_file`).
 EMBEDDED_SCORER_PARAMS = WEIGHTS_DIR / "m2f_tiny_world.scorers.json"
-EMBEDDED_SCORERS = ("msp", "rba", "eam", "aem", "maskomaly", "mask2anomaly")
 EMBEDDED_TRACKS = ("anomaly", "obstacle")
+#: Default results folder of the embedded run.
+EMBEDDED_OUT = "maskbench-results"
 
 
 def embedded_scorer_params(path: Path = EMBEDDED_SCORER_PARAMS) -> dict:
@@ -35,46 +46,57 @@ def embedded_scorer_params(path: Path = EMBEDDED_SCORER_PARAMS) -> dict:
     return json.loads(path.read_text())["params"] if path.is_file() else {}
 
 
-def run_embedded(out: Path = Path("maskbench-results"), *, weights: Path | None = None, tracks=EMBEDDED_TRACKS,
-                 scorers=EMBEDDED_SCORERS, limit: int | None = None, workers: int | None = None,
-                 world_config=None, progress=None, echo=print) -> list[dict]:
+def run_embedded(out: Path = Path(EMBEDDED_OUT), *, weights: Path | None = None, tracks=EMBEDDED_TRACKS,
+                 scorers=DEFAULT_SCORERS, limit: int | None = None, workers: int | None = None,
+                 world_config=None, progress=None, echo=print, plugins=(), scorer_params=None, bootstrap=None,
+                 seed=0, level=95.0, log=None) -> list[dict]:
     """Run the embedded benchmark into ``out``; return the results.json content of each track.
 
     limit: only the first N frames of each track (a partial run, flagged as such in every table).
+    plugins, scorer_params, bootstrap, seed, level: as in :class:`~maskbench.benchmark.run.RunConfig` (the
+    Maskomaly ids fitted for the weights come from the file beside them, as for any checkpoint). With bootstrap the
+    leaderboards print the intervals. ``echo(text)`` shows the leaderboard, ``log(line)`` each stage (world, model,
+    track, plots) and where everything went.
     """
-    from maskbench.benchmark.runner import RunConfig, run_benchmark
-    from maskbench.datasets.world import DATASET_NAMES, WorldConfig, ensure_world
-
+    log = log or (lambda line: None)
     out = Path(out)
     weights = Path(weights) if weights is not None else EMBEDDED_WEIGHTS
-    world = ensure_world(tuple(tracks), config=world_config or WorldConfig())
-    params = {k: v for k, v in embedded_scorer_params(
-        EMBEDDED_SCORER_PARAMS if weights == EMBEDDED_WEIGHTS else weights.with_suffix(".scorers.json")).items()
-        if k in scorers}
-    results, dirs = [], []
-    for track in tracks:
-        config = RunConfig(dataset=DATASET_NAMES[track], out=out / track, scorers=tuple(scorers),
-                           root=world.path(track), scorer_params=params, checkpoint=weights, protocol="official",
-                           limit=limit, workers=workers, command=list(sys.argv))
-        results.append(run_benchmark(config, progress=progress))
-        dirs.append(out / track)
-    write_reports(dirs, out, echo=echo)
+    with contextlib.ExitStack() as held:
+        out = claim_folder(out, held, log, command=" ".join(sys.argv))
+        log(f"world: the miniature world's {' and '.join(tracks)} tracks (generated once, then cached)")
+        world = ensure_world(tuple(tracks), config=world_config or WorldConfig(), log=log)
+        results, dirs = [], []
+        for track in tracks:
+            log(f"track {track}: {DATASET_NAMES[track]} layout at {world.path(track)}, model {weights}")
+            config = RunConfig(dataset=DATASET_NAMES[track], out=out / track, scorers=tuple(scorers),
+                               root=world.path(track), scorer_params=dict(scorer_params or {}), checkpoint=weights,
+                               protocol="official", limit=limit, workers=workers, command=list(sys.argv),
+                               plugins=tuple(plugins), bootstrap=bootstrap, seed=seed, level=level)
+            results.append(run_benchmark(config, progress=progress, log=log))
+            log(run_summary(results[-1], own=(world.config.frames(track), f"the miniature world's {track} track")))
+            dirs.append(out / track)
+        write_reports(dirs, out, echo=echo, log=log, bootstrap=bootstrap is not None, level=level)
+    log(f"results: {out} (one results folder per track: {', '.join(str(d) for d in dirs)})")
+    log(f"leaderboard: {out / 'leaderboard.txt'} (also .tex, .md, .csv)")
+    log(f"plots: {out / 'plots'}")
     return results
 
 
-def write_reports(results_dirs, out: Path, echo=print) -> list[Path]:
-    """Leaderboard of ``results_dirs`` as text (echoed), LaTeX, markdown and CSV in ``out``; plots per run."""
-    from maskbench.benchmark.plots import plot_results
-    from maskbench.benchmark.tables import format_leaderboard
-
+def write_reports(results_dirs, out: Path, echo=print, log=None, bootstrap=False, level=95.0) -> list[Path]:
+    """Leaderboard of ``results_dirs`` as text (echoed), LaTeX, markdown and CSV in ``out``; plots per run (said
+    through ``log``). bootstrap: with the intervals at ``level`` and the significance of every lead (``bootstrap.npz``
+    of each run).
+    """
     written = []
     for fmt, suffix in (("text", "txt"), ("latex", "tex"), ("markdown", "md"), ("csv", "csv")):
-        text = format_leaderboard([Path(d) for d in results_dirs], fmt)
+        text = format_leaderboard([Path(d) for d in results_dirs], fmt, bootstrap=bootstrap, level=level)
         path = Path(out) / f"leaderboard.{suffix}"
-        path.write_text(text)
+        write_text(path, text)
         written.append(path)
         if fmt == "text":
             echo(text)
+    if log is not None:
+        log(f"plots: curves and overlays of {', '.join(Path(d).name for d in results_dirs)}")
     for d in results_dirs:
         written += plot_results(d, Path(out) / "plots" / Path(d).name)
     return written

@@ -33,8 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from maskbench import __version__
-from maskbench.benchmark.tables import load_results
-from maskbench.errors import InputError
+from maskbench.benchmark.metric_keys import KNOWN_METRICS, unknown_metric_message, value_problem
+from maskbench.benchmark.results import load_results
+from maskbench.errors import ConfigError, InputError
+from maskbench.fileio import write_text
 
 GOLDEN_VERSION = 1
 DEFAULT_TOLERANCE = 1e-4
@@ -111,11 +113,13 @@ def parse_tolerances(items):
         try:
             tol = float(value)
         except ValueError:
-            raise InputError(f"--tolerance {item!r}: expected NUMBER or METRIC=NUMBER") from None
+            raise ConfigError("tolerance", f" {item!r}: expected NUMBER or METRIC=NUMBER") from None
         if not math.isfinite(tol) or tol < 0:
-            raise InputError(f"--tolerance {item!r}: must be a finite number >= 0")
+            raise ConfigError("tolerance", f" {item!r}: must be a finite number >= 0")
         if not key:
-            raise InputError(f"--tolerance {item!r}: empty metric name")
+            raise ConfigError("tolerance", f" {item!r}: empty metric name")
+        if key != "default" and key not in KNOWN_METRICS:
+            raise ConfigError("tolerance", f" {item!r}: {unknown_metric_message(key)}")
         out[key] = tol
     return out
 
@@ -145,7 +149,7 @@ def load_golden(path):
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"{path}: golden file not found (write one deliberately with --update)") from None
+        raise InputError(f"{path}: golden file not found (write one deliberately with `bench check --update`)") from None
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError(f"{path}: cannot read as JSON ({err})") from err
     if not isinstance(data, dict) or data.get("maskbench_golden") != GOLDEN_VERSION:
@@ -154,6 +158,9 @@ def load_golden(path):
     if not isinstance(tol, dict) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in tol.values()):
         raise InputError(f"{path}: \"tolerance\" must map metric names (or \"default\") to numbers >= 0")
+    for key in tol:
+        if key != "default" and key not in KNOWN_METRICS:
+            raise InputError(f"{path}: \"tolerance\": {unknown_metric_message(key)}")
     if not isinstance(data.get("entries"), list):
         raise InputError(f"{path}: \"entries\" must be a list")
     seen = set()
@@ -164,6 +171,9 @@ def load_golden(path):
         if _key(e) in seen:
             raise InputError(f"{path}: entries[{i}] {'/'.join(_key(e))} is listed twice")
         seen.add(_key(e))
+        for name, value in e["metrics"].items():
+            if problem := value_problem(name, value):
+                raise InputError(f"{path}: entries[{i}] {'/'.join(_key(e))}: {problem}")
     return data
 
 
@@ -241,8 +251,5 @@ def write_golden(golden_path, results_paths, tolerance=None, command=None):
         "entries": [{"scorer": k[0], "dataset": k[1], "protocol": k[2], "metrics": e["metrics"]}
                     for k, e in entries.items()],
     }
-    try:
-        golden_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"{golden_path}: cannot write the golden file ({err})") from err
+    write_text(golden_path, json.dumps(data, indent=2) + "\n")
     return data

@@ -10,12 +10,14 @@ import math
 import re
 from pathlib import Path
 
+import matplotlib.style
 import numpy as np
+from matplotlib.figure import Figure
 
-from maskbench.benchmark.tables import load_results
-from maskbench.errors import InputError
+from maskbench.benchmark.results import frame_ids, load_curves, load_frame_maps, load_results
+from maskbench.errors import ConfigError
+from maskbench.fileio import atomic_write, ensure_writable_dir
 
-CURVE_KEYS = ("pr_precision", "pr_recall", "roc_fpr", "roc_tpr")
 DPI = 100
 #: Overlays show maps strided down to at most this width (the figure cannot show more pixels; PDFs stay small).
 MAX_OVERLAY_WIDTH = 1024
@@ -23,8 +25,6 @@ _SAVE = {"png": {}, "pdf": {"metadata": {"CreationDate": None}}}
 
 
 def _style():
-    import matplotlib.style
-
     return matplotlib.style.context("default")
 
 
@@ -32,7 +32,8 @@ def _save(fig, stem):
     written = []
     for ext, kwargs in _SAVE.items():
         path = stem.with_name(f"{stem.name}.{ext}")
-        fig.savefig(path, format=ext, dpi=DPI, **kwargs)
+        with atomic_write(path) as handle:
+            fig.savefig(handle, format=ext, dpi=DPI, **kwargs)
         written.append(path)
     return written
 
@@ -51,40 +52,8 @@ def _entries_by_scorer(results):
     return out
 
 
-def load_curves(results_dir, scorers):
-    """``{scorer: {key: float array}}`` from ``curves.npz``; scorers without any curve key are left out."""
-    path = Path(results_dir) / "curves.npz"
-    if not path.is_file():
-        raise InputError(f"{path}: not found (the runner writes the PR/ROC curves there)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: np.asarray(npz[k], dtype=np.float64) for k in npz.files}
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot read as .npz ({err})") from err
-    names = list(scorers) + sorted({k.split("/", 1)[0] for k in arrays} - set(scorers))
-    curves = {}
-    for s in names:
-        present = [k for k in CURVE_KEYS if f"{s}/{k}" in arrays]
-        if not present:
-            continue
-        if len(present) < len(CURVE_KEYS):
-            missing = sorted(set(CURVE_KEYS) - set(present))
-            raise InputError(f"{path}: scorer {s!r} lacks {', '.join(f'{s}/{k}' for k in missing)}")
-        c = {k: arrays[f"{s}/{k}"] for k in CURVE_KEYS}
-        for a, b in (("pr_recall", "pr_precision"), ("roc_fpr", "roc_tpr")):
-            if c[a].ndim != 1 or c[a].shape != c[b].shape:
-                raise InputError(f"{path}: {s}/{a} and {s}/{b} must be 1-D arrays of one length, "
-                                 f"got shapes {c[a].shape} and {c[b].shape}")
-        curves[s] = c
-    if not curves:
-        raise InputError(f"{path}: no curves (expected keys '<scorer>/pr_precision', ...)")
-    return curves
-
-
 def plot_curves(results_dir, out_dir):
     """PR (recall -> precision, AP in the legend) and ROC (FPR -> TPR, AUROC and FPR95 in the legend)."""
-    from matplotlib.figure import Figure
-
     results = load_results(results_dir)
     entries = _entries_by_scorer(results)
     curves = load_curves(results_dir, entries)
@@ -95,7 +64,7 @@ def plot_curves(results_dir, out_dir):
     rule = run.get("fpr95_rule") or next(
         (e.get("protocol_details", {}).get("fpr95_rule") for e in entries.values()), None)
     with _style():
-        fig = Figure(figsize=(11, 4.6), dpi=DPI)
+        fig = Figure(figsize=(11, 4.5), dpi=DPI)  # whole pixels in binary floating point
         ax_pr, ax_roc = fig.subplots(1, 2)
         for s, c in curves.items():
             m = entries.get(s, {}).get("metrics", {})
@@ -120,38 +89,8 @@ def _safe(name):
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
-def frame_ids(results_dir):
-    maps = Path(results_dir) / "maps"
-    return sorted(p.stem for p in maps.glob("*.npz")) if maps.is_dir() else []
-
-
-def load_frame_maps(results_dir, frame_id):
-    """``(image, ood, {scorer: float32 map})`` from ``maps/<frame_id>.npz``, validated."""
-    path = Path(results_dir) / "maps" / f"{frame_id}.npz"
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: np.asarray(npz[k]) for k in npz.files}
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: cannot read as .npz ({err})") from err
-    image, ood = arrays.pop("image", None), arrays.pop("ood", None)
-    if image is None or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"{path}: 'image' must be a uint8 HxWx3 array")
-    if ood is None or ood.shape != image.shape[:2]:
-        raise InputError(f"{path}: 'ood' must be an HxW array matching the image {image.shape[:2]}")
-    maps = {}
-    for name, arr in arrays.items():
-        if arr.shape != image.shape[:2] or not np.issubdtype(arr.dtype, np.floating):
-            raise InputError(f"{path}: score map {name!r} must be a float HxW array, got {arr.dtype} {arr.shape}")
-        maps[name] = arr.astype(np.float32)
-    if not maps:
-        raise InputError(f"{path}: no score maps besides 'image' and 'ood'")
-    return image, ood, maps
-
-
 def plot_overlay(results_dir, frame_id, out_dir, scorers=()):
     """Image, ground truth (anomaly red, void grey) and each scorer's map over the grey image, own colour scale."""
-    from matplotlib.figure import Figure
-
     image, ood, maps = load_frame_maps(results_dir, frame_id)
     step = math.ceil(image.shape[1] / MAX_OVERLAY_WIDTH)
     image, ood = image[::step, ::step], ood[::step, ::step]
@@ -196,8 +135,9 @@ def plot_results(results_dir, out_dir=None, frames=None):
     if frames:
         unknown = [f for f in frames if f not in available]
         if unknown:
-            raise InputError(f"--frames: no maps/<id>.npz in {results_dir} for {', '.join(unknown)}; "
-                             f"available: {', '.join(available) or 'none'}")
+            raise ConfigError("frames", f": no maps/<id>.npz in {results_dir} for {', '.join(unknown)}; "
+                              f"available: {', '.join(available) or 'none'}")
+    ensure_writable_dir(out_dir)  # before any figure is drawn
     written = plot_curves(results_dir, out_dir)
     scorers = list(_entries_by_scorer(load_results(results_dir)))
     for fid in frames or available:

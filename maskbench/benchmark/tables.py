@@ -18,22 +18,26 @@ Rules (stated in every table's caption/footnote too):
 * Two results for the same (scorer, column) from runs with different checkpoints become separate rows
   labelled ``scorer [checkpoint]``; from the same checkpoint they are an error naming both files.
 * CSV keeps the raw fractions (full precision, header rows dataset / protocol / metric) so it round-trips.
+* A leaderboard whose columns use more than one FPR95 rule names the rule in every FPR95 header.
+* With ``bootstrap`` (the runs' ``bootstrap.npz``, :mod:`.table_bootstrap`) every value is followed by its
+  percentile interval ``[low, high]`` (CSV: columns ``<metric>.low`` / ``<metric>.high``), and a best value whose
+  lead over the second is not significant (paired bootstrap) is marked ``~`` (text), ``†`` (markdown),
+  a dagger (LaTeX); the notes define both.
 """
 
 import io
-import json
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from maskbench.errors import InputError
+from maskbench.benchmark.metric_keys import COUNTS, KNOWN_METRICS, LOWER_IS_BETTER, SCORES, unknown_metric_message
+from maskbench.benchmark.results import load_results, validate_results
+from maskbench.benchmark.table_bootstrap import cell_intervals, legend, load_cell_replicates, unsure_leads
+from maskbench.errors import ConfigError, InputError
 
-#: Metrics where a lower value is better; every other metric is higher-better.
-LOWER_IS_BETTER = frozenset({"FPR95", "FPR95_per_image"})
 #: Keys of ``metrics`` that are not fractions: printed raw (4 significant digits) and never ranked.
-UNSCALED = frozenset({"threshold"})
+UNSCALED = SCORES | COUNTS
 DEFAULT_METRICS = ("AP", "FPR95", "sIoU", "PPV", "F1")
 FORMATS = ("latex", "markdown", "csv", "text")
 
@@ -47,52 +51,6 @@ _MARKDOWN_SPECIALS = set("\\`*_[]<>|")
 
 
 # ----------------------------------------------------------------------------------------------- loading
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid here (undefined metrics are null)")
-
-
-def load_results(path):
-    """Read ``DIR/results.json`` (or a results.json path) and validate the parts tables need.
-
-    Returns the parsed dict with ``"source"`` added (the file read). Every error is an :class:`InputError`
-    naming the file and the problem.
-    """
-    path = Path(path)
-    file = path / "results.json" if path.is_dir() else path
-    if not file.is_file():
-        raise InputError(f"{path}: no results.json here (expected a results directory written by `bench run`)")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"), parse_constant=_reject_constant)
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise InputError(f"{file}: cannot read as JSON ({err})") from err
-    return validate_results(data, str(file))
-
-
-def validate_results(data, file="<results>"):
-    """Check a parsed results.json dict (as :func:`load_results` does); returns it with ``"source"`` added."""
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise InputError(f"{file}: expected an object with a \"results\" list (RESULTS_SCHEMA.md)")
-    run = data.get("run")
-    if run is not None and not isinstance(run, dict):
-        raise InputError(f"{file}: \"run\" must be an object")
-    for i, entry in enumerate(data["results"]):
-        where = f"{file}: results[{i}]"
-        if not isinstance(entry, dict):
-            raise InputError(f"{where}: expected an object")
-        for key in ("scorer", "dataset", "protocol"):
-            if not isinstance(entry.get(key), str) or not entry[key]:
-                raise InputError(f"{where}: \"{key}\" must be a non-empty string")
-        metrics = entry.get("metrics")
-        if not isinstance(metrics, dict):
-            raise InputError(f"{where} ({entry['scorer']}/{entry['dataset']}): \"metrics\" must be an object")
-        for name, value in metrics.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not math.isfinite(value)):
-                raise InputError(f"{where} ({entry['scorer']}/{entry['dataset']}): metric {name!r} is "
-                                 f"{value!r}; expected a finite number or null")
-    return {**data, "source": str(file)}
-
 
 def _as_results(results):
     """Accept one results dict / path or a list of them; return a list of loaded results dicts."""
@@ -128,7 +86,11 @@ class Column:
 
 @dataclass
 class Leaderboard:
-    """Scorers x (column group x metric) values as fractions (``None`` = missing), plus their footnotes."""
+    """Scorers x (column group x metric) values as fractions (``None`` = missing), plus their footnotes.
+
+    With bootstrap: ``intervals`` ``{(row, ci, metric): (low, high)}``, ``unsure`` (best cells whose lead is not
+    significant) and ``legend(symbol)`` (the notes that define them).
+    """
 
     rows: list
     columns: list
@@ -136,9 +98,24 @@ class Leaderboard:
     metrics: list
     values: dict
     notes: list
+    intervals: dict = field(default_factory=dict)
+    unsure: set = field(default_factory=set)
+    legend: object = None
 
     def value(self, row, column_index, metric):
         return self.values.get((row, column_index, metric))
+
+    def notes_with(self, symbol):
+        """The notes, with the bootstrap legend (mark ``symbol``) after the marks' rule."""
+        extra = self.legend(symbol) if self.legend else []
+        return self.notes[:2] + extra + self.notes[2:]
+
+    def metric_head(self, column_index, metric, name, escape=str):
+        """``name`` of a metric header, with the column's FPR95 rule (``escape`` d) when the leaderboard mixes rules."""
+        rules = {c.fpr95_rule for c in self.columns}
+        if metric.startswith("FPR95") and len(rules) > 1:
+            return f"{name} [{escape(self.columns[column_index].fpr95_rule or 'rule not recorded')}]"
+        return name
 
 
 def _checkpoint(run):
@@ -164,14 +141,16 @@ def _column_labels(columns):
     return labels
 
 
-def build_leaderboard(results, metrics=None):
+def build_leaderboard(results, metrics=None, *, bootstrap=False, level=95.0, replicates=None, seed=None):
     """Collect the results (dicts or paths) into a :class:`Leaderboard` of the given metric keys.
 
-    ``metrics=None`` takes those of DEFAULT_METRICS present in the results (all keys if none is).
+    ``metrics=None`` takes those of DEFAULT_METRICS present in the results (all keys if none is). ``bootstrap``:
+    intervals at ``level`` and the significance of every lead, from the ``bootstrap.npz`` beside each results.json
+    (``replicates`` / ``seed``: check that they hold these B and seed).
     """
     loaded = _as_results(results)
     if metrics is not None and not metrics:
-        raise InputError("--metrics: give at least one metric")
+        raise ConfigError("metrics", ": give at least one metric")
     entries = []  # (scorer, column, checkpoint, entry, source)
     columns = {}
     for res in loaded:
@@ -186,9 +165,12 @@ def build_leaderboard(results, metrics=None):
     if metrics is None:  # the default columns the results have
         metrics = [m for m in DEFAULT_METRICS if m in available] or available
     metrics = list(metrics)
+    for m in metrics:
+        if m not in KNOWN_METRICS:
+            raise ConfigError("metrics", f": {unknown_metric_message(m)}")
     unknown = [m for m in metrics if m not in available]
     if unknown:
-        raise InputError(f"--metrics: {', '.join(unknown)} not in any result; available: {', '.join(available)}")
+        raise ConfigError("metrics", f": {', '.join(unknown)} not in any result; available: {', '.join(available)}")
 
     row_of = _row_labels(entries)
     column_list = list(columns.values())
@@ -206,6 +188,12 @@ def build_leaderboard(results, metrics=None):
     labels = _column_labels(column_list)
     board = Leaderboard(rows, column_list, labels, metrics, values, [])
     board.notes = _footnotes(board, entries, row_of, index)
+    if bootstrap:
+        cells = {(row, index[ckey]): (scorer, source) for (scorer, ckey, _, _, source), row in zip(entries, row_of)}
+        reps = load_cell_replicates(cells, replicates, seed)
+        board.intervals = cell_intervals(reps, metrics, level)
+        board.unsure = unsure_leads(marks(board), lambda ci, m: _shown(board, ci, m), reps, labels, level)
+        board.legend = lambda symbol: legend(symbol, level, reps)
     return board
 
 
@@ -262,6 +250,19 @@ def display(metric, value):
     return f"{100 * value:.1f}"
 
 
+def _shown(board, ci, m):
+    """``{row: displayed value}`` of one column (rows with a value)."""
+    return {r: float(display(m, board.value(r, ci, m))) for r in board.rows if board.value(r, ci, m) is not None}
+
+
+def _interval_text(board, r, ci, m):
+    """`` [low, high]`` of a cell as displayed ("" without an interval)."""
+    if (r, ci, m) not in board.intervals:
+        return ""
+    low, high = board.intervals[r, ci, m]
+    return f" [{display(m, low)}, {display(m, high)}]"
+
+
 def marks(board):
     """``{(row, column_index, metric): "best" | "second"}`` from the displayed values (see module rules)."""
     out = {}
@@ -269,8 +270,7 @@ def marks(board):
         for m in board.metrics:
             if m in UNSCALED:
                 continue
-            shown = {r: float(display(m, board.value(r, ci, m))) for r in board.rows
-                     if board.value(r, ci, m) is not None}
+            shown = _shown(board, ci, m)
             if len(shown) < 2:
                 continue
             sign = 1.0 if m in LOWER_IS_BETTER else -1.0
@@ -311,8 +311,9 @@ def to_latex(board, caption=True, label="tab:maskbench"):
         " & ".join([""] + [
             rf"\multicolumn{{{n}}}{{c}}{{{latex_escape(lab)}}}" for lab in board.labels]) + r" \\",
         " ".join(rf"\cmidrule(lr){{{2 + i * n}-{1 + (i + 1) * n}}}" for i in range(len(board.columns))),
-        " & ".join(["Scorer"] + [_LATEX_METRIC.get(m, latex_escape(m)) + _arrow(m, r"$\uparrow$", r"$\downarrow$")
-                                 for _ in board.columns for m in board.metrics]) + r" \\",
+        " & ".join(["Scorer"] + [board.metric_head(ci, m, _LATEX_METRIC.get(m, latex_escape(m)), latex_escape)
+                                 + _arrow(m, r"$\uparrow$", r"$\downarrow$")
+                                 for ci in range(len(board.columns)) for m in board.metrics]) + r" \\",
         r"\midrule",
     ]
     for r in board.rows:
@@ -321,12 +322,16 @@ def to_latex(board, caption=True, label="tab:maskbench"):
             for m in board.metrics:
                 text = display(m, board.value(r, ci, m))
                 style = mk.get((r, ci, m))
-                cells.append(rf"\textbf{{{text}}}" if style == "best" else
-                             rf"\underline{{{text}}}" if style == "second" else text)
+                text = (rf"\textbf{{{text}}}" if style == "best" else
+                        rf"\underline{{{text}}}" if style == "second" else text)
+                interval = _interval_text(board, r, ci, m)
+                cells.append(text + (r"$^\dagger$" if (r, ci, m) in board.unsure else "")
+                             + (rf" {{\scriptsize{interval}}}" if interval else ""))
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    if caption:
-        lines.append(r"\caption{" + latex_escape(" ".join(board.notes)) + "}")
+    if caption:  # the mark is set in LaTeX; everything else is escaped
+        notes = latex_escape(" ".join(board.notes_with("\x00")))
+        lines.append(r"\caption{" + notes.replace("\x00", r"$^\dagger$") + "}")
     if label:
         lines.append(rf"\label{{{label}}}")
     lines.append(r"\end{table}")
@@ -336,8 +341,10 @@ def to_latex(board, caption=True, label="tab:maskbench"):
 def to_markdown(board):
     """A pipe table (bold ``**x**``, underline ``<u>x</u>``) followed by the protocol notes."""
     mk = marks(board)
-    header = ["Scorer"] + [f"{markdown_escape(lab)} {markdown_escape(_PLAIN_METRIC.get(m, m))}{_arrow(m, '↑', '↓')}"
-                           for lab in board.labels for m in board.metrics]
+    heads = [(lab, board.metric_head(ci, m, _PLAIN_METRIC.get(m, m)), m) for ci, lab in enumerate(board.labels)
+             for m in board.metrics]
+    header = ["Scorer"] + [f"{markdown_escape(lab)} {markdown_escape(head)}{_arrow(m, '↑', '↓')}"
+                           for lab, head, m in heads]
     lines = ["| " + " | ".join(header) + " |", "|:--" + "|--:" * (len(header) - 1) + "|"]
     for r in board.rows:
         cells = [markdown_escape(r)]
@@ -345,17 +352,25 @@ def to_markdown(board):
             for m in board.metrics:
                 text = display(m, board.value(r, ci, m))
                 style = mk.get((r, ci, m))
-                cells.append(f"**{text}**" if style == "best" else f"<u>{text}</u>" if style == "second" else text)
+                text = f"**{text}**" if style == "best" else f"<u>{text}</u>" if style == "second" else text
+                cells.append(text + ("†" if (r, ci, m) in board.unsure else "") + _interval_text(board, r, ci, m))
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n\n".join(["\n".join(lines)] + [markdown_escape(note) for note in board.notes]) + "\n"
+    notes = board.notes_with("†")
+    return "\n\n".join(["\n".join(lines)] + [markdown_escape(note) for note in notes]) + "\n"
 
 
 def to_frame(board):
     """The raw fractions as a DataFrame: index ``scorer``, columns (dataset, protocol, metric)."""
+    bounds = {(ci, m) for _, ci, m in board.intervals}
+    keys = []  # (column, metric, None: the value | 0: low | 1: high), <metric>.low / .high after their metric
+    for ci in range(len(board.columns)):
+        for m in board.metrics:
+            keys += [(ci, m, None)] + ([(ci, m, 0), (ci, m, 1)] if (ci, m) in bounds else [])
     cols = pd.MultiIndex.from_tuples(
-        [(lab, _protocol_label(col), m) for col, lab in zip(board.columns, board.labels) for m in board.metrics],
-        names=["dataset", "protocol", "metric"])
-    data = [[board.value(r, ci, m) for ci in range(len(board.columns)) for m in board.metrics] for r in board.rows]
+        [(board.labels[ci], _protocol_label(board.columns[ci]), m if b is None else f"{m}.{('low', 'high')[b]}")
+         for ci, m, b in keys], names=["dataset", "protocol", "metric"])
+    data = [[board.value(r, ci, m) if b is None else board.intervals.get((r, ci, m), (None, None))[b]
+             for ci, m, b in keys] for r in board.rows]
     frame = pd.DataFrame(data, columns=cols, index=pd.Index(board.rows, name="scorer"), dtype="float64")
     return frame
 
@@ -366,20 +381,24 @@ def _protocol_label(col):
 
 def to_csv(board):
     """Raw fractions (full float precision, empty = missing); read back with
-    ``pd.read_csv(f, header=[0, 1, 2], index_col=0)``."""
+    ``pd.read_csv(f, header=[0, 1, 2], index_col=0)`` (bit for bit from pandas 3; before it, pandas' default parser
+    may differ in the last bit unless given ``float_precision="round_trip"``)."""
     buf = io.StringIO()
     to_frame(board).to_csv(buf, lineterminator="\n")
     return buf.getvalue()
 
 
 def to_text(board):
-    """Aligned plain text for terminals; best marked ``*``, second ``+``; protocol notes below."""
+    """Aligned plain text for terminals; best marked ``*``, second ``+`` (and with bootstrap a lead that is not
+    significant ``~``); protocol notes below."""
     mk = marks(board)
     suffix = {"best": "*", "second": "+"}
     n, groups = len(board.metrics), range(len(board.columns))
-    heads = [f"{_PLAIN_METRIC.get(m, m)}{_arrow(m, '^', 'v')}" for _ in groups for m in board.metrics]
-    grid = [[display(m, board.value(r, ci, m)) + suffix.get(mk.get((r, ci, m)), " ")
-             for ci in groups for m in board.metrics] for r in board.rows]
+    heads = [f"{board.metric_head(ci, m, _PLAIN_METRIC.get(m, m))}{_arrow(m, '^', 'v')}" for ci in groups
+             for m in board.metrics]
+    lead = (lambda r, ci, m: "~" if (r, ci, m) in board.unsure else " ") if board.legend else (lambda r, ci, m: "")
+    grid = [[display(m, board.value(r, ci, m)) + suffix.get(mk.get((r, ci, m)), " ") + lead(r, ci, m)
+             + _interval_text(board, r, ci, m) for ci in groups for m in board.metrics] for r in board.rows]
     widths = [max(len(cell) for cell in column) for column in zip(heads, *grid)]
     w0 = max(len(r) for r in ["scorer", *board.rows])
     for ci, lab in enumerate(board.labels):  # a long dataset label widens the last column of its group
@@ -397,15 +416,17 @@ def to_text(board):
     lines.append("-" * len(lines[1]))
     lines += [line(r, row) for r, row in zip(board.rows, grid)]
     lines.append("(* best, + second per column)")
-    lines += board.notes
+    lines += board.notes_with("~")
     return "\n".join(lines) + "\n"
 
 
-def format_leaderboard(results, fmt="text", metrics=None):
-    """Render results (a results dict, a results directory, or a list of them) as ``fmt`` in FORMATS."""
+def format_leaderboard(results, fmt="text", metrics=None, *, bootstrap=False, level=95.0, replicates=None,
+                       seed=None):
+    """Render results (a results dict, a results directory, or a list of them) as ``fmt`` in FORMATS; the
+    bootstrap arguments as in :func:`build_leaderboard`."""
     if fmt not in FORMATS:
         raise InputError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    board = build_leaderboard(results, metrics)
+    board = build_leaderboard(results, metrics, bootstrap=bootstrap, level=level, replicates=replicates, seed=seed)
     return {"latex": to_latex, "markdown": to_markdown, "csv": to_csv, "text": to_text}[fmt](board)
 
 
@@ -413,10 +434,10 @@ def parse_metrics(text):
     """``"AP,FPR95"`` -> ``["AP", "FPR95"]`` (the ``--metrics`` option)."""
     items = [m.strip() for m in text.split(",")]
     if not all(items):
-        raise InputError(f"--metrics {text!r}: empty metric name")
+        raise ConfigError("metrics", f" {text!r}: empty metric name")
     return items
 
 
 __all__ = ["DEFAULT_METRICS", "FORMATS", "LOWER_IS_BETTER", "Column", "Leaderboard", "build_leaderboard",
-           "display", "format_leaderboard", "load_results", "marks", "parse_metrics", "to_csv", "to_latex",
-           "to_markdown", "to_text", "validate_results"]
+           "display", "format_leaderboard", "marks", "parse_metrics", "to_csv", "to_latex",
+           "to_markdown", "to_text"]

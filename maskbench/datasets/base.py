@@ -4,8 +4,19 @@ A dataset walks its root once at construction (file names only) and reads one fr
 Every problem found on disk is recorded as a :class:`Problem` naming the path; :func:`load_dataset`
 refuses a dataset with problems, ``bench datasets check`` lists them all.
 
+Frames: ``frames="labelled"`` (default) yields the frames that carry labels; ``frames="all"`` every frame of
+the selected split, labelled or not (e.g. the SMIYC test frames, whose labels are withheld): a frame without
+labels has ``ood is None``. ``ds.info["labelled_count"]`` counts the yielded frames with labels and
+``ds.info["unlabelled_ids"]`` names the others.
+
 Roots: an explicit ``root`` wins; otherwise ``$MASKBENCH_ROOT_<NAME>`` (name upper-cased, ``-`` -> ``_``,
 e.g. ``MASKBENCH_ROOT_SMIYC_RA21``), otherwise ``$MASKBENCH_DATA/<name>`` (e.g. ``$MASKBENCH_DATA/smiyc-ra21``).
+
+Paths: symbolic links under a root are followed, also to files outside it (a root assembled from links into a
+shared store is common, and the root is the user's own arrangement); every file is still read by signature
+(:mod:`maskbench.fileio`). A file name that a dataset's own files give (``frame_list.json``, the COCO annotation
+``file_name``) must be a relative name without ``..``: one that would leave its folder is a problem naming the
+listing, never opened (:meth:`Dataset._listed`).
 """
 
 import os
@@ -13,36 +24,59 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from maskbench.errors import DatasetError
+from maskbench.errors import DatasetError, FileReadError
+from maskbench.fileio import read_image, read_label_png
 
 VOID = 255
 """Void / ignore value of every ``ood`` and ``semantic`` map produced here."""
 
+FRAMES = ("labelled", "all")
+"""Values of the ``frames`` option of every dataset."""
+
 
 @dataclass(frozen=True, eq=False)
 class Sample:
-    """One frame: ``image`` uint8 (H, W, 3) RGB; ``ood`` uint8 (H, W) 0 inlier / 1 anomaly / 255 void.
+    """One frame: ``image`` uint8 (H, W, 3) RGB; ``ood`` uint8 (H, W) 0 inlier / 1 anomaly / 255 void, or
+    ``None`` for a frame without labels (``frames="all"``: e.g. the SMIYC test frames).
 
-    ``semantic`` (uint8 (H, W), known-class ids, 255 ignore), ``panoptic`` (int32 (H, W) segment ids, 0 void)
-    and ``segments`` (one dict per segment id) are ``None`` where the dataset has no such ground truth.
+    ``semantic`` (uint8 (H, W), known-class ids, 255 ignore), ``panoptic`` (int32 (H, W) segment ids, 0 void),
+    ``segments`` (one dict per segment id), ``label_ids`` (uint8 (H, W) Cityscapes labelIds) and ``instance_ids``
+    (int32 (H, W) Cityscapes instanceIds: labelId, or labelId * 1000 + k on a thing instance) are ``None`` where
+    the frame has no such ground truth.
     """
 
     id: str
     image: np.ndarray
-    ood: np.ndarray
+    ood: np.ndarray | None
     semantic: np.ndarray | None = None
     panoptic: np.ndarray | None = None
     segments: tuple | None = None
+    label_ids: np.ndarray | None = None
+    instance_ids: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class Frame:
-    """A discovered frame: its official id and the files it is read from (keyed by role)."""
+    """A discovered frame: its official id, the files it is read from (keyed by role), whether it has labels."""
 
     id: str
     paths: dict = field(hash=False)
+    labelled: bool = True
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One official split (or policy) a dataset option selects: ``option=value`` is the reference's ``official``
+    name, with ``count`` frames (``labelled`` of them with public labels; ``None``: the reference gives no count)
+    per ``source`` (reference repository file)."""
+
+    option: str
+    value: str
+    official: str
+    count: int | None
+    labelled: int | None
+    source: str
 
 
 @dataclass(frozen=True)
@@ -113,11 +147,16 @@ class Dataset:
     version = None
     root_dirname = None  # the official top folder; its parent is accepted as root too
     label_convention = ""
+    variants = ()  # the official splits and policies its options select (``Variant``), for listings and checks
 
-    def __init__(self, root=None):
+    def __init__(self, root=None, *, frames="labelled"):
+        if frames not in FRAMES:
+            raise self._error("frames", f"unknown frames option {frames!r}; choose one of {', '.join(FRAMES)}")
+        self.frames_option = frames
         self.problems = []
         self.root = self._resolve_root(root)
-        self.frames = sorted(self._discover(), key=self._order)
+        found = self._discover()
+        self.frames = sorted((f for f in found if f.labelled or frames == "all"), key=self._order)
         seen = set()
         for frame in self.frames:
             if frame.id in seen:
@@ -146,14 +185,23 @@ class Dataset:
         return [frame.id for frame in self.frames]
 
     @property
+    def official_ids(self):
+        """The official frame list of the selected split (and ``frames``) where the benchmark publishes one, else ``None``."""
+        return None
+
+    @property
     def info(self):
-        """Conventions to copy into every result: name, version, labels, official count, protocol track."""
+        """Conventions to copy into every result: name, version, labels, official count, protocol track, and
+        which frames carry labels (``frames`` option, ``labelled_count``, ``unlabelled_ids``)."""
         return {
             "name": self.name,
             "version": self.version,
             "label_convention": self.label_convention,
             "official_count": self.official_count,
             "frames": len(self.frames),
+            "frames_option": self.frames_option,
+            "labelled_count": sum(f.labelled for f in self.frames),
+            "unlabelled_ids": [f.id for f in self.frames if not f.labelled],
             "track": self.track,
             "void": VOID,
         }
@@ -192,6 +240,14 @@ class Dataset:
         self._problem(path, "missing directory")
         return None
 
+    def _listed(self, folder, name, listing):
+        """``folder / name`` for a file name read from the dataset file ``listing``, or ``None`` (a problem
+        recorded) when it is not a relative name inside ``folder`` (absolute, or climbing out with ``..``)."""
+        if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+            self._problem(listing, f"names {name!r}, which is not a file name inside {folder}; refusing to read it")
+            return None
+        return Path(folder) / name
+
     def _require_file(self, path, what):
         path = Path(path)
         if not path.is_file():
@@ -206,26 +262,18 @@ class Dataset:
         return err
 
     def _read_image(self, path):
-        """uint8 (H, W, 3) RGB; alpha dropped, palette/grey expanded."""
+        """uint8 (H, W, 3) RGB of a PNG/JPEG/WebP (by signature); alpha dropped, palette/grey expanded."""
         try:
-            with Image.open(path) as img:
-                img.load()
-                return np.asarray(img.convert("RGB"))
-        except FileNotFoundError:
-            raise self._error(path, "image file is missing") from None
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            raise self._error(path, f"unreadable or truncated image ({err})") from None
+            return read_image(path)
+        except FileReadError as err:
+            raise self._error(path, "image file is missing" if err.missing else err.what) from None
 
     def _read_label(self, path, shape=None):
-        """The label array as stored (palette indices, never colours); channel 0 of a multi-channel file."""
+        """The label array of a PNG as stored (palette indices, never colours); channel 0 of a multi-channel file."""
         try:
-            with Image.open(path) as img:
-                img.load()
-                label = np.asarray(img)
-        except FileNotFoundError:
-            raise self._error(path, "label file is missing") from None
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            raise self._error(path, f"unreadable or truncated label ({err})") from None
+            label = read_label_png(path)
+        except FileReadError as err:
+            raise self._error(path, "label file is missing" if err.missing else err.what) from None
         if label.ndim == 3:
             label = label[..., 0]
         if shape is not None and label.shape != tuple(shape[:2]):

@@ -18,6 +18,8 @@ import json
 import numpy as np
 
 from maskbench.datasets.base import DATASETS, VOID, Dataset, Frame, Sample
+from maskbench.errors import FileReadError
+from maskbench.fileio import read_label_png
 
 UNKNOWN_SPLITS = {
     "K5": ("car", "cow", "pizza", "toilet"),
@@ -29,9 +31,15 @@ ANNOTATIONS = "annotations/panoptic_val2017.json"
 
 
 def rgb_to_id(rgb):
-    """Panoptic segment ids from an (H, W, 3) uint8 PNG: ``R + 256 G + 256^2 B``."""
+    """Panoptic segment ids (int32) from an (H, W, 3+) uint8 PNG: ``R + 256 G + 256^2 B`` (panopticapi ``rgb2id``)."""
     rgb = rgb.astype(np.int32)
     return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+
+
+def id_to_rgb(ids):
+    """The (H, W, 3) uint8 PNG of panoptic segment ids: the inverse of :func:`rgb_to_id` (panopticapi ``id2rgb``)."""
+    ids = np.asarray(ids).astype(np.uint32)
+    return np.stack([ids % 256, ids // 256 % 256, ids // 65536 % 256], axis=-1).astype(np.uint8)
 
 
 @DATASETS.register
@@ -47,7 +55,7 @@ class CocoOpenPanoptic(Dataset):
   val2017/<12-digit id>.jpg
   panoptic_val2017/<12-digit id>.png    (RGB-encoded segment ids, 0 void)"""
 
-    def __init__(self, root=None, *, split="K20"):
+    def __init__(self, root=None, *, split="K20", frames="labelled"):
         if split not in UNKNOWN_SPLITS:
             raise self._error("split", f"unknown split {split!r}; choose one of {', '.join(UNKNOWN_SPLITS)}")
         self.split = split
@@ -55,7 +63,7 @@ class CocoOpenPanoptic(Dataset):
             f"EOPSN {split} unknown things -> 1, other segments -> 0, void and crowd -> 255"
         )
         self.unknown_ids = ()
-        super().__init__(root)
+        super().__init__(root, frames=frames)
 
     @property
     def info(self):
@@ -92,8 +100,11 @@ class CocoOpenPanoptic(Dataset):
         self.unknown_ids = tuple(sorted(by_name[n] for n in UNKNOWN_SPLITS[self.split]))
         frames, self.segments_info = [], {}
         for image_id, png_name, segments in annotations:
-            image = self.root / "val2017" / images.get(image_id, f"<image id {image_id} not in images[]>")
-            png = self.root / "panoptic_val2017" / png_name
+            image = self._listed(self.root / "val2017", images.get(image_id, f"<image id {image_id} not in images[]>"),
+                                 path)
+            png = self._listed(self.root / "panoptic_val2017", png_name, path)
+            if image is None or png is None:
+                continue
             if self._require_file(image, f"image of annotation {png_name}") & self._require_file(png, "panoptic PNG"):
                 fid = image.name.rsplit(".", 1)[0]
                 frames.append(Frame(fid, {"image": image, "panoptic": png}))
@@ -114,7 +125,10 @@ class CocoOpenPanoptic(Dataset):
     def _load(self, frame):
         image = self._read_image(frame.paths["image"])
         png = frame.paths["panoptic"]
-        panoptic = rgb_to_id(self._read_image(png))
+        try:  # a PNG by signature (a JPEG would change the ids), RGB(A) as panopticapi's rgb2id reads it
+            panoptic = rgb_to_id(read_label_png(png, modes=("RGB", "RGBA"))[..., :3])
+        except FileReadError as err:
+            raise self._error(png, "panoptic PNG is missing" if err.missing else err.what) from None
         if panoptic.shape != image.shape[:2]:
             raise self._error(png, f"panoptic size {panoptic.shape[1]}x{panoptic.shape[0]} differs from image "
                                    f"size {image.shape[1]}x{image.shape[0]}")

@@ -14,6 +14,8 @@ import numpy as np
 
 from maskbench.datasets.base import DATASETS, Dataset, Frame, Sample, files_with_suffix
 from maskbench.datasets.lost_and_found import find_laf_image
+from maskbench.errors import FileReadError
+from maskbench.fileio import read_npz
 
 LABEL_SUFFIX = "_labels.png"
 FISHY_ID = re.compile(r"([0-9]+)_(.+)")
@@ -50,9 +52,9 @@ class FishyscapesLostAndFound(Dataset):
   leftImg8bit/{{train,test}}/<NN_scene>/<laf id>_leftImg8bit.png
   {LAF_LABEL_DIR}/NNNN_<laf id>_labels.png      (100; 0 inlier, 1 anomaly, 255 void; or labels_root=DIR)"""
 
-    def __init__(self, root=None, *, labels_root=None):
+    def __init__(self, root=None, *, labels_root=None, frames="labelled"):
         self.labels_root = labels_root
-        super().__init__(root)
+        super().__init__(root, frames=frames)
 
     def _discover(self):
         labels_dir = self.root / LAF_LABEL_DIR
@@ -101,11 +103,11 @@ class FishyscapesStatic(Dataset):
   fs_val_v<N>/NNNN_<city>_<seq>_<frame>_labels.png   (30; 0 inlier, 1 anomaly, 255 void)
   fs_val_v<N>/NNNN_<city>_<seq>_<frame>_rgb.npz      (key 'rgb': signed overlay added to the Cityscapes image)"""
 
-    def __init__(self, root=None, *, version=None):
+    def __init__(self, root=None, *, version=None, frames="labelled"):
         if version is not None and not re.fullmatch(r"v?[0-9]+", str(version)):
             raise self._error("version", f"expected a Fishyscapes Static version like 3 or 'v3', got {version!r}")
         self.requested_version = version
-        super().__init__(root)
+        super().__init__(root, frames=frames)
 
     def _discover(self):
         versions = (STATIC_DIR.fullmatch(p.name) for p in self.root.iterdir() if p.is_dir())
@@ -131,12 +133,9 @@ class FishyscapesStatic(Dataset):
 
     def _read_overlay(self, path, shape):
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                rgb = npz["rgb"]
-        except KeyError:
-            raise self._error(path, "overlay has no 'rgb' array") from None
-        except (OSError, ValueError) as err:
-            raise self._error(path, f"unreadable overlay ({err})") from None
+            rgb = read_npz(path, keys=("rgb",))["rgb"]
+        except FileReadError as err:
+            raise self._error(path, f"overlay: {err.what}") from None
         if rgb.shape != shape or not (np.issubdtype(rgb.dtype, np.integer) or np.issubdtype(rgb.dtype, np.floating)):
             raise self._error(path, f"overlay 'rgb' is {rgb.dtype} {rgb.shape}, expected numbers of shape {shape}")
         return rgb.astype(np.int64)  # bdl-benchmark: np.load(...)['rgb'].astype(int)

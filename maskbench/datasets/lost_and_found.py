@@ -1,38 +1,35 @@
-"""Lost & Found test split (Pinggera et al. 2016), the obstacle protocol of SegmentMeIfYouCan.
+"""Lost & Found (Pinggera et al. 2016) in its Cityscapes-style layout, with the selections of SegmentMeIfYouCan.
 
-Cityscapes-style layout: ``leftImg8bit/test/<NN_scene>/<fid>_leftImg8bit.png`` and
-``gtCoarse/test/<NN_scene>/<fid>_gtCoarse_labelIds.png``. Labels are the ``labelIds`` (not the
-``labelTrainIds``, whose trainId 0 silently turns the "non-hazard" objects 31, 33, 34, 36..39 into inliers):
-0 -> void (unlabelled, ego vehicle, off-road), 1 (free space) -> inlier, 2..200 -> anomaly, exactly as
-SegmentMeIfYouCan/road-anomaly-benchmark ``datasets/tracks.py`` ``LAF_CLASSES``. Values above 200 are rejected.
+``leftImg8bit/<split>/<NN_scene>/<fid>_leftImg8bit.png`` and ``gtCoarse/<split>/<NN_scene>/<fid>_gtCoarse_labelIds.png``.
+Labels are the ``labelIds`` (not the ``labelTrainIds``, whose trainId 0 silently turns the "non-hazard" objects
+31, 33, 34, 36..39 into inliers): 0 -> void (unlabelled, ego vehicle, off-road), 1 (free space) -> inlier,
+2..200 -> anomaly, exactly as SegmentMeIfYouCan/road-anomaly-benchmark ``datasets/tracks.py`` ``LAF_CLASSES``.
+Values above 200 are rejected.
 
-Subsets (``subset=``), from the same file:
-
-- ``test`` (default): all 1203 test frames;
-- ``testValid``: 1186, dropping the 17 frames whose labels are all zero, given as indices into the
-  id-sorted full test split (so this needs the complete split);
-- ``testNoKnown``: 1043, ``testValid`` minus frames starting with the prefixes in :data:`NO_KNOWN_PREFIXES`
-  (children and bicycles, i.e. known Cityscapes classes).
+``subset=`` (default ``test``) picks one selection of :mod:`.lost_and_found_splits`: ``test`` / ``testValid`` /
+``testNoKnown`` / ``train`` / ``trainValid`` (obstacle protocol, ROI = drivable space), ``anomalyTest`` /
+``anomalyTrain`` (``LostAndFoundAnomaly``: ROI = the whole image minus the ego vehicle, given by the official
+``LAF_roi_2048.png``: ``roi=PATH``, default ``<root>/LAF_roi_2048.png``; label 255, then 0 inside the ROI, then
+1 on every object pixel), ``fishyObstacleVal`` / ``fishyObstacleTest`` (the Fishyscapes L&F frames with the
+LAF labels; the test list needs ``ids=PATH``, the JSON upstream reads from ``$FISHY_LAF_ID_FILE``).
 """
 
+import json
 import re
+from pathlib import Path
 
-from maskbench.datasets.base import DATASETS, Dataset, Frame, Sample
+import numpy as np
+
+from maskbench.datasets.base import DATASETS, VOID, Dataset, Frame, Sample, Variant
+from maskbench.datasets.lost_and_found_splits import SUBSETS
+from maskbench.errors import FileReadError
+from maskbench.fileio import read_label_png
 
 LAF_ID = re.compile(r"([0-9]{2})_(.*)_([0-9]{6})_([0-9]{6})")
 IMAGE_SUFFIX = "_leftImg8bit"
 IMAGE_EXTS = (".png", ".webp", ".jpg")
 LABEL_SUFFIX = "_gtCoarse_labelIds.png"
-
-TEST_COUNT = 1203
-INVALID_TEST_INDICES = (17, 37, 55, 72, 91, 110, 129, 153, 174, 197, 218, 353, 490, 618, 686, 792, 793)
-NO_KNOWN_PREFIXES = (
-    "15_Rechbergstr_Deckenpfronn",  # children
-    "01_Hanns_Klemm_Str_45_000006",  # bicycles
-    "01_Hanns_Klemm_Str_45_000007",
-    "10_Schlossberg_9_000004",
-)
-SUBSET_COUNTS = {"test": 1203, "testValid": 1186, "testNoKnown": 1043}
+ROI_FILE = "LAF_roi_2048.png"
 
 
 def scene_of(laf_id):
@@ -56,31 +53,46 @@ def find_laf_image(root, laf_id, splits=("train", "test")):
 
 @DATASETS.register
 class LostAndFound(Dataset):
-    """Lost & Found test split; labelIds 0 void, 1 inlier (free space), 2..200 anomaly; protocol track ``obstacle``."""
+    """Lost & Found; labelIds 0 void, 1 inlier (free space), 2..200 anomaly; track ``obstacle`` (``anomaly`` for
+    the ROI-image and Fishyscapes subsets)."""
 
     name = "lost-and-found"
-    summary = "Lost & Found test split, labelIds (0 void, 1 road, 2..200 obstacle); subset test|testValid|testNoKnown"
-    track = "obstacle"
-    official_count = TEST_COUNT
-    label_convention = "gtCoarse labelIds: 0 -> 255 void, 1 -> 0 inlier, 2..200 -> 1 anomaly (SMIYC LAF_CLASSES)"
-    layout = """<LostAndFound root>/
-  leftImg8bit/test/<NN_scene>/<NN_scene>_<seq:06d>_<frame:06d>_leftImg8bit.png   (1203 frames; webp/jpg accepted)
-  gtCoarse/test/<NN_scene>/<same id>_gtCoarse_labelIds.png                        (0 void, 1 free space, 2.. objects)"""
+    summary = "Lost & Found, labelIds (0 void, 1 road, 2..200 obstacle); subset test|testValid|testNoKnown|train|..."
+    layout = f"""<LostAndFound root>/
+  leftImg8bit/{{test,train}}/<NN_scene>/<NN_scene>_<seq:06d>_<frame:06d>_leftImg8bit.png  (1203 test, 1036 train; webp/jpg accepted)
+  gtCoarse/{{test,train}}/<NN_scene>/<same id>_gtCoarse_labelIds.png                       (0 void, 1 free space, 2.. objects)
+  {ROI_FILE}                                          (anomaly* subsets: road-anomaly-benchmark's ROI image, or roi=PATH)"""
+    variants = tuple(Variant("subset", name, s.official, s.count, s.count, s.source) for name, s in SUBSETS.items())
 
-    def __init__(self, root=None, *, subset="test"):
-        if subset not in SUBSET_COUNTS:
-            raise self._error("subset", f"unknown subset {subset!r}; choose one of {', '.join(SUBSET_COUNTS)}")
+    def __init__(self, root=None, *, subset="test", roi=None, ids=None, frames="labelled"):
+        if subset not in SUBSETS:
+            raise self._error("subset", f"unknown subset {subset!r}; choose one of {', '.join(SUBSETS)}")
         self.subset = subset
-        self.official_count = SUBSET_COUNTS[subset]
-        super().__init__(root)
+        chosen = SUBSETS[subset]
+        self.official_count = chosen.count
+        self.track = "anomaly" if chosen.roi or chosen.ids is not None else "obstacle"
+        self.roi_path, self.ids_path = roi, ids
+        self.label_convention = (
+            "gtCoarse labelIds: 2..200 -> 1 anomaly anywhere; else 0 inside the ROI image, 255 outside" if chosen.roi
+            else "gtCoarse labelIds: 0 -> 255 void, 1 -> 0 inlier, 2..200 -> 1 anomaly (SMIYC LAF_CLASSES)")
+        self.roi = None
+        super().__init__(root, frames=frames)
+
+    @property
+    def official_ids(self):
+        listed = SUBSETS[self.subset].ids
+        return getattr(self, "listed_ids", None) if listed == "file" else listed
 
     @property
     def info(self):
-        return {**super().info, "subset": self.subset}
+        chosen = SUBSETS[self.subset]
+        extra = {"roi_image": str(self.roi_path)} if chosen.roi else {}
+        return {**super().info, "subset": self.subset, "official_split": chosen.official,
+                "split_source": chosen.source, **extra}
 
-    def _discover(self):
-        images = self._require_dir(self.root / "leftImg8bit" / "test")
-        labels = self._require_dir(self.root / "gtCoarse" / "test")
+    def _walk(self, split):
+        images = self._require_dir(self.root / "leftImg8bit" / split)
+        labels = self._require_dir(self.root / "gtCoarse" / split)
         if images is None or labels is None:
             return []
         frames = []
@@ -96,29 +108,66 @@ class LostAndFound(Dataset):
                 label = labels / scene.name / f"{fid}{LABEL_SUFFIX}"
                 if self._require_file(label, f"label of frame {fid}"):
                     frames.append(Frame(fid, {"image": path, "label": label}))
-        frames.sort(key=lambda f: f.id)
-        return self._select(frames)
-
-    def _select(self, frames):
-        if self.subset == "test":
-            return frames
-        if len(frames) != TEST_COUNT:
-            self._problem(
-                self.root / "leftImg8bit" / "test",
-                f"subset {self.subset} drops frames by their index in the full id-sorted test split "
-                f"({TEST_COUNT} frames) but {len(frames)} were found",
-            )
-            return []
-        invalid = set(INVALID_TEST_INDICES)
-        frames = [f for i, f in enumerate(frames) if i not in invalid]
-        if self.subset == "testNoKnown":
-            frames = [f for f in frames if not f.id.startswith(NO_KNOWN_PREFIXES)]
         return frames
+
+    def _discover(self):
+        chosen = SUBSETS[self.subset]
+        frames = sorted((f for split in chosen.splits for f in self._walk(split)), key=lambda f: f.id)
+        if chosen.roi:
+            self._load_roi()
+        if chosen.ids is not None:
+            wanted = set(self._listed_ids() if chosen.ids == "file" else chosen.ids)
+            return [f for f in frames if f.id in wanted]
+        if chosen.exclude_indices:
+            full = SUBSETS[chosen.splits[0]].count
+            if len(frames) != full:
+                self._problem(
+                    self.root / "leftImg8bit" / chosen.splits[0],
+                    f"subset {self.subset} drops frames by their index in the full id-sorted {chosen.splits[0]} split "
+                    f"({full} frames) but {len(frames)} were found")
+                return []
+            invalid = set(chosen.exclude_indices)
+            frames = [f for i, f in enumerate(frames) if i not in invalid]
+        return [f for f in frames if not f.id.startswith(chosen.exclude_prefix)] if chosen.exclude_prefix else frames
+
+    def _listed_ids(self):
+        """``FishyLAFObstacle-test``: ``test`` minus ``testInvalid`` of the ids file (upstream's FishyLAF-ids.json)."""
+        if self.ids_path is None:
+            self._problem(self.root, "subset fishyObstacleTest needs ids=PATH: the JSON with keys 'test' and "
+                                     "'testInvalid' that road-anomaly-benchmark reads from $FISHY_LAF_ID_FILE")
+            return ()
+        try:
+            data = json.loads(Path(self.ids_path).read_text())
+            self.listed_ids = tuple(sorted(set(data["test"]) - set(data["testInvalid"])))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+            self._problem(Path(self.ids_path), f"not a FishyLAF ids file with lists 'test' and 'testInvalid' ({err!r})")
+            return ()
+        return self.listed_ids
+
+    def _load_roi(self):
+        self.roi_path = Path(self.roi_path) if self.roi_path is not None else self.root / ROI_FILE
+        if not self._require_file(self.roi_path, "ROI image (road-anomaly-benchmark datasets/LAF_roi_2048.png; roi=PATH)"):
+            return
+        try:
+            self.roi = read_label_png(self.roi_path).astype(bool)  # upstream: imread(roi_img).astype(bool)
+        except FileReadError as err:
+            self._problem(self.roi_path, f"unreadable ROI image ({err.what})")
+            return
+        if self.roi.ndim == 3:
+            self.roi = self.roi[..., 0]
 
     def _load(self, frame):
         image = self._read_image(frame.paths["image"])
         label = self._read_label(frame.paths["label"], image.shape)
         self._check_values(label, frame.paths["label"], (0, 200))
-        ood = ((label >= 2).astype("uint8"))
-        ood[label == 0] = 255
+        anomaly = label >= 2
+        if self.roi is None:
+            ood = anomaly.astype(np.uint8)
+            ood[label == 0] = VOID
+            return Sample(frame.id, image, ood)
+        if self.roi.shape != label.shape:
+            raise self._error(self.roi_path, f"ROI size {self.roi.shape[1]}x{self.roi.shape[0]} differs from frame "
+                                             f"{frame.id} ({label.shape[1]}x{label.shape[0]})")
+        ood = np.where(self.roi, 0, VOID).astype(np.uint8)
+        ood[anomaly] = 1
         return Sample(frame.id, image, ood)

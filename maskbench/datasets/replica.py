@@ -13,102 +13,62 @@ Sizes are 64x128 (2:1) or 72x128 (16:9, Road Anomaly and StreetHazards).
 """
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from maskbench.datasets.base import Sample
-from maskbench.errors import DatasetError
-
-JPEG_TOLERANCE = 8
-
-
-@dataclass(frozen=True)
-class Replica:
-    """A written replica: pass ``root`` (and ``options``) to ``load_dataset``; ``samples`` is what it yields."""
-
-    name: str
-    root: Path
-    samples: tuple
-    files: dict = field(default_factory=dict)  # frame id -> {role: path}, for tests that corrupt a file
-    options: dict = field(default_factory=dict)
-    image_tolerance: int = 0
-
-
-# -- content ---------------------------------------------------------------------------------------------------
-def _image(rng, h, w, *, lossy):
-    """A smooth gradient between four random corner colours; plus per-pixel noise when stored losslessly."""
-    corners = rng.integers(0, 256, size=(2, 2, 3)).astype(np.float64)
-    y = np.linspace(0, 1, h)[:, None, None]
-    x = np.linspace(0, 1, w)[None, :, None]
-    img = (corners[0, 0] * (1 - y) * (1 - x) + corners[0, 1] * (1 - y) * x
-           + corners[1, 0] * y * (1 - x) + corners[1, 1] * y * x)
-    if not lossy:
-        img = img + rng.integers(-20, 21, size=img.shape)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
-
-
-def _rect(rng, h, w, top=0):
-    """A random rectangle (as slices) inside rows ``top..h``, at least 4x4 pixels."""
-    y0 = int(rng.integers(top, h - 4))
-    x0 = int(rng.integers(0, w - 4))
-    return slice(y0, int(rng.integers(y0 + 4, min(h, y0 + h // 3) + 1))), slice(x0, int(rng.integers(x0 + 4, min(w, x0 + w // 3) + 1)))
-
-
-def _ood(rng, h, w, *, void=True, anomalies=2):
-    """0 background, a void band at the top (and a void patch), ``anomalies`` anomaly rectangles below it."""
-    ood = np.zeros((h, w), np.uint8)
-    if void:
-        ood[: int(rng.integers(h // 8, h // 4))] = 255
-        ood[_rect(rng, h, w, top=h // 4)] = 255
-    for _ in range(anomalies):
-        ood[_rect(rng, h, w, top=h // 4)] = 1
-    return ood
-
-
-def _save(path, array, **kwargs):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, **kwargs)
-    return path
-
-
-def _save_jpg(path, array):
-    return _save(path, array, quality=95, subsampling=0)
+from maskbench.datasets.replica_content import JPEG_TOLERANCE, Replica, ood_map, rect, save, save_jpg, smooth_image
+from maskbench.datasets.replica_semantic import cityscapes_replica, coco_replica
+from maskbench.errors import DatasetError, WriteError
+from maskbench.fileio import ensure_writable_dir
 
 
 # -- one writer per dataset: (out_dir, frames, rng, size) -> Replica ----------------------------------------------
 def _smiyc(name, top, ext, ids, decoys, out, rng, h, w, obstacle):
+    """Labelled validation frames ``ids`` and unlabelled official test frames ``decoys`` (images only)."""
     root = out / top
-    samples, files = [], {}
+    samples, unlabelled, files = [], [], {}
     for fid in list(ids) + list(decoys):
-        image = _image(rng, h, w, lossy=ext == ".jpg")
+        image = smooth_image(rng, h, w, lossy=ext == ".jpg")
         path = root / "images" / f"{fid}{ext}"
-        _save_jpg(path, image) if ext == ".jpg" else _save(path, image, lossless=True)
+        save_jpg(path, image) if ext == ".jpg" else save(path, image, lossless=True)
         if fid in decoys:
+            if fid not in STRAYS:  # in no official split: never yielded
+                unlabelled.append(Sample(fid, image, None))
+            files[fid] = {"image": path}
             continue
-        ood = _ood(rng, h, w)
+        ood = ood_map(rng, h, w)
         if obstacle:  # off-road (left and right of a road strip) is void
             ood[:, : w // 5] = 255
             ood[:, -w // 5:] = 255
-        label = _save(root / "labels_masks" / f"{fid}_labels_semantic.png", ood)
-        _save(root / "labels_masks" / f"{fid}_labels_semantic_color.png", np.stack([ood, ood // 2, 255 - ood], -1))
+        label = save(root / "labels_masks" / f"{fid}_labels_semantic.png", ood)
+        save(root / "labels_masks" / f"{fid}_labels_semantic_color.png", np.stack([ood, ood // 2, 255 - ood], -1))
         samples.append(Sample(fid, image, ood))
         files[fid] = {"image": path, "label": label}
     samples.sort(key=lambda s: s.id)
+    unlabelled.sort(key=lambda s: s.id)
     tol = JPEG_TOLERANCE if ext == ".jpg" else 0
-    return Replica(name, root, tuple(samples), files, image_tolerance=tol)
+    return Replica(name, root, tuple(samples), files, image_tolerance=tol, unlabelled=tuple(unlabelled))
+
+
+# unlabelled official test frames written beside the labelled validation frames: one per object group
+# (RA21: animals, vehicles, other, a carriage of the test split only) and per scene split (RO21: test, a dotted
+# snowstorm id, night, the dog of Erasing-20, a scene outside every official split)
+RA21_UNLABELLED = ("zebra0000", "caravan0000", "cones0000", "carriage0000")
+STRAYS = ("unlisted_scene_1",)
+RO21_UNLABELLED = ("snowstorm1_00_16_02.578", "darkasphalt_axestump_2", "curvy-street_bag_1", "driveway_boot_1",
+                   "darkasphalt2_dog_1", "snowstorm2_00_01_35.045") + STRAYS
 
 
 def _ra21(out, n, rng, h, w):
     return _smiyc("smiyc-ra21", "dataset_AnomalyTrack", ".jpg", [f"validation{i:04d}" for i in range(n)],
-                  ["zebra0000"], out, rng, h, w, obstacle=False)
+                  RA21_UNLABELLED, out, rng, h, w, obstacle=False)
 
 
 def _ro21(out, n, rng, h, w):
     return _smiyc("smiyc-ro21", "dataset_ObstacleTrack", ".webp", [f"validation_{i + 1}" for i in range(n)],
-                  ["snowstorm1_00_16_02.578", "darkasphalt_axestump_2"], out, rng, h, w, obstacle=True)
+                  RO21_UNLABELLED, out, rng, h, w, obstacle=True)
 
 
 LAF_TEST_SCENES = ("02_Hanns_Klemm_Str_44", "04_Maurener_Weg_8", "05_Schafgasse_1", "07_Festplatz_Flugfeld",
@@ -126,22 +86,43 @@ def _laf_label(rng, ood):
     return label
 
 
+# train frames: one outside the Fishyscapes list, one in FishyLAFObstacle-val, one of its two invalid-label frames
+LAF_TRAIN = ("01_Hanns_Klemm_Str_45_000000_000020", "01_Hanns_Klemm_Str_45_000000_000080",
+             "01_Hanns_Klemm_Str_45_000001_000240")
+
+
 def _lost_and_found(out, n, rng, h, w):
     root = out / "LostAndFound"
-    samples, files = [], {}
-    for fid in _laf_ids(n, LAF_TEST_SCENES) + ["01_Hanns_Klemm_Str_45_000000_000020"]:  # + one train frame
+    by_split, labels, files = {"test": [], "train": []}, {}, {}
+    for fid in _laf_ids(n, LAF_TEST_SCENES) + list(LAF_TRAIN):
         split = "train" if fid.startswith("01_") else "test"
         scene = fid[:-14]
-        image = _image(rng, h, w, lossy=False)
-        ood = _ood(rng, h, w)
+        image = smooth_image(rng, h, w, lossy=False)
+        ood = ood_map(rng, h, w)
         label = _laf_label(rng, ood)
-        ipath = _save(root / "leftImg8bit" / split / scene / f"{fid}_leftImg8bit.png", image)
-        lpath = _save(root / "gtCoarse" / split / scene / f"{fid}_gtCoarse_labelIds.png", label)
-        _save(root / "gtCoarse" / split / scene / f"{fid}_gtCoarse_instanceIds.png", (ood == 1).astype(np.uint8))
-        if split == "test":
-            samples.append(Sample(fid, image, ood))
-            files[fid] = {"image": ipath, "label": lpath}
-    return Replica("lost-and-found", root, tuple(samples), files)
+        ipath = save(root / "leftImg8bit" / split / scene / f"{fid}_leftImg8bit.png", image)
+        lpath = save(root / "gtCoarse" / split / scene / f"{fid}_gtCoarse_labelIds.png", label)
+        save(root / "gtCoarse" / split / scene / f"{fid}_gtCoarse_instanceIds.png", (ood == 1).astype(np.uint8))
+        by_split[split].append(Sample(fid, image, ood))
+        labels[fid] = label
+        files[fid] = {"image": ipath, "label": lpath}
+    roi = np.full((h, w), 255, np.uint8)  # LAF_roi_2048.png: 255 inside, 0 on the ego vehicle (bottom band)
+    roi[-h // 6:, w // 4: -w // 4] = 0
+    save(root / "LAF_roi_2048.png", roi)
+
+    def anomaly(samples):  # LostAndFoundAnomaly, as written in tracks_extra.py: 255, ROI -> 0, objects -> 1
+        out_samples = []
+        for s in samples:
+            ood = np.full((h, w), 255, np.uint8)
+            ood[roi.astype(bool)] = 0
+            ood[(labels[s.id] >= 2) & (labels[s.id] <= 200)] = 1
+            out_samples.append(Sample(s.id, s.image, ood))
+        return tuple(out_samples)
+
+    test, train = tuple(by_split["test"]), tuple(by_split["train"])
+    variants = {("subset", "train"): train, ("subset", "anomalyTest"): anomaly(test),
+                ("subset", "anomalyTrain"): anomaly(train), ("subset", "fishyObstacleVal"): train[1:2]}
+    return Replica("lost-and-found", root, test, files, variants=variants)
 
 
 def _fs_laf(out, n, rng, h, w):
@@ -151,10 +132,10 @@ def _fs_laf(out, n, rng, h, w):
     for i, laf_id in enumerate(_laf_ids(n, scenes)):
         split = "test" if laf_id.startswith("04_") else "train"
         fid = f"{i:04d}_{laf_id}"
-        image = _image(rng, h, w, lossy=False)
-        ood = _ood(rng, h, w)
-        ipath = _save(root / "leftImg8bit" / split / laf_id[:-14] / f"{laf_id}_leftImg8bit.png", image)
-        lpath = _save(root / "fishyscapes_lostandfound" / f"{fid}_labels.png", ood)
+        image = smooth_image(rng, h, w, lossy=False)
+        ood = ood_map(rng, h, w)
+        ipath = save(root / "leftImg8bit" / split / laf_id[:-14] / f"{laf_id}_leftImg8bit.png", image)
+        lpath = save(root / "fishyscapes_lostandfound" / f"{fid}_labels.png", ood)
         samples.append(Sample(fid, image, ood))
         files[fid] = {"image": ipath, "label": lpath}
     return Replica("fs-laf", root, tuple(samples), files)
@@ -167,13 +148,13 @@ def _fs_static(out, n, rng, h, w):
     for i in range(n):
         city_id = f"{cities[i % 3]}_{i:06d}_{19 + 7 * i:06d}"
         fid = f"{i:04d}_{city_id}"
-        base = _image(rng, h, w, lossy=False)
+        base = smooth_image(rng, h, w, lossy=False)
         rgb = np.zeros((h, w, 3), np.int16)
-        ood = _ood(rng, h, w)
+        ood = ood_map(rng, h, w)
         rgb[ood == 1] = rng.integers(-300, 301, size=(int((ood == 1).sum()), 3))  # pasted object; clipping exercised
         image = np.clip(base.astype(np.int32) + rgb, 0, 255).astype(np.uint8)
-        bpath = _save(root / "leftImg8bit" / "val" / cities[i % 3] / f"{city_id}_leftImg8bit.png", base)
-        lpath = _save(root / "fs_val_v3" / f"{fid}_labels.png", ood)
+        bpath = save(root / "leftImg8bit" / "val" / cities[i % 3] / f"{city_id}_leftImg8bit.png", base)
+        lpath = save(root / "fs_val_v3" / f"{fid}_labels.png", ood)
         opath = root / "fs_val_v3" / f"{fid}_rgb.npz"
         np.savez(opath, rgb=rgb)
         samples.append(Sample(fid, image, ood))
@@ -188,11 +169,11 @@ def _road_anomaly(out, n, rng, h, w):
     samples, files = [], {}
     for name in names:
         fid = name[:-4]
-        image = _image(rng, h, w, lossy=True)
-        ood = _ood(rng, h, w, void=False)
-        ipath = _save_jpg(root / "frames" / name, image)
-        lpath = _save(root / "frames" / f"{fid}.labels" / "labels_semantic.png", (ood * 2).astype(np.uint8))
-        _save(root / "frames" / f"{fid}.labels" / "labels_instance.png", ood)
+        image = smooth_image(rng, h, w, lossy=True)
+        ood = ood_map(rng, h, w, void=False)
+        ipath = save_jpg(root / "frames" / name, image)
+        lpath = save(root / "frames" / f"{fid}.labels" / "labels_semantic.png", (ood * 2).astype(np.uint8))
+        save(root / "frames" / f"{fid}.labels" / "labels_instance.png", ood)
         samples.append(Sample(fid, image, ood))
         files[fid] = {"image": ipath, "label": lpath}
     (root / "frame_list.json").write_text(json.dumps(names[::-1]))  # listing order is not the yield order
@@ -219,113 +200,45 @@ def _streethazards(out, n, rng, h, w):
         town = "t5" if i < (n + 1) // 2 else "t6"
         raw = np.full((h, w), 8, np.uint8)  # road
         for value in (1, 4, 2, 11, 13):  # unlabeled, other, building, car, traffic sign
-            raw[_rect(rng, h, w)] = value
+            raw[rect(rng, h, w)] = value
         if town == "t5":  # t6 frames carry no anomaly: exercises "images without anomaly"
-            raw[_rect(rng, h, w, top=h // 4)] = 14
-        rgba = np.dstack([_image(rng, h, w, lossy=False), rng.integers(0, 256, (h, w), dtype=np.uint8)])
+            raw[rect(rng, h, w, top=h // 4)] = 14
+        rgba = np.dstack([smooth_image(rng, h, w, lossy=False), rng.integers(0, 256, (h, w), dtype=np.uint8)])
         ood = np.where(raw == 14, 1, 0).astype(np.uint8)
         ood[raw == 4] = 255
-        ipath = _save(root / "test" / "images" / "test" / town / f"{i + 1}.png", rgba)
-        lpath = _save(root / "test" / "annotations" / "test" / town / f"{i + 1}.png", raw)
+        ipath = save(root / "test" / "images" / "test" / town / f"{i + 1}.png", rgba)
+        lpath = save(root / "test" / "annotations" / "test" / town / f"{i + 1}.png", raw)
         fid = f"{town}_{i + 1}"
         samples.append(Sample(fid, rgba[..., :3].copy(), ood, semantic=_streethazards_semantic(raw)))
         files[fid] = {"image": ipath, "label": lpath}
     return Replica("streethazards", root, tuple(samples), files)
 
 
-# cityscapes labels.py: (labelId, trainId) of the 19 evaluated classes; every other labelId is ignored
-CITYSCAPES_TRAIN_IDS = [(7, 0), (8, 1), (11, 2), (12, 3), (13, 4), (17, 5), (19, 6), (20, 7), (21, 8), (22, 9),
-                        (23, 10), (24, 11), (25, 12), (26, 13), (27, 14), (28, 15), (31, 16), (32, 17), (33, 18)]
-
-
-def _cityscapes(out, n, rng, h, w):
-    root = out / "cityscapes"
-    cities = ("frankfurt", "lindau", "munster")
-    to_train = dict(CITYSCAPES_TRAIN_IDS)
-    samples, files = [], {}
+def _bundle(out, n, rng, h, w):
+    """A Mask2Anomaly-style bundle of Lost & Found frames (labels as labelIds: convention=lost-and-found) plus
+    one image without a label file."""
+    root = out / "bundle"
+    samples, unlabelled, files = [], [], {}
     for i in range(n):
-        city = cities[i % 3]
-        fid = f"{city}_{i:06d}_{19 + 7 * i:06d}"
-        label_ids = np.full((h, w), 7, np.uint8)
-        for value in rng.choice(34, size=8, replace=False):
-            label_ids[_rect(rng, h, w)] = value
-        semantic = np.array([[to_train.get(int(v), 255) for v in row] for row in label_ids], np.uint8)
-        image = _image(rng, h, w, lossy=False)
-        ipath = _save(root / "leftImg8bit" / "val" / city / f"{fid}_leftImg8bit.png", image)
-        lpath = _save(root / "gtFine" / "val" / city / f"{fid}_gtFine_labelIds.png", label_ids)
-        _save(root / "gtFine" / "val" / city / f"{fid}_gtFine_labelTrainIds.png", semantic)
-        ood = np.where(semantic == 255, 255, 0).astype(np.uint8)
-        samples.append(Sample(fid, image, ood, semantic=semantic))
+        fid = f"frame_{i:03d}"
+        image = smooth_image(rng, h, w, lossy=False)
+        ood = ood_map(rng, h, w)
+        ipath = save(root / "images" / f"{fid}.png", image)
+        lpath = save(root / "labels_masks" / f"{fid}.png", _laf_label(rng, ood))
+        samples.append(Sample(fid, image, ood))
         files[fid] = {"image": ipath, "label": lpath}
-    samples.sort(key=lambda s: s.id)
-    return Replica("cityscapes", root, tuple(samples), files)
-
-
-# a few real COCO panoptic categories: (id, name, isthing); car and cow are unknown in every EOPSN split
-COCO_CATEGORIES = [(1, "person", 1), (2, "bicycle", 1), (3, "car", 1), (9, "boat", 1), (13, "stop sign", 1),
-                   (17, "cat", 1), (21, "cow", 1), (23, "bear", 1), (24, "zebra", 1), (32, "tie", 1),
-                   (52, "banana", 1), (59, "pizza", 1), (61, "cake", 1), (67, "dining table", 1), (70, "toilet", 1),
-                   (76, "keyboard", 1), (81, "sink", 1), (149, "road", 0), (187, "sky-other-merged", 0)]
-K20_UNKNOWN = {2, 3, 9, 13, 17, 21, 23, 24, 32, 52, 59, 61, 67, 70, 76, 81}
-
-
-def _bbox_area(mask):
-    """COCO ``bbox`` ([x, y, width, height]) and ``area`` of a boolean mask."""
-    ys, xs = np.nonzero(mask)
-    x0, y0 = int(xs.min()), int(ys.min())
-    return {"bbox": [x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1], "area": int(mask.sum())}
-
-
-def _coco(out, n, rng, h, w):
-    root = out / "coco"
-    isthing = {cid: t for cid, _, t in COCO_CATEGORIES}
-    images, annotations, samples, files = [], [], [], {}
-    for i in range(n):
-        image_id = 139 + 146 * i
-        stem = f"{image_id:012d}"
-        panoptic = np.zeros((h, w), np.int32)  # 0 = void, left where nothing is drawn
-        panoptic[h // 2:, 4:-4] = 0x0A0B0C + i  # road
-        panoptic[: h // 3, 4:-4] = 0x1F0000 + i  # sky
-        # (category, iscrowd): a known thing, an unknown thing, a crowd of a known thing
-        segments_spec = [(1, 0), (int(rng.choice([3, 21])), 0), (1, 1)]
-        for k, _ in enumerate(segments_spec):
-            panoptic[_rect(rng, h, w, top=h // 3)] = 0x010203 * (k + 2) + i
-        ids = [0x0A0B0C + i, 0x1F0000 + i] + [0x010203 * (k + 2) + i for k in range(3)]
-        cats = [(149, 0), (187, 0)] + segments_spec
-        segments = tuple({"id": sid, "category_id": c, "iscrowd": crowd, "isthing": isthing[c],
-                          "unknown": c in K20_UNKNOWN} for sid, (c, crowd) in zip(ids, cats)
-                         if (panoptic == sid).any())
-        ood = np.full((h, w), 255, np.uint8)
-        semantic = np.full((h, w), 255, np.uint8)
-        for s in segments:
-            mask = panoptic == s["id"]
-            if not s["iscrowd"]:
-                ood[mask] = 1 if s["unknown"] else 0
-            if not s["unknown"]:
-                semantic[mask] = s["category_id"]
-        image = _image(rng, h, w, lossy=True)
-        rgb = np.stack([panoptic % 256, panoptic // 256 % 256, panoptic // 65536], -1).astype(np.uint8)
-        ipath = _save_jpg(root / "val2017" / f"{stem}.jpg", image)
-        ppath = _save(root / "panoptic_val2017" / f"{stem}.png", rgb)
-        images.append({"id": image_id, "file_name": f"{stem}.jpg", "height": h, "width": w})
-        annotations.append({"image_id": image_id, "file_name": f"{stem}.png", "segments_info": [
-            {"id": s["id"], "category_id": s["category_id"], "iscrowd": s["iscrowd"], **_bbox_area(panoptic == s["id"])}
-            for s in segments]})
-        samples.append(Sample(stem, image, ood, semantic=semantic, panoptic=panoptic, segments=segments))
-        files[stem] = {"image": ipath, "panoptic": ppath}
-    categories = [{"id": c, "name": nm, "isthing": t, "supercategory": "replica"} for c, nm, t in COCO_CATEGORIES]
-    (root / "annotations").mkdir(parents=True, exist_ok=True)
-    (root / "annotations" / "panoptic_val2017.json").write_text(json.dumps(
-        {"info": {"description": "maskbench replica"}, "licenses": [], "images": images,
-         "annotations": annotations, "categories": categories}))
-    return Replica("coco-open-panoptic", root, tuple(samples), files, image_tolerance=JPEG_TOLERANCE)
+    image = smooth_image(rng, h, w, lossy=False)
+    files["unlabelled_000"] = {"image": save(root / "images" / "unlabelled_000.png", image)}
+    unlabelled.append(Sample("unlabelled_000", image, None))
+    return Replica("bundle", root, tuple(samples), files, options={"convention": "lost-and-found"},
+                   unlabelled=tuple(unlabelled))
 
 
 WRITERS = {
     "smiyc-ra21": (_ra21, (64, 128)), "smiyc-ro21": (_ro21, (64, 128)), "fs-laf": (_fs_laf, (64, 128)),
     "fs-static": (_fs_static, (64, 128)), "road-anomaly": (_road_anomaly, (72, 128)),
     "lost-and-found": (_lost_and_found, (64, 128)), "streethazards": (_streethazards, (72, 128)),
-    "coco-open-panoptic": (_coco, (64, 96)), "cityscapes": (_cityscapes, (64, 128)),
+    "coco-open-panoptic": (coco_replica, (64, 96)), "cityscapes": (cityscapes_replica, (64, 128)), "bundle": (_bundle, (64, 128)),
 }
 
 
@@ -342,6 +255,9 @@ def make(name, out_dir, frames=3, seed=0, *, size=None):
     h, w = size or default_size
     if h < 16 or w < 16:
         raise DatasetError(f"{name} replica: size must be at least 16x16, got {h}x{w}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return writer(out, frames, np.random.default_rng(seed), h, w)
+    out = ensure_writable_dir(out_dir)
+    try:
+        return writer(out, frames, np.random.default_rng(seed), h, w)
+    except OSError as err:  # a folder that filled up or went read-only while writing
+        raise WriteError(out, f"{err.strerror or err} (while writing {err.filename or 'the replica'})",
+                         err.errno) from None

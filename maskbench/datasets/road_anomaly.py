@@ -47,7 +47,9 @@ class RoadAnomaly(Dataset):
         frames = []
         for name in self._frame_names(listing):
             fid = name.rsplit(".", 1)[0]
-            image = self.root / "frames" / name
+            image = self._listed(self.root / "frames", name, listing)
+            if image is None:
+                continue
             label = self.root / "frames" / f"{fid}.labels" / "labels_semantic.png"
             if self._require_file(image, f"image listed in {listing.name}") & self._require_file(label, f"label of frame {fid}"):
                 frames.append(Frame(fid, {"image": image, "label": label}))

@@ -47,7 +47,7 @@ class StreetHazards(Dataset):
   test/images/test/{t5,t6}/<n>.png        (RGB or RGBA)
   test/annotations/test/{t5,t6}/<n>.png   (values 1..14; 14 anomaly, 4 other, 1 unlabeled)"""
 
-    def __init__(self, root=None, *, convention="densehybrid"):
+    def __init__(self, root=None, *, convention="densehybrid", frames="labelled"):
         if convention not in VOID_VALUES:
             raise self._error("convention", f"unknown convention {convention!r}; choose one of {', '.join(VOID_VALUES)}")
         self.convention = convention
@@ -55,7 +55,7 @@ class StreetHazards(Dataset):
         self.label_convention = (
             f"{convention}: 14 -> 1 anomaly, {', '.join(map(str, void)) or 'nothing'} -> 255 void, rest -> 0 inlier"
         )
-        super().__init__(root)
+        super().__init__(root, frames=frames)
 
     @property
     def info(self):

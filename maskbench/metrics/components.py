@@ -63,6 +63,30 @@ class FrameComponentStats:
 
 
 @dataclass(frozen=True)
+class ComponentTotals:
+    """What frames add to a :class:`ComponentAccumulator`: counts, and the exact sums of their sIoU / PPV values
+    as integer multiples of 2**-1074 (so totals of several frames, or of one frame counted twice, add exactly)."""
+
+    n_images: int  # frames evaluated
+    n_skipped: int  # entirely void frames
+    n_gt: int
+    n_pred: int
+    siou_gt_sum: int
+    siou_pred_sum: int
+    ppv_sum: int
+    tp: np.ndarray  # int64 (11,), per τ in TAUS
+    fn: np.ndarray
+    fp: np.ndarray
+
+    @classmethod
+    def from_stats(cls, stats):
+        """The totals of one frame's :class:`FrameComponentStats`."""
+        return cls(int(not stats.skipped), int(stats.skipped), stats.siou_gt.size, stats.ppv.size,
+                   _exact_sum(stats.siou_gt), _exact_sum(stats.siou_pred), _exact_sum(stats.ppv), stats.tp, stats.fn,
+                   stats.fp)
+
+
+@dataclass(frozen=True)
 class ComponentResult:
     """Dataset-level component metrics; ``None`` (with a reason in ``notes``) where a metric is undefined."""
 
@@ -285,18 +309,20 @@ class ComponentAccumulator:
 
     def add(self, stats):
         """Add precomputed :class:`FrameComponentStats` (e.g. from a worker process) with the same settings."""
-        if stats.skipped:
-            self.n_skipped += 1
-            return
-        self.n_images += 1
-        self.n_gt += stats.siou_gt.size
-        self.n_pred += stats.ppv.size
-        self.siou_gt_sum += _exact_sum(stats.siou_gt)
-        self.siou_pred_sum += _exact_sum(stats.siou_pred)
-        self.ppv_sum += _exact_sum(stats.ppv)
-        self.tp += stats.tp
-        self.fn += stats.fn
-        self.fp += stats.fp
+        self.add_totals(ComponentTotals.from_stats(stats))
+
+    def add_totals(self, totals, times=1):
+        """Add :class:`ComponentTotals` ``times`` times (a frame drawn twice by a bootstrap replicate counts twice)."""
+        self.n_images += times * totals.n_images
+        self.n_skipped += times * totals.n_skipped
+        self.n_gt += times * totals.n_gt
+        self.n_pred += times * totals.n_pred
+        self.siou_gt_sum += times * totals.siou_gt_sum
+        self.siou_pred_sum += times * totals.siou_pred_sum
+        self.ppv_sum += times * totals.ppv_sum
+        self.tp = self.tp + times * totals.tp
+        self.fn = self.fn + times * totals.fn
+        self.fp = self.fp + times * totals.fp
 
     def merge(self, other):
         """Fold ``other`` (same threshold, track sizes and score dtype) into this accumulator; returns self."""

@@ -38,14 +38,15 @@ Deliberate differences from panopticapi (same numbers on valid input):
 import json
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
 from operator import index as _as_index
 
 import numba
 import numpy as np
-from PIL import Image
 
+from maskbench.datasets.coco import rgb_to_id
 from maskbench.errors import InputError
+from maskbench.fileio import read_label_png
+from maskbench.workers import map_merge
 
 __all__ = ["PanopticQuality", "pq_compute_files", "read_panoptic_png", "UNKNOWN_SPLITS", "UNKNOWN_ID"]
 
@@ -414,19 +415,13 @@ class PanopticQuality:
 
 
 def read_panoptic_png(path):
-    """Read a panoptic PNG as an (H, W) uint32 id map, ``id = R + 256 G + 256² B`` (panopticapi ``rgb2id``)."""
-    try:
-        with Image.open(path) as image:
-            mode = image.mode
-            pixels = np.asarray(image)
-    except FileNotFoundError:
-        raise InputError(f"{path}: PNG file not found") from None
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the PNG ({err})") from None
-    if mode not in ("RGB", "RGBA") or pixels.ndim != 3:
-        raise InputError(f"{path}: expected an RGB panoptic PNG (id = R + 256*G + 256^2*B), got mode {mode}")
-    rgb = pixels[..., :3].astype(np.uint32)
-    return rgb[..., 0] | (rgb[..., 1] << 8) | (rgb[..., 2] << 16)
+    """Read a panoptic PNG as an (H, W) uint32 id map, ``id = R + 256 G + 256² B`` (panopticapi ``rgb2id``).
+
+    The file must be an RGB or RGBA PNG by its signature (:func:`maskbench.fileio.read_label_png`: a JPEG saved
+    as ``.png`` would change the ids); alpha is ignored, as ``rgb2id`` ignores it.
+    """
+    pixels = read_label_png(path, modes=("RGB", "RGBA"))
+    return rgb_to_id(pixels[..., :3]).astype(np.uint32)
 
 
 def _load_json(path, what):
@@ -452,6 +447,17 @@ def _evaluate_images(categories, unknown, jobs):
         quality.update(read_panoptic_png(gt_png), gt_segments, read_panoptic_png(pred_png), pred_segments,
                        gt_name=gt_label, pred_name=pred_label)
     return quality
+
+
+def _inside(folder, name, listing):
+    """``folder/name`` for a PNG named in the JSON ``listing``; a name that would leave ``folder`` is refused."""
+    if not isinstance(name, str) or not name or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+        raise InputError(f"{listing}: file_name {name!r} is not a file name inside {folder}; refusing to read it")
+    return os.path.join(folder, name)
+
+
+def _evaluate_chunk(jobs, categories, unknown):
+    return _evaluate_images(categories, unknown, jobs)
 
 
 def pq_compute_files(gt_json, gt_dir, pred_json, pred_dir, unknown=None, *, workers=1):
@@ -485,8 +491,8 @@ def pq_compute_files(gt_json, gt_dir, pred_json, pred_dir, unknown=None, *, work
         if image_id not in pred_by_image:
             raise InputError(f"{pred_json}: no prediction for image_id {image_id!r}")
         pred_ann = pred_by_image[image_id]
-        gt_png = os.path.join(gt_dir, ann["file_name"])
-        pred_png = os.path.join(pred_dir, pred_ann["file_name"])
+        gt_png = _inside(gt_dir, ann["file_name"], gt_json)
+        pred_png = _inside(pred_dir, pred_ann["file_name"], pred_json)
         jobs.append((gt_png, ann["segments_info"], f"{gt_png} (image_id {image_id!r}, {gt_json})",
                      pred_png, pred_ann["segments_info"], f"{pred_png} (image_id {image_id!r}, {pred_json})"))
 
@@ -497,13 +503,8 @@ def pq_compute_files(gt_json, gt_dir, pred_json, pred_dir, unknown=None, *, work
         raise InputError(f"{gt_json}: {err}") from None
     if workers == 1 or len(jobs) < 2:
         return quality.merge(_evaluate_images(gt["categories"], unknown, jobs)).compute()
-    n_chunks = min(workers, len(jobs))
-    chunks = [jobs[len(jobs) * k // n_chunks: len(jobs) * (k + 1) // n_chunks] for k in range(n_chunks)]
-    with ProcessPoolExecutor(max_workers=len(chunks)) as pool:
-        futures = [pool.submit(_evaluate_images, gt["categories"], unknown, chunk) for chunk in chunks]
-        for future in futures:
-            quality.merge(future.result())
-    return quality.compute()
+    merged = map_merge(_evaluate_chunk, jobs, (gt["categories"], unknown), min(workers, len(jobs)), lambda n: None)
+    return quality.merge(merged).compute()
 
 
 def format_table(result):

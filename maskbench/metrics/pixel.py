@@ -13,14 +13,10 @@ Protocols (``PROTOCOLS``):
 
 Every protocol is exact under ``merge``: shards combine to the same result in any order.
 
-FPR95 rules (``FPR95_RULES``), always named, applied to the exact curve of ``exact``/``exact16``:
-
-* ``first_geq``: FPR at the first curve point with TPR >= 0.95 (Fishyscapes bdlb, SMIYC);
-* ``strict_dropint``: ``roc_curve(drop_intermediate=True)``, first point with TPR > 0.95 (RbA, DenseHybrid);
-* ``closest``: argmin |TPR - 0.95| over the points up to full recall, scanned from full recall downwards,
-  first minimum (hendrycks/anomaly-seg ``fpr_and_fdr_at_recall``, here pooled).
-
-The SMIYC protocols only define ``first_geq``.
+FPR95 rules (``FPR95_RULES``, :mod:`maskbench.metrics.exact_curve`), always named, applied to the exact curve of
+``exact``/``exact16``: ``first_geq``, ``strict_dropint``, ``closest``, ``interp``, ``first_geq_dropint`` and
+``maskomaly_tpr90`` (the FPR at 90 % TPR that Maskomaly publishes as "FPR95"). The SMIYC protocols only define
+``first_geq``.
 
 Labels: 0 inlier, 1 anomaly, any other value void. ``threshold`` is the best-F1 curve point
 (F1 = 2tp / (2tp + fp + fn), first maximum as ``np.nanargmax``); binarise with :meth:`PixelResult.binarize`.
@@ -34,11 +30,11 @@ import numpy as np
 from maskbench.errors import InputError
 from maskbench.metrics import _kernels, smiyc
 from maskbench.metrics._validate import check_label_map, check_score_map
+from maskbench.metrics.exact_curve import FPR95_RULES, curve_counts, exact_metrics, pr_arrays, roc_arrays
 from maskbench.metrics.mdm import MDM_THRESHOLDS, mdm_from_counts
 
 PROTOCOLS = ("exact", "exact16", "smiyc", "smiyc-legacy")
-FPR95_RULES = ("first_geq", "strict_dropint", "closest")
-_FLOAT16_OVERFLOW = 65520.0  # float32 values with |x| >= this round to inf in float16
+FLOAT16_OVERFLOW = 65520.0  # float32 values with |x| >= this round to inf in float16
 _UINT32_MAX = 2**32 - 1
 _KEY_BATCH = 1 << 23  # exact: pixel keys of several frames are sorted together (fewer run merges)
 
@@ -70,7 +66,7 @@ class PixelResult:
             return c["precision"], c["recall"]
         if "pos" not in c:
             return np.empty(0), np.empty(0)
-        return _pr_arrays(c["pos"], c["neg"])
+        return pr_arrays(c["pos"], c["neg"])
 
     def roc_curve(self):
         """(fpr, tpr). Exact protocols: as ``sklearn.metrics.roc_curve`` (drop_intermediate=True, starting
@@ -80,7 +76,7 @@ class PixelResult:
             return c["fpr"], c["tpr"]
         if "pos" not in c or not c["neg"].any():
             return np.empty(0), np.empty(0)
-        return _roc_arrays(c["pos"], c["neg"])
+        return roc_arrays(c["pos"], c["neg"])
 
     def binarize(self, scores):
         """``scores > threshold`` as the component metrics need it: compared in ``score_dtype`` with numpy-1
@@ -108,7 +104,7 @@ class PixelAccumulator:
         if protocol not in PROTOCOLS:
             raise InputError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}")
         if fpr95_rule not in FPR95_RULES:
-            raise InputError(f"fpr95_rule: expected one of {FPR95_RULES}, got {fpr95_rule!r}")
+            raise InputError(f"fpr95_rule: expected one of {tuple(FPR95_RULES)}, got {fpr95_rule!r}")
         if protocol.startswith("smiyc") and fpr95_rule != "first_geq":
             raise InputError(f"fpr95_rule: protocol {protocol!r} defines only 'first_geq' (the official rule), got {fpr95_rule!r}")
         self.protocol = protocol
@@ -147,10 +143,10 @@ class PixelAccumulator:
         else:
             if scores.dtype == np.float32 and scores.size:
                 lo, hi = float(scores.min()), float(scores.max())
-                if hi >= _FLOAT16_OVERFLOW or lo <= -_FLOAT16_OVERFLOW:
+                if hi >= FLOAT16_OVERFLOW or lo <= -FLOAT16_OVERFLOW:
                     raise InputError(
-                        f"scores: range [{lo}, {hi}] overflows float16 (|x| < 65520 needed) under protocol "
-                        f"{self.protocol!r}; rescale the scores or use protocol 'exact'")
+                        f"scores: range [{lo}, {hi}] overflows float16 (|x| < {FLOAT16_OVERFLOW:g} needed) under "
+                        f"protocol {self.protocol!r}; rescale the scores or use protocol 'exact'")
             bits = np.ascontiguousarray(scores, dtype=np.float16).reshape(-1).view(np.uint16)
             if self.protocol == "exact16":
                 _kernels.hist16(bits, labels, self._pos16, self._neg16)
@@ -259,47 +255,57 @@ class PixelAccumulator:
     def compute(self):
         """Metrics of everything accumulated so far -> :class:`PixelResult`."""
         values, pos, neg = self.distinct_scores()
-        n_pos, n_neg = int(pos.sum()), int(neg.sum())
-        notes = {}
+        smiyc_out = None
+        if self.protocol.startswith("smiyc") and self._bins and int(pos.sum()):
+            thr, tp, fp = (np.concatenate(a) for a in zip(*self._bins))
+            smiyc_out = smiyc.smiyc_curve(thr, tp, fp, int(pos.sum()), int(neg.sum()),
+                                          legacy=self.protocol == "smiyc-legacy")
+        return pixel_result(self.protocol, self.fpr95_rule, values, pos, neg, n_images=self.n_images,
+                            n_skipped_void=self.n_skipped_void, smiyc_out=smiyc_out)
+
+
+def pixel_result(protocol, fpr95_rule, values, pos, neg, *, n_images, n_skipped_void=0, smiyc_out=None):
+    """:class:`PixelResult` of a pooled split: ``values`` ascending in the protocol's score dtype with their
+    ``pos`` / ``neg`` counts (the exact histogram; MDM and the exact curve come from it) and, for the SMIYC
+    protocols, ``smiyc_out`` (:func:`maskbench.metrics.smiyc.smiyc_curve` of the frames' bins, None without bins)."""
+    n_pos, n_neg = int(pos.sum()), int(neg.sum())
+    notes = {}
+    ap = auroc = fpr95 = threshold = None
+    curve = {}
+    if protocol.startswith("smiyc"):
+        if n_skipped_void:
+            notes["frames"] = (f"{n_skipped_void} all-void frame(s) skipped (the official SMIYC code "
+                               "crashes on a frame without non-void pixels)")
+        if smiyc_out is not None and n_pos:
+            ap, auroc, fpr95, threshold = (smiyc_out[k] for k in ("ap", "auroc", "fpr95", "threshold"))
+            curve = {k: smiyc_out[k] for k in ("precision", "recall", "tpr", "fpr", "thresholds") if k in smiyc_out}
+    elif n_pos:
+        curve = dict(pos=pos, neg=neg)
+        ap, auroc, fpr95, ix = exact_metrics(pos, neg, fpr95_rule)
+        threshold = float(values[ix])
+    if n_pos == 0:
+        why = "no anomaly pixels (label 1) among the non-void pixels"
+        for k in ("ap", "auroc", "fpr95", "threshold"):
+            notes[k] = why
         ap = auroc = fpr95 = threshold = None
-        curve = {}
-        if self.protocol.startswith("smiyc"):
-            if self.n_skipped_void:
-                notes["frames"] = (f"{self.n_skipped_void} all-void frame(s) skipped (the official SMIYC code "
-                                   "crashes on a frame without non-void pixels)")
-            if self._bins and n_pos:
-                thr, tp, fp = (np.concatenate(a) for a in zip(*self._bins))
-                out = smiyc.smiyc_curve(thr, tp, fp, n_pos, n_neg, legacy=self.protocol == "smiyc-legacy")
-                if out is not None:
-                    ap, auroc, fpr95, threshold = out["ap"], out["auroc"], out["fpr95"], out["threshold"]
-                    curve = {k: out[k] for k in ("precision", "recall", "tpr", "fpr", "thresholds")}
-        elif n_pos:
-            curve = dict(pos=pos, neg=neg)
-            ap, auroc, fpr95, ix = _exact_metrics(pos, neg, self.fpr95_rule)
-            threshold = float(values[ix])
-        if n_pos == 0:
-            why = "no anomaly pixels (label 1) among the non-void pixels"
-            for k in ("ap", "auroc", "fpr95", "threshold"):
-                notes[k] = why
-            ap = auroc = fpr95 = threshold = None
-        elif n_neg == 0:
-            why = "no inlier pixels (label 0) among the non-void pixels"
-            notes["auroc"] = notes["fpr95"] = why
-            auroc = fpr95 = None
-        names = [f"mdm_f1_{round(t * 100)}" for t in MDM_THRESHOLDS]
-        mdm = {}
-        if n_pos == 0:
-            notes.update(dict.fromkeys(names, "no anomaly pixels: F1 is undefined"))
-        elif values[0] < 0 or values[-1] > 1:
-            notes.update(dict.fromkeys(names, f"scores leave [0, 1] (range [{float(values[0])}, "
-                                              f"{float(values[-1])}]); MDM needs scores in [0, 1]"))
-        else:
-            mdm = dict(zip(names, mdm_from_counts(values, pos, neg, MDM_THRESHOLDS)))
-        return PixelResult(
-            protocol=self.protocol, fpr95_rule=self.fpr95_rule, ap=ap, auroc=auroc, fpr95=fpr95,
-            threshold=threshold, score_dtype=self.score_dtype, mdm_f1_60=mdm.get("mdm_f1_60"),
-            mdm_f1_70=mdm.get("mdm_f1_70"), n_pixels=n_pos + n_neg, n_positive=n_pos,
-            n_images=self.n_images, notes=notes, _curve=curve)
+    elif n_neg == 0:
+        why = "no inlier pixels (label 0) among the non-void pixels"
+        notes["auroc"] = notes["fpr95"] = why
+        auroc = fpr95 = None
+    names = [f"mdm_f1_{round(t * 100)}" for t in MDM_THRESHOLDS]
+    mdm = {}
+    if n_pos == 0:
+        notes.update(dict.fromkeys(names, "no anomaly pixels: F1 is undefined"))
+    elif values[0] < 0 or values[-1] > 1:
+        notes.update(dict.fromkeys(names, f"scores leave [0, 1] (range [{float(values[0])}, "
+                                          f"{float(values[-1])}]); MDM needs scores in [0, 1]"))
+    else:
+        mdm = dict(zip(names, mdm_from_counts(values, pos, neg, MDM_THRESHOLDS)))
+    return PixelResult(
+        protocol=protocol, fpr95_rule=fpr95_rule, ap=ap, auroc=auroc, fpr95=fpr95, threshold=threshold,
+        score_dtype=np.dtype(np.float32 if protocol == "exact" else np.float16), mdm_f1_60=mdm.get("mdm_f1_60"),
+        mdm_f1_70=mdm.get("mdm_f1_70"), n_pixels=n_pos + n_neg, n_positive=n_pos, n_images=n_images, notes=notes,
+        _curve=curve)
 
 
 def pixel_metrics(scores_list, gt_list, protocol="exact16", *, fpr95_rule="first_geq"):
@@ -363,46 +369,6 @@ def _collapse_runs(stack):
     return out
 
 
-def _curve_counts(pos, neg):
-    """Cumulative (tps, fps) over thresholds descending, float64 as sklearn's confusion_matrix_at_thresholds."""
-    return np.cumsum(pos[::-1], dtype=np.float64), np.cumsum(neg[::-1], dtype=np.float64)
-
-
-def _pr_arrays(pos, neg):
-    """precision, recall exactly as sklearn's precision_recall_curve (reversed, with the (1, 0) end)."""
-    tps, fps = _curve_counts(pos, neg)
-    precision = tps / (tps + fps)  # every distinct score holds at least one pixel
-    recall = tps / tps[-1]
-    return np.concatenate([precision[::-1], [1.0]]), np.concatenate([recall[::-1], [0.0]])
-
-
-def _roc_arrays(pos, neg):
-    """fpr, tpr exactly as sklearn's roc_curve(drop_intermediate=True)."""
-    tps, fps = _curve_counts(pos, neg)
-    if tps.shape[0] > 2:
-        keep = np.flatnonzero(np.concatenate([[True], np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), [True]]))
-        tps, fps = tps[keep], fps[keep]
-    tps = np.concatenate([[0.0], tps])
-    fps = np.concatenate([[0.0], fps])
-    return fps / fps[-1], tps / tps[-1]
-
-
-def _exact_metrics(pos, neg, rule):
-    """AP, AUROC, FPR95 (by ``rule``) and the best-F1 index (ascending order) of the exact curve.
-
-    The kernel writes the summands exactly as sklearn forms them; ``np.sum`` then adds them in numpy's
-    pairwise order, so AP equals ``average_precision_score`` and AUROC ``roc_auc_score`` bit for bit.
-    """
-    terms, roc_terms, fpr_geq, fpr_strict, fpr_closest, best = _kernels.curve_scan(pos, neg)
-    ap = max(0.0, float(-np.sum(terms)))
-    del terms
-    if not int(neg.sum()):
-        return ap, None, None, best
-    auroc = float(np.sum(roc_terms))
-    fpr95 = {"first_geq": fpr_geq, "strict_dropint": fpr_strict, "closest": fpr_closest}[rule]
-    return ap, auroc, float(fpr95), best
-
-
 def tpr95_threshold(accumulator, fpr95_rule="strict_dropint"):
     """The score threshold of the FPR95 point of ``accumulator`` (exact protocols) under ``fpr95_rule``.
 
@@ -416,7 +382,7 @@ def tpr95_threshold(accumulator, fpr95_rule="strict_dropint"):
     if fpr95_rule not in ("strict_dropint", "first_geq"):
         raise InputError(f"fpr95_rule: tpr95_threshold supports 'strict_dropint' and 'first_geq', got {fpr95_rule!r}")
     values, pos, neg = accumulator.distinct_scores()
-    tps, fps = _curve_counts(pos, neg)
+    tps, fps = curve_counts(pos, neg)
     if not tps.size or tps[-1] == 0:
         return None
     desc = values[::-1]

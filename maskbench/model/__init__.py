@@ -1,7 +1,8 @@
 """Shared Mask2Former forward: pixels -> (pred_logits, pred_masks), plus the reference pre/post-processing."""
 
 from maskbench.model.checkpoint import LoadReport, load_model
-from maskbench.model.config import Mask2FormerConfig, build_model, build_model_with_backbone
+from maskbench.model.build import build_model, build_model_with_backbone
+from maskbench.model.config import Mask2FormerConfig
 from maskbench.model.mask2former import Mask2Former
 # ``ms_deform_attn`` (the function) is not re-exported: it would shadow the submodule of the same name.
 from maskbench.model.ms_deform_attn import MSDA_BACKENDS, resolve_msda_backend

@@ -2,9 +2,7 @@
 
 ``load_model(path, **overrides) -> (model, LoadReport)``:
 
-1. read the tensors safely (``.pkl``: restricted unpickler that only rebuilds numpy arrays inside
-   dicts/lists; ``.pth``/``.pt``/``.bin``: ``torch.load(map_location="cpu", weights_only=True)``; HF
-   directory: safetensors parsed by :mod:`maskbench.model.hf`, keys renamed to detectron2 names);
+1. read the tensors safely (:mod:`.checkpoint_io`);
 2. infer the architecture from tensor shapes (research notes ``forward.md`` §3.7, :func:`infer_config`),
    then apply ``overrides`` (any :class:`Mask2FormerConfig` field);
 3. build the model with detectron2 module names and load every tensor by exact name. Keys known to be
@@ -18,21 +16,20 @@ is derived from it). Pass ``nheads=`` / ``n_points=`` to override.
 
 from __future__ import annotations
 
-import codecs
-import collections
 import math
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from maskbench.errors import InputError
-from maskbench.model.config import FEATURE_STRIDES, Mask2FormerConfig, build_model_with_backbone
-from maskbench.model.hf import checkpoint_filter_fn, hf_weight_files, read_hf_config, read_safetensors
+from maskbench.model.build import build_model_with_backbone
+from maskbench.model.checkpoint_io import read_checkpoint
+from maskbench.model.config import FEATURE_STRIDES, Mask2FormerConfig
+from maskbench.model.resnet import ResNet
+from maskbench.model.swin import SwinTransformer
 
 #: Checkpoint or model keys that are never loaded, each with the reason.
 IGNORED_KEYS: tuple[tuple[str, str], ...] = (
@@ -44,117 +41,6 @@ IGNORED_KEYS: tuple[tuple[str, str], ...] = (
      "Mask2Anomaly GMA 1x1 conv defined in each layer but never called by forward"),
 )
 _IGNORED = [(re.compile(p), reason) for p, reason in IGNORED_KEYS]
-
-_PICKLE_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-    ("numpy.core.multiarray", "scalar"): np._core.multiarray.scalar,
-    ("numpy._core.multiarray", "scalar"): np._core.multiarray.scalar,
-    ("numpy.core.numeric", "_frombuffer"): np._core.numeric._frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): np._core.numeric._frombuffer,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): codecs.encode,  # how protocol-2 pickles from Python 3 store bytes
-    ("collections", "OrderedDict"): collections.OrderedDict,
-}
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only numpy array reconstruction, ``OrderedDict`` and ``_codecs.encode``:
-    a ``.pkl`` cannot run code while loading (detectron2 itself uses a plain ``pickle.load``)."""
-
-    def find_class(self, module: str, name: str):
-        try:
-            return _PICKLE_ALLOWED[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(
-                f"refusing to load global '{module}.{name}' (only numpy arrays in dicts/lists are accepted)"
-            ) from None
-
-
-def _unwrap_state_dict(obj, path: Path, convert) -> dict[str, Tensor]:
-    """``{"model": {name: array}, ...}`` or a bare ``{name: array}`` -> ``{name: Tensor}`` (``module.`` stripped)."""
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        obj = obj["model"]
-    if not isinstance(obj, dict) or not obj:
-        raise InputError(f"{path}: expected a state dict (or a dict with a 'model' state dict), "
-                         f"got {type(obj).__name__}{' (empty)' if isinstance(obj, dict) else ''}")
-    out = {}
-    for key, value in obj.items():
-        tensor = convert(value)
-        if not isinstance(key, str) or tensor is None:
-            raise InputError(f"{path}: entry {key!r} of the state dict is a {type(value).__name__}, "
-                             "not a numeric array; this is not a model state dict")
-        out[key.removeprefix("module.")] = tensor
-    return out
-
-
-def _numpy_to_tensor(value) -> Tensor | None:
-    if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
-        return torch.from_numpy(np.ascontiguousarray(value))
-    return None
-
-
-def read_pickle_file(path: Path) -> dict[str, Tensor]:
-    """detectron2 model-zoo ``.pkl``: latin1 pickle of ``{"model": {name: ndarray}, "__author__": ...}``."""
-    try:
-        with open(path, "rb") as f:
-            obj = _ArrayUnpickler(f, encoding="latin1").load()
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad user file
-        raise InputError(f"{path}: not a readable detectron2 .pkl checkpoint ({type(e).__name__}: {e})") from e
-    return _unwrap_state_dict(obj, path, _numpy_to_tensor)
-
-
-def read_torch_file(path: Path) -> dict[str, Tensor]:
-    """``torch.save`` file: ``{"model": state_dict, ...}`` (detectron2 trainer) or a bare state dict."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise InputError(f"{path}: not a readable torch checkpoint: weights_only loading failed (a corrupt "
-                         "file, or one holding objects other than tensors and plain containers; re-save those "
-                         f"as {{'model': state_dict}}): {str(e).splitlines()[0]}") from e
-    except Exception as e:  # noqa: BLE001 - truncated zip, not a torch file, ...
-        raise InputError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {e})") from e
-    return _unwrap_state_dict(obj, path, lambda v: v if isinstance(v, Tensor) else None)
-
-
-@dataclass(frozen=True)
-class RawCheckpoint:
-    """Tensors of one checkpoint under detectron2 names, before any model exists.
-
-    format: ``"d2-pkl"``, ``"torch"`` (``.pth``/``.pt``/``.bin``) or ``"hf"`` (directory).
-    hints: :class:`Mask2FormerConfig` fields read from a HF ``config.json`` (head counts).
-    ignored: HF keys with no detectron2 counterpart, with the reason. unmatched: HF keys no rule renames.
-    """
-
-    state: dict[str, Tensor]
-    format: str
-    hints: dict = field(default_factory=dict)
-    ignored: dict[str, str] = field(default_factory=dict)
-    unmatched: list[str] = field(default_factory=list)
-
-
-def read_checkpoint(path: str | Path) -> RawCheckpoint:
-    """Read a detectron2 ``.pkl``, a torch ``.pth``/``.pt``/``.bin`` or a HF directory (by suffix / type)."""
-    path = Path(path)
-    if path.is_dir():
-        config = read_hf_config(path)
-        hf_tensors: dict[str, Tensor] = {}
-        for file in hf_weight_files(path):
-            hf_tensors.update(read_safetensors(file) if file.suffix == ".safetensors" else read_torch_file(file))
-        state, ignored, unmatched = checkpoint_filter_fn(hf_tensors)
-        heads = config.get("num_attention_heads")  # HF uses one head count for the encoder and the decoder
-        hints = {"nheads": heads, "enc_nheads": heads} if isinstance(heads, int) else {}
-        return RawCheckpoint(state, "hf", hints, ignored, unmatched)
-    if not path.is_file():
-        raise InputError(f"{path}: checkpoint not found")
-    if path.suffix == ".pkl":
-        return RawCheckpoint(read_pickle_file(path), "d2-pkl")
-    if path.suffix in (".pth", ".pt", ".bin"):
-        return RawCheckpoint(read_torch_file(path), "torch")
-    raise InputError(f"{path}: unknown checkpoint format {path.suffix!r}; expected a detectron2 .pkl, a "
-                     "torch .pth/.pt/.bin, or a Hugging Face directory (config.json + model.safetensors)")
-
 
 # --- architecture inference --------------------------------------------------------------------------
 
@@ -227,12 +113,8 @@ def infer_config(state: dict[str, Tensor], path: Path, *, n_points: int = 4) -> 
 
 def _build_backbone(cfg: Mask2FormerConfig, widths: dict) -> nn.Module:
     if cfg.backbone == "resnet":
-        from maskbench.model.resnet import ResNet
-
         kwargs = {k: v for k, v in widths.items() if k in ("stem_channels", "res2_channels")}
         return ResNet(depth=cfg.resnet_depth, norm="FrozenBN", **kwargs)
-    from maskbench.model.swin import SwinTransformer
-
     kwargs = {k: v for k, v in widths.items() if k == "mlp_ratio"}
     return SwinTransformer(embed_dim=cfg.swin_embed_dim, depths=tuple(cfg.swin_depths),
                            num_heads=tuple(cfg.swin_num_heads), window_size=cfg.swin_window_size,

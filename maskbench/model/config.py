@@ -1,4 +1,4 @@
-"""Architecture description of a Mask2Former semantic-segmentation model, and its builder.
+"""Architecture description of a Mask2Former semantic-segmentation model (built by :mod:`.build`).
 
 Every field is something a published checkpoint can vary and a loader can infer from tensor shapes
 (research notes ``forward.md`` §3.7): the defaults describe the Cityscapes R50 semantic model of
@@ -11,12 +11,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from maskbench.errors import InputError
-
-if TYPE_CHECKING:
-    from maskbench.model.mask2former import Mask2Former
+from maskbench.model.ms_deform_attn import MSDA_BACKENDS
 
 FEATURE_STRIDES = {"res2": 4, "res3": 8, "res4": 16, "res5": 32}
 IMAGENET_PIXEL_MEAN = (123.675, 116.280, 103.530)
@@ -102,8 +99,6 @@ class Mask2FormerConfig:
         if self.size_divisibility % 32:
             raise bad("size_divisibility", "must be a multiple of 32 (the backbone's output stride)")
         if self.msda_backend is not None:
-            from maskbench.model.ms_deform_attn import MSDA_BACKENDS
-
             if self.msda_backend not in MSDA_BACKENDS:
                 raise bad("msda_backend", f"expected one of {sorted(MSDA_BACKENDS)} or None")
 
@@ -115,62 +110,3 @@ class Mask2FormerConfig:
     def replace(self, **changes) -> Mask2FormerConfig:
         """Copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
-
-
-def build_model(cfg: Mask2FormerConfig) -> Mask2Former:
-    """Build an untrained :class:`Mask2Former` for ``cfg`` (eval mode, detectron2 module names)."""
-    if cfg.backbone == "resnet":
-        from maskbench.model.resnet import ResNet
-
-        backbone = ResNet(depth=cfg.resnet_depth)
-    else:
-        from maskbench.model.swin import SwinTransformer
-
-        backbone = SwinTransformer(
-            embed_dim=cfg.swin_embed_dim,
-            depths=tuple(cfg.swin_depths),
-            num_heads=tuple(cfg.swin_num_heads),
-            window_size=cfg.swin_window_size,
-            pretrain_img_size=cfg.swin_pretrain_img_size,
-        )
-    return build_model_with_backbone(cfg, backbone)
-
-
-def build_model_with_backbone(cfg: Mask2FormerConfig, backbone) -> Mask2Former:
-    """Assemble a :class:`Mask2Former` around an already built backbone.
-
-    The backbone maps ``[B, 3, H, W]`` to ``{"res2": ..., "res5": ...}`` and has ``out_channels``
-    (feature name -> channels).
-    """
-    from maskbench.model.mask2former import Mask2Former, MaskFormerHead
-    from maskbench.model.pixel_decoder import MSDeformAttnPixelDecoder
-    from maskbench.model.transformer_decoder import MultiScaleMaskedTransformerDecoder
-
-    pixel_decoder = MSDeformAttnPixelDecoder(
-        in_channels=dict(backbone.out_channels),
-        transformer_in_features=tuple(cfg.transformer_in_features),
-        conv_dim=cfg.conv_dim,
-        mask_dim=cfg.mask_dim,
-        enc_layers=cfg.enc_layers,
-        enc_nheads=cfg.enc_nheads,
-        enc_dim_feedforward=cfg.enc_dim_feedforward,
-        n_points=cfg.n_points,
-        common_stride=cfg.common_stride,
-        msda_backend=cfg.msda_backend,
-    )
-    predictor = MultiScaleMaskedTransformerDecoder(
-        num_classes=cfg.num_classes,
-        num_queries=cfg.num_queries,
-        num_feature_levels=len(cfg.transformer_in_features),
-        dec_layers=cfg.dec_layers,
-        hidden_dim=cfg.hidden_dim,
-        nheads=cfg.nheads,
-        dim_feedforward=cfg.dim_feedforward,
-        mask_dim=cfg.mask_dim,
-        gma=cfg.gma,
-    )
-    model = Mask2Former(
-        backbone=backbone,
-        sem_seg_head=MaskFormerHead(pixel_decoder=pixel_decoder, predictor=predictor),
-    )
-    return model.eval()

@@ -24,6 +24,7 @@ row-wise into detectron2's packed ``qkv`` / ``in_proj_*`` (rows ``[q; k; v]``). 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ import torch
 from torch import Tensor
 
 from maskbench.errors import InputError
+from maskbench.fileio.sniff import MAX_SAFETENSORS_HEADER
 
 _ST_DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -40,48 +42,95 @@ _ST_DTYPES = {
 }
 
 
+def _tensor_entry(path: Path, name: str, info) -> tuple[torch.dtype, list[int], int, int]:
+    """``(dtype, shape, begin, end)`` of one header entry, every field checked."""
+    if not isinstance(info, dict):
+        raise InputError(f"{path}: malformed safetensors entry {name!r}: {info!r}")
+    dtype = _ST_DTYPES.get(info.get("dtype")) if isinstance(info.get("dtype"), str) else None
+    if dtype is None:
+        raise InputError(f"{path}: tensor {name!r} has dtype {info.get('dtype')!r}; supported: {', '.join(_ST_DTYPES)}")
+    shape, offsets = info.get("shape"), info.get("data_offsets")
+    if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+        raise InputError(f"{path}: tensor {name!r} has shape {shape!r}; expected a list of integers >= 0")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
+        raise InputError(f"{path}: tensor {name!r} has data_offsets {offsets!r}; expected [begin, end]")
+    return dtype, shape, offsets[0], offsets[1]
+
+
 def read_safetensors(path: Path) -> dict[str, Tensor]:
-    """Tensors of one ``.safetensors`` file (format: u64 LE header size, JSON header, data buffer)."""
+    """Tensors of one ``.safetensors`` file (format: u64 LE header size, JSON header, data buffer).
+
+    Checked as the reference ``safetensors`` crate does before any tensor is built: header size within
+    the file and at most 100 MB, a JSON object, known dtypes, shapes of integers >= 0, each tensor's
+    byte range of exactly ``numel * itemsize`` bytes, and the ranges tiling the buffer without holes or
+    overlaps.
+    """
+    size = _file_size(path)
     try:
         with open(path, "rb") as f:
-            size = path.stat().st_size
             n = int.from_bytes(f.read(8), "little")
-            if size < 8 or n > size - 8:
-                raise InputError(f"{path}: not a safetensors file (header size {n} exceeds file size {size})")
+            if size < 8 or n > size - 8 or n > MAX_SAFETENSORS_HEADER:
+                raise InputError(f"{path}: not a safetensors file (header size {n} exceeds file size {size} or the "
+                                 f"{MAX_SAFETENSORS_HEADER:,}-byte limit)")
             header = json.loads(f.read(n))
             buffer = bytearray(size - 8 - n)
             f.readinto(buffer)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise InputError(f"{path}: cannot read safetensors header: {e}") from e
     if not isinstance(header, dict):
         raise InputError(f"{path}: safetensors header is not a JSON object")
+    entries = {name: _tensor_entry(path, name, info) for name, info in header.items() if name != "__metadata__"}
+    covered = 0
+    for name, (dtype, shape, begin, end) in sorted(entries.items(), key=lambda item: item[1][2:]):
+        nbytes = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()
+        if begin != covered or end - begin != nbytes or end > len(buffer):
+            raise InputError(f"{path}: tensor {name!r} has offsets [{begin}, {end}) inconsistent with shape {shape} "
+                             f"{header[name]['dtype']} and buffer size {len(buffer)} (truncated file, or byte ranges "
+                             "with holes or overlaps)")
+        covered = end
+    if covered != len(buffer):
+        raise InputError(f"{path}: {len(buffer) - covered} bytes after the last tensor (corrupt or not safetensors)")
     tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype = _ST_DTYPES[info["dtype"]]
-            shape = [int(s) for s in info["shape"]]
-            begin, end = (int(o) for o in info["data_offsets"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise InputError(f"{path}: malformed safetensors entry {name!r}: {info!r}") from e
-        numel = 1
-        for s in shape:
-            numel *= s
-        nbytes = numel * torch.empty(0, dtype=dtype).element_size()
-        if not 0 <= begin <= end <= len(buffer) or end - begin != nbytes:
-            raise InputError(f"{path}: tensor {name!r} has offsets [{begin}, {end}) inconsistent with shape "
-                             f"{shape} {info['dtype']} and buffer size {len(buffer)} (truncated file?)")
+    for name, (dtype, shape, begin, end) in entries.items():
+        numel = math.prod(shape)
         flat = torch.frombuffer(buffer, dtype=dtype, count=numel, offset=begin) if numel else torch.empty(0, dtype=dtype)
         tensors[name] = flat.reshape(shape)
     return tensors
 
 
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from e
+
+
+def _inside(folder: Path, name, what: str) -> Path:
+    """``folder / name`` for a weight file named by the folder's own files, refused unless it stays inside.
+
+    ``name`` must be a relative path without ``..``; the file it resolves to (symlinks followed) must be a
+    regular file inside ``folder``, or inside the Hugging Face hub cache entry that holds a ``snapshots/<rev>``
+    folder (whose files are symlinks to ``../../blobs/<hash>``).
+    """
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise InputError(f"{folder}: {what} names {name!r}; expected a file name inside the folder")
+    target = (folder / name).resolve()
+    roots = [folder.resolve()]
+    if folder.resolve().parent.name == "snapshots":
+        roots.append(folder.resolve().parent.parent)
+    if not any(target.is_relative_to(root) for root in roots):
+        raise InputError(f"{folder / name}: resolves to {target}, outside the model folder {folder}; "
+                         "refusing to read it")
+    if not target.is_file():
+        raise InputError(f"{folder / name}: {what} names a file that does not exist or is not a regular file")
+    return folder / name
+
+
 def read_hf_config(path: Path) -> dict:
     """Parsed ``config.json`` of a ``save_pretrained`` directory (must be a ``mask2former`` model)."""
-    config_file = path / "config.json"
-    if not config_file.is_file():
+    if not (path / "config.json").exists():
         raise InputError(f"{path}: not a Hugging Face model directory (no config.json)")
+    config_file = _inside(path, "config.json", "the folder")
     try:
         config = json.loads(config_file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -95,17 +144,19 @@ def read_hf_config(path: Path) -> dict:
 def hf_weight_files(path: Path) -> list[Path]:
     """Weight files of a HF directory: ``model.safetensors``, the shards listed in
     ``model.safetensors.index.json``, or ``pytorch_model.bin`` (first found)."""
-    if (path / "model.safetensors").is_file():
-        return [path / "model.safetensors"]
+    if (path / "model.safetensors").exists():
+        return [_inside(path, "model.safetensors", "the folder")]
     index_file = path / "model.safetensors.index.json"
-    if index_file.is_file():
+    if index_file.exists():
+        index_file = _inside(path, index_file.name, "the folder")
         try:
-            shards = sorted(set(json.loads(index_file.read_text())["weight_map"].values()))
-        except (OSError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
+            weight_map = json.loads(index_file.read_text())["weight_map"]
+            shards = sorted(set(weight_map.values()), key=str)
+        except (OSError, KeyError, TypeError, AttributeError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise InputError(f"{index_file}: malformed shard index: {e}") from e
-        return [path / shard for shard in shards]
-    if (path / "pytorch_model.bin").is_file():
-        return [path / "pytorch_model.bin"]
+        return [_inside(path, shard, f"the shard index {index_file.name}") for shard in shards]
+    if (path / "pytorch_model.bin").exists():
+        return [_inside(path, "pytorch_model.bin", "the folder")]
     raise InputError(f"{path}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin")
 
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from maskbench.errors import InputError
+from maskbench.model.ms_deform_attn_numba import ms_deform_attn_numba, numba_unsupported
 
 MSDA_BACKEND_ENV = "MASKBENCH_MSDA_BACKEND"
 
@@ -113,8 +114,6 @@ def _core_embedding_bag(
 
 
 def _core_numba(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor, loc: Tensor, attn: Tensor) -> Tensor:
-    from maskbench.model.ms_deform_attn_numba import ms_deform_attn_numba
-
     return ms_deform_attn_numba(value, spatial_shapes, level_start_index, loc, attn)
 
 
@@ -191,8 +190,6 @@ def ms_deform_attn(
                              "use backend='torch-bag' or 'torch' to train")
         name = "torch-bag"
     if name == "numba" and automatic:
-        from maskbench.model.ms_deform_attn_numba import numba_unsupported
-
         if numba_unsupported(value, sampling_locations, attention_weights) is not None:
             name = "torch-bag"  # automatic choice only; an explicit "numba" raises on such input
     return MSDA_BACKENDS[name](value, spatial_shapes, level_start_index, sampling_locations, attention_weights)

@@ -6,20 +6,17 @@ columns; ``σ`` the logistic sigmoid; ``S_k(x) = Σ_q P[q,k] σ(M_q(x))`` for th
 (softmax first, void dropped after, as Mask2Former ``semantic_inference`` does; ``S`` is not a
 distribution and ``Σ_k S_k`` may exceed 1).
 
-Every scorer is pixel-local, so :func:`run_scorers` walks the pixels in chunks: on CPU the
-``(Q, chunk)`` sigmoid block stays in cache while every scorer reads it, which is what makes
-running all scorers together cost little more than the slowest one alone, and the chunks go to
-one worker thread per CPU thread (whole chunks, so the result does not depend on the thread count).
+A per-pixel scorer sees one chunk of pixels at a time through :class:`Pixels` (see
+:mod:`maskbench.scorers._run`): on CPU the ``(Q, chunk)`` sigmoid block stays in cache while every scorer
+reads it, which is what makes running all scorers together cost little more than the slowest one alone.
+:class:`Queries` and :class:`Pixels` are public (exported by :mod:`maskbench.scorers`): the attributes
+documented on them are the stable interface of a per-pixel plug-in.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import queue
-import threading
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable
 
 import torch
 
@@ -85,9 +82,10 @@ class Queries:
     """Per-image query statistics, from the class logits alone (cheap; computed once per forward).
 
     ``probs`` = P ``(Q, K+1)``; ``known`` = P[:, :K]; ``conf`` = max over all K+1 columns (void
-    included); ``label`` = argmax over all K+1 columns (first maximum); ``void`` = K.
-    ``pixel_weights`` ``(K+2, Q)`` stacks ``P[:, :K]ᵀ``, the EAM weights ``max_{k<K} P[q,k]`` and the
-    known mass ``Σ_{k<K} P[q,k]``, so one matrix product gives S, Σ_q max_k P σ and Σ_k S_k.
+    included); ``label`` = argmax over all K+1 columns (first maximum); ``void`` = K; ``num_queries`` = Q.
+    ``pixel_weights`` ``(K+3, Q)`` stacks ``P[:, :K]ᵀ``, the EAM weights ``max_{k<K} P[q,k]``, the
+    known mass ``Σ_{k<K} P[q,k]`` and the void column ``P[:, K]``, so one matrix product gives S,
+    Σ_q max_k P σ, Σ_k S_k and the void mass.
     """
 
     def __init__(self, class_logits: torch.Tensor):
@@ -95,7 +93,8 @@ class Queries:
         self.num_queries, self.void = self.probs.shape[0], self.probs.shape[1] - 1
         self.known = self.probs[:, : self.void]
         self.conf, self.label = self.probs.max(dim=-1)
-        self.pixel_weights = torch.cat([self.known.t(), self.known.amax(dim=1)[None], self.known.sum(dim=1)[None]]).contiguous()
+        self.pixel_weights = torch.cat([self.known.t(), self.known.amax(dim=1)[None], self.known.sum(dim=1)[None],
+                                        self.probs[:, self.void][None]]).contiguous()
 
     def select(self, keep: torch.Tensor) -> torch.Tensor:
         """Query ids (int64, ascending) where the boolean ``keep (Q,)`` is true."""
@@ -113,9 +112,12 @@ class Queries:
 class Pixels:
     """Per-chunk context of one worker: mask logits of ``n`` pixels and what is derived from them, each at most once.
 
-    ``logits`` ``(Q, n)``; :attr:`sigmoid` σ(M) of every query; :attr:`class_scores` S ``(K, n)``;
-    :attr:`max_class_score` ``max_k S_k``; :attr:`eam_sum` ``Σ_q max_{k<K} P[q,k] σ(M_q)``;
-    :attr:`known_mass` ``Σ_k S_k`` (the last three ``(n,)``). Scorers that read only a few queries
+    ``n`` pixels (a multiple of :data:`CPU_CHUNK_ALIGN` on CPU: a chunk function returns ``n`` scores, those of
+    padding pixels are dropped); ``logits`` ``(Q, n)``; :attr:`sigmoid` σ(M) of every query;
+    :attr:`class_scores` S ``(K, n)``; :attr:`max_class_score` ``max_k S_k``; :attr:`eam_sum`
+    ``Σ_q max_{k<K} P[q,k] σ(M_q)``; :attr:`known_mass` ``Σ_k S_k``; :attr:`void_mass` ``Σ_q P[q,K] σ(M_q)``;
+    :attr:`exp_shifted` ``exp(S_k − max_k S_k)`` ``(K, n)``, :attr:`exp_sum` its sum over k and :attr:`log_sum_exp`
+    ``log Σ_k exp S_k = max_k S_k + log exp_sum`` (one exponential pass for the softmax over S); all read-only. Scorers that read only a few queries
     (Maskomaly, Mask2Anomaly's refinement) call :meth:`sigmoid_rows`: gathered from the shared σ(M) when
     ``share_sigmoid`` (several scorers run) or when it is already computed, else the sigmoid of those rows alone; both are the same bits (:data:`CPU_CHUNK_ALIGN`),
     so a scorer's output does not depend on the scorers beside it. Everything lives in :meth:`buffer` s
@@ -137,7 +139,7 @@ class Pixels:
         self.n, self.device = chunk.shape[1], chunk.device
         dtype = self.queries.probs.dtype
         self.logits = chunk if chunk.dtype == dtype else self.buffer("logits", chunk.shape[0]).copy_(chunk)
-        self._sigmoid = self._weighted = self._max_class_score = None
+        self._sigmoid = self._weighted = self._max_class_score = self._exp = None
 
     def buffer(self, key: str, rows: int | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The worker's contiguous scratch tensor ``key``, shape ``(rows, n)`` (``(n,)`` if ``rows`` is None)."""
@@ -171,7 +173,7 @@ class Pixels:
 
     @property
     def weighted(self) -> torch.Tensor:
-        """``Queries.pixel_weights @ σ(M)``, shape ``(K+2, n)``: S, the EAM sum and the known mass."""
+        """``Queries.pixel_weights @ σ(M)``, shape ``(K+3, n)``: S, the EAM sum, the known mass, the void mass."""
         if self._weighted is None:
             weights = self.queries.pixel_weights
             self._weighted = torch.mm(weights, self.sigmoid, out=self.buffer("weighted", weights.shape[0]))
@@ -187,6 +189,42 @@ class Pixels:
         if self._max_class_score is None:
             self._max_class_score = torch.amax(self.class_scores, dim=0, out=self.buffer("max_class_score"))
         return self._max_class_score
+
+    def _softmax_parts(self):
+        """``(S − max_k S, exp of it, its sum over k, log Σ_k exp S_k)``, computed once per chunk."""
+        if self._exp is None:
+            k = self.queries.void
+            shifted = torch.sub(self.class_scores, self.max_class_score, out=self.buffer("shifted_scores", k))
+            e = torch.exp(shifted, out=self.buffer("exp_shifted", k))
+            total = torch.sum(e, dim=0, out=self.buffer("exp_sum"))
+            lse = torch.log(total, out=self.buffer("log_sum_exp")).add_(self.max_class_score)
+            self._exp = (shifted, e, total, lse)
+        return self._exp
+
+    @property
+    def shifted_scores(self) -> torch.Tensor:
+        """``S_k(x) − max_k S_k(x)``, ``(K, n)`` (all <= 0)."""
+        return self._softmax_parts()[0]
+
+    @property
+    def exp_shifted(self) -> torch.Tensor:
+        """``exp(S_k(x) − max_k S_k(x))``, ``(K, n)``: the softmax over S before normalisation."""
+        return self._softmax_parts()[1]
+
+    @property
+    def exp_sum(self) -> torch.Tensor:
+        """``Σ_k exp(S_k(x) − max_k S_k(x))``, ``(n,)`` (in [1, K]): the softmax denominator."""
+        return self._softmax_parts()[2]
+
+    @property
+    def log_sum_exp(self) -> torch.Tensor:
+        """``log Σ_k exp S_k(x) = max_k S_k + log exp_sum``, ``(n,)``."""
+        return self._softmax_parts()[3]
+
+    @property
+    def void_mass(self) -> torch.Tensor:
+        """``Σ_q P[q,K] σ(M_q(x))``, ``(n,)``: the no-object mass."""
+        return self.weighted[self.queries.void + 2]
 
     @property
     def eam_sum(self) -> torch.Tensor:
@@ -207,127 +245,3 @@ def max_weighted(sigmoid: torch.Tensor, weights: torch.Tensor, out: torch.Tensor
     if sigmoid.shape[0] == 0:
         return out.zero_()
     return torch.amax(sigmoid.mul_(weights[:, None]), dim=0, out=out)
-
-
-_pool_lock = threading.Lock()
-_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, workers, executor)
-
-
-def _single_threaded(ready: threading.Barrier) -> None:
-    torch.set_num_threads(1)
-    torch.get_num_threads()  # torch initialises a thread's setting on first use, from the default: do it now
-    ready.wait()
-
-
-def cpu_workers(n: int) -> ThreadPoolExecutor:
-    """A pool of ``n`` threads whose torch ops run on one intra-op thread each (created once per process and size).
-
-    With torch's OpenMP backend ``torch.set_num_threads`` binds the thread that calls it, but it also sets
-    the default that threads start from, so the caller's setting is restored once every worker holds its own.
-    Whole chunks on one thread each balance themselves (a worker takes the next chunk when it is free) and
-    keep every op's floating-point path the same whatever the number of threads.
-    """
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool[:2] != (os.getpid(), n):
-            ready = threading.Barrier(n + 1)
-            executor = ThreadPoolExecutor(n, thread_name_prefix="maskbench-scorer")
-            for _ in range(n):
-                executor.submit(_single_threaded, ready)
-            ready.wait()
-            torch.set_num_threads(n)
-            if _pool is not None and _pool[0] == os.getpid():
-                _pool[2].shutdown(wait=False)
-            _pool = (os.getpid(), n, executor)
-        return _pool[2]
-
-
-def _flat_outputs(given, names, h, w, mask_logits) -> dict[str, torch.Tensor]:
-    """Flat views of the caller's output maps (checked), or new ones."""
-    device = mask_logits.device
-    if given is None:
-        return {name: torch.empty(h * w, dtype=torch.float32, device=device) for name in names}
-    if set(given) != set(names):
-        raise InputError(f"out: expected one map for each of {sorted(names)}, got {sorted(given)}")
-    flat = {}
-    for name in names:
-        m = given[name]
-        if not isinstance(m, torch.Tensor) or m.dtype != torch.float32 or tuple(m.shape) != (h, w) \
-                or m.device != device or not m.is_contiguous():
-            got = f"{m.dtype} {tuple(m.shape)} on {m.device}" if isinstance(m, torch.Tensor) else type(m).__name__
-            raise InputError(f"out[{name!r}]: expected a contiguous float32 ({h}, {w}) tensor on {device}, got {got}")
-        flat[name] = m.view(h * w)
-    storages = [m.untyped_storage().data_ptr() for m in flat.values()]
-    if len(set(storages)) != len(storages):
-        raise InputError("out: the maps must not share memory")
-    if mask_logits.untyped_storage().data_ptr() in storages:
-        raise InputError("out: a map shares memory with mask_logits")
-    return flat
-
-
-@torch.no_grad()
-def run_scorers(
-    prepare: Mapping[str, Callable[[Queries], ChunkScore]],
-    class_logits: torch.Tensor,
-    mask_logits: torch.Tensor,
-    *,
-    chunk_pixels: int | None = None,
-    out: Mapping[str, torch.Tensor] | None = None,
-) -> dict[str, torch.Tensor]:
-    """Run several scorers on one forward output, sharing P, σ(M) and S; returns float32 ``(H, W)`` maps.
-
-    ``out``: optional ``name -> float32 (H, W)`` contiguous tensors on the logits' device, one per scorer,
-    written and returned instead of new maps; a caller scoring frame after frame reuses them and saves the
-    first-touch cost of fresh memory (page faults of 8 MB per map at 1024x2048).
-
-    ``prepare[name](queries)`` does the per-image (query-level) work and returns the per-chunk function.
-    The inputs are never modified. ``chunk_pixels`` defaults to :data:`CPU_CHUNK_PIXELS` on CPU and to
-    the whole image on an accelerator. On CPU the chunks are shared out to ``torch.get_num_threads()``
-    workers (:func:`cpu_workers`) that each compute a whole chunk on one thread, so every chunk is
-    computed the same way and the maps do not depend on the number of threads.
-    """
-    check_inputs(class_logits, mask_logits)
-    dtype = compute_dtype(mask_logits.dtype)
-    queries = Queries(class_logits.to(dtype))
-    chunk_fns = {name: fn(queries) for name, fn in prepare.items()}
-    q, h, w = mask_logits.shape
-    flat = mask_logits.reshape(q, h * w)
-    on_cpu = flat.device.type == "cpu"
-    if chunk_pixels is None:
-        chunk_pixels = CPU_CHUNK_PIXELS if on_cpu else h * w
-    if not isinstance(chunk_pixels, int) or isinstance(chunk_pixels, bool) or chunk_pixels < 1:
-        raise InputError(f"chunk_pixels: expected a positive integer, got {chunk_pixels!r}")
-    given, out = out, _flat_outputs(out, chunk_fns, h, w, mask_logits)
-    starts: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for start in range(0, h * w, chunk_pixels):
-        starts.put(start)
-
-    @torch.no_grad()
-    def work() -> None:
-        """Score chunks until none is left."""
-        pixels = Pixels(queries, share_sigmoid=len(chunk_fns) > 1)
-        while True:
-            try:
-                start = starts.get_nowait()
-            except queue.Empty:
-                return
-            chunk = flat[:, start : start + chunk_pixels]
-            n = chunk.shape[1]
-            if on_cpu and n % CPU_CHUNK_ALIGN:  # pad with zero logits; their scores are dropped
-                chunk = torch.cat([chunk, chunk.new_zeros(q, -n % CPU_CHUNK_ALIGN)], dim=1)
-            pixels.load(chunk)
-            check_finite("mask_logits", pixels.logits)
-            for name, fn in chunk_fns.items():
-                out[name][start : start + n] = fn(pixels)[:n]
-
-    threads = torch.get_num_threads() if on_cpu else 1
-    if threads == 1:
-        work()
-    else:
-        jobs = [cpu_workers(threads).submit(work) for _ in range(min(threads, starts.qsize()))]
-        wait(jobs)
-        for job in jobs:
-            job.result()  # raises a worker's error
-    if given is not None:
-        return {name: given[name] for name in out}
-    return {name: o.view(h, w) for name, o in out.items()}

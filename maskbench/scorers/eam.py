@@ -24,5 +24,6 @@ def aem(queries: Queries) -> ChunkScore:
     return lambda px: one_minus(px.known_mass, out=px.buffer("aem"))
 
 
-register_scorer("eam", eam)
-register_scorer("aem", aem)
+register_scorer("eam", eam, reference="matejgrcic/Open-set-M2F mask2former/evaluation/ood_detection_evaluation.py")
+register_scorer("aem", aem, reference="shyam671/Road-Obstacle-Video-Segmentation Image_Anomaly_Segmentation_Baselines/"
+                                      "evaluate_ood.py get_aem")

@@ -58,4 +58,6 @@ def _check(params: dict) -> dict:
     return params
 
 
-register_scorer("mask2anomaly", mask2anomaly, check=_check)
+register_scorer("mask2anomaly", mask2anomaly, check=_check,
+                reference="shyam671/Mask2Anomaly-Unmasking-Anomalies-in-Road-Scene-Segmentation "
+                          "mask2former/maskformer_model.py, anomaly_utils/anomaly_inference.py")

@@ -149,6 +149,7 @@ def _check(params: dict) -> dict:
     return params
 
 
-register_scorer("maskomaly", maskomaly, check=_check)
-register_scorer("maskomaly_reject", maskomaly_reject, check=_check)
-register_scorer("maskomaly_accept", maskomaly_accept, check=_check)
+_REFERENCE = "jan-ackermann/Maskomaly maskomaly/model.py Maskomaly.get_soft_mask"
+register_scorer("maskomaly", maskomaly, check=_check, reference=_REFERENCE)
+register_scorer("maskomaly_reject", maskomaly_reject, check=_check, reference=_REFERENCE)
+register_scorer("maskomaly_accept", maskomaly_accept, check=_check, reference=_REFERENCE)

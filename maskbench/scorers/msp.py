@@ -13,4 +13,5 @@ def msp(queries: Queries) -> ChunkScore:
     return lambda px: one_minus(px.max_class_score, out=px.buffer("msp"))
 
 
-register_scorer("msp", msp)
+register_scorer("msp", msp, reference="shyam671/Mask2Anomaly-Unmasking-Anomalies-in-Road-Scene-Segmentation "
+                                      "anomaly_utils/anomaly_inference.py (before refinement)")

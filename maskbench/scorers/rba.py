@@ -20,4 +20,4 @@ def rba(queries: Queries) -> ChunkScore:
     return score
 
 
-register_scorer("rba", rba)
+register_scorer("rba", rba, reference="NazirNayal8/RbA evaluate_ood.py get_RbA")

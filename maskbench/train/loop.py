@@ -22,8 +22,10 @@ from torch import Tensor
 from maskbench.datasets.world import WorldConfig, ensure_world
 from maskbench.datasets.world.outliers import paste_outliers
 from maskbench.errors import InputError
-from maskbench.model.checkpoint import read_checkpoint
-from maskbench.model.config import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Mask2FormerConfig, build_model_with_backbone
+from maskbench.fileio import atomic_path, write_text
+from maskbench.model.build import build_model_with_backbone
+from maskbench.model.checkpoint_io import read_checkpoint
+from maskbench.model.config import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Mask2FormerConfig
 from maskbench.model.resnet import ResNet
 from maskbench.train.losses import SetCriterion
 from maskbench.train.recipes import PASTE_SEED_CODE, RECIPES, build_criterion, trainable_parameters
@@ -86,7 +88,7 @@ def build_trainable(cfg: Mask2FormerConfig, backbone: dict, norm: str = "BN") ->
 
 
 def init_from_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a trained checkpoint (any format :func:`~maskbench.model.checkpoint.read_checkpoint` reads) into
+    """Load a trained checkpoint (any format :func:`~maskbench.model.checkpoint_io.read_checkpoint` reads) into
     ``model`` (same architecture, or its GMA twin).
 
     Equal keys are copied. A GMA model built from a masked-attention checkpoint takes each layer's
@@ -212,7 +214,7 @@ def train(cfg: TrainConfig, out: Path, *, train_data: tuple[np.ndarray, np.ndarr
         summary = stages[-1]
         summary.update(train_config=asdict(cfg), stages=stages[:-1],
                        seconds=round(sum(stage["seconds"] for stage in stages), 1))
-        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+        write_text(out / "summary.json", json.dumps(summary, indent=1))
         return summary
     finally:
         torch.set_num_threads(threads)
@@ -271,12 +273,14 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
             log(f"it {it + 1}/{steps} {row['seconds']}s lr {lr:.2e} loss {float(loss.detach()):.3f}"
                 + (f" val mIoU {val:.4f}" if val is not None else ""))
         if val is not None:
-            torch.save({"model": export_state_dict(model), "iteration": it + 1}, out / "model.pth")
-    torch.save({"model": export_state_dict(model), "iteration": steps}, out / "model.pth")
+            with atomic_path(out / "model.pth") as path:  # torch.save names its archive after the file: keep the name
+                torch.save({"model": export_state_dict(model), "iteration": it + 1}, path)
+    with atomic_path(out / "model.pth") as path:
+        torch.save({"model": export_state_dict(model), "iteration": steps}, path)
     summary = {"train_config": asdict(cfg), "seconds": round(time.time() - start, 1), "final_val_miou": last_val,
                "final_val_iou_per_class": last_ious and {str(k): v for k, v in enumerate(last_ious) if v is not None},
                "torch": torch.__version__, "threads": cfg.threads}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_text(out / "summary.json", json.dumps(summary, indent=1))
     return summary
 
 
@@ -289,5 +293,5 @@ def train_on_world(cfg: TrainConfig, out: Path, *, world_config=None, log=print)
     summary = train(cfg, out, train_data=train_data, val_data=(val_images[:cfg.val_frames], val_labels[:cfg.val_frames]),
                     log=log)
     summary["world"] = {"root": str(world.root), "config": asdict(world.config)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_text(out / "summary.json", json.dumps(summary, indent=1))
     return summary

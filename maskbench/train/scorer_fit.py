@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from maskbench.datasets.world import WorldConfig, render_frame
+from maskbench.fileio import write_text
 
 CALIBRATION_WORLD = WorldConfig(seed=1)
 
@@ -52,5 +53,5 @@ def fit_maskomaly(model_path: Path, frames: int = 20, world: WorldConfig = CALIB
 
 def write_scorer_params(model_path: Path, out: Path, frames: int = 20) -> dict:
     fitted = fit_maskomaly(Path(model_path), frames)
-    Path(out).write_text(json.dumps(fitted, indent=1))
+    write_text(out, json.dumps(fitted, indent=1))
     return fitted

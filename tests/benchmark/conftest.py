@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from maskbench.benchmark.runner import RunConfig
+from maskbench.benchmark.run import RunConfig
 from maskbench.model import Mask2FormerConfig, build_model_with_backbone
 from maskbench.model.resnet import ResNet
 from maskbench.datasets.replica import make

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from maskbench.benchmark.cache import image_sha256
 from maskbench.benchmark.calibrate import PUBLISHED_NOTE, CalibrateConfig, calibrate_checkpoint
-from maskbench.benchmark.runner import run_benchmark, run_summary
+from maskbench.benchmark.run import run_benchmark
+from maskbench.benchmark.summary import run_summary
 from maskbench.cli import main
 from maskbench.datasets import load_dataset
 from maskbench.errors import InputError
@@ -92,11 +93,11 @@ def test_calibration_bad_input(kit, tmp_path):
 
     root = make("cityscapes", tmp_path / "cs", frames=2, seed=0).root
     config = CalibrateConfig(dataset="cityscapes", root=root, out=tmp_path / "out", command=["test"])
-    with pytest.raises(InputError, match="--dataset cityscapes: ood_gt: no image has anomaly pixels"):
+    with pytest.raises(InputError, match="^dataset cityscapes: ood_gt: no image has anomaly pixels"):
         calibrate_checkpoint(config, kit.fake_forward, checkpoint=dict(ORACLE))
     assert not (tmp_path / "out" / "calibration.json").exists()
     bad_limit = CalibrateConfig(dataset="smiyc-ra21", root=kit.replicas["smiyc-ra21"], out=tmp_path, limit=0)
-    with pytest.raises(InputError, match="--limit 0"):
+    with pytest.raises(InputError, match="^limit 0"):
         calibrate_checkpoint(bad_limit, kit.fake_forward, checkpoint=dict(ORACLE))
     result = CliRunner().invoke(main, ["calibrate", "maskomaly", "--dataset", "smiyc-ra21", "--root",
                                        str(kit.replicas["smiyc-ra21"]), "--out", str(tmp_path / "x")])
@@ -140,7 +141,7 @@ def test_run_uses_calibration_and_rejects_another_checkpoint(kit, replicas, tmp_
     with pytest.raises(InputError, match="give one"):
         run_benchmark(kit.config(tmp_path / "both", scorers=scorers, calibration=calibration,
                                  scorer_params={"maskomaly": {"accept": [1]}}), oracle, checkpoint=dict(ORACLE))
-    with pytest.raises(InputError, match="none of which is in --scorer msp"):
+    with pytest.raises(InputError, match="none of which is in scorers msp"):
         run_benchmark(kit.config(tmp_path / "msp", scorers=("msp",), calibration=calibration), oracle,
                       checkpoint=dict(ORACLE))
 
@@ -221,15 +222,18 @@ def test_tiny_checkpoint_end_to_end(kit, tmp_path, tiny_checkpoint):
 def test_published_ids_are_not_flagged_on_the_published_checkpoint():
     import dataclasses
 
-    from maskbench.benchmark.calibrate import published_id_notes
+    from maskbench.benchmark.calibrate import maskomaly_ids
     from maskbench.model import Mask2FormerConfig
+
+    def notes(scorers, params, record):
+        return maskomaly_ids(scorers, params, params, None, record)[2]
 
     swin_l = dataclasses.asdict(Mask2FormerConfig(backbone="swin"))  # Swin-L, 19 classes, 100 queries, 9 layers
     published = {"path": "/ckpt/model_final_17c1ee.pkl", "sha256": "d" * 64, "config": swin_l}
-    assert published_id_notes(("maskomaly", "msp"), {}, published) == {}
+    assert notes(("maskomaly", "msp"), {}, published) == {}
     renamed = dict(published, path="/ckpt/swin_l.pkl")
     other_arch = dict(published, config=dict(swin_l, num_queries=200))
     for record in (renamed, other_arch):
-        assert published_id_notes(("maskomaly", "msp"), {}, record) == {
+        assert notes(("maskomaly", "msp"), {}, record) == {
             "maskomaly": {"maskomaly.accept": PUBLISHED_NOTE, "maskomaly.ground": PUBLISHED_NOTE}}
-    assert published_id_notes(("maskomaly_reject",), {"maskomaly_reject": {"ground": [1]}}, renamed) == {}
+    assert notes(("maskomaly_reject",), {"maskomaly_reject": {"ground": [1]}}, renamed) == {}

@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from maskbench.benchmark.runner import run_benchmark
+from maskbench.benchmark.run import run_benchmark
 from maskbench.cli import main
 
 

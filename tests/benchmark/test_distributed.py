@@ -1,4 +1,5 @@
-"""torchrun with 2 CPU processes (gloo): frames sharded across ranks, accumulators merged exactly."""
+"""torchrun with 2 CPU processes (gloo): frames sharded across ranks, accumulators merged exactly; every rank loads
+the scorer plug-ins, and the bootstrap intervals (frames in per_image order) equal a single process's."""
 
 import json
 import os
@@ -7,7 +8,13 @@ import sys
 import textwrap
 from pathlib import Path
 
-from maskbench.benchmark.runner import run_benchmark
+import numpy as np
+
+from maskbench.benchmark.run import run_benchmark
+from maskbench.scorers import _registry, plugins
+
+PLUGIN = Path(__file__).resolve().parents[2] / "examples" / "my_scorer.py"
+SCORERS = ("msp", "rba", "maskomaly", "mine")
 
 SCRIPT = textwrap.dedent("""
     import importlib.util, json, os, sys
@@ -15,9 +22,10 @@ SCRIPT = textwrap.dedent("""
     spec = importlib.util.spec_from_file_location("bench_conftest", sys.argv[1])
     kit = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(kit)
-    from maskbench.benchmark.runner import run_benchmark
+    from maskbench.benchmark.run import run_benchmark
     replicas = {"smiyc-ra21": Path(sys.argv[2])}
-    config = kit.config(replicas, Path(sys.argv[3]), scorers=("msp", "rba", "maskomaly"))
+    config = kit.config(replicas, Path(sys.argv[3]), scorers=("msp", "rba", "maskomaly", "mine"),
+                        plugins=(sys.argv[4],), bootstrap=25, seed=4)
     results = run_benchmark(config, kit.fake_forward, checkpoint=dict(kit.FAKE_CHECKPOINT))
     Path(sys.argv[3], f"rank{os.environ['RANK']}.json").write_text(json.dumps(results["results"]))
 """)
@@ -30,7 +38,9 @@ def _rows(out):
     return rows
 
 
-def test_torchrun_two_processes_equal_one(kit, tmp_path):
+def test_torchrun_two_processes_equal_one(kit, tmp_path, monkeypatch):
+    monkeypatch.setattr(_registry, "_REGISTRY", _registry._REGISTRY.copy())  # the plug-in stays in this test
+    monkeypatch.setattr(plugins, "_LOADED", {})
     script = tmp_path / "two_ranks.py"
     script.write_text(SCRIPT)
     conftest = Path(__file__).with_name("conftest.py")
@@ -40,15 +50,21 @@ def test_torchrun_two_processes_equal_one(kit, tmp_path):
     out = tmp_path / "two"
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-         str(conftest), str(kit.replicas["smiyc-ra21"]), str(out)],
+         str(conftest), str(kit.replicas["smiyc-ra21"]), str(out), str(PLUGIN)],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    single = run_benchmark(kit.config(tmp_path / "one", scorers=("msp", "rba", "maskomaly")), kit.fake_forward,
-                           checkpoint=kit.checkpoint())
+    single = run_benchmark(kit.config(tmp_path / "one", scorers=SCORERS, plugins=(str(PLUGIN),), bootstrap=25, seed=4),
+                           kit.fake_forward, checkpoint=kit.checkpoint())
     two = json.loads((out / "results.json").read_text())
     assert two["run"]["world_size"] == 2
     assert two["results"] == kit.comparable(single)
     assert all(e["metrics"]["sIoU"] is not None for e in two["results"])  # both passes ran
+    assert [e["scorer"] for e in two["results"]] == list(SCORERS) and two["run"]["plugins"][0]["scorers"] == ["mine"]
+    assert all(e["ci"]["sIoU"]["low"] is not None for e in two["results"])
+    with np.load(out / "bootstrap.npz") as a, np.load(tmp_path / "one" / "bootstrap.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     for rank in (0, 1):  # every rank returns the merged results
         assert json.loads((out / f"rank{rank}.json").read_text()) == kit.comparable(single)
     assert _rows(out) == _rows(tmp_path / "one")

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from maskbench.benchmark.runner import run_benchmark
+from maskbench.benchmark.run import run_benchmark
 from maskbench.errors import InputError
 
 
@@ -133,7 +133,7 @@ def test_scores_beyond_float16_are_refused_under_float16_protocols(kit, tmp_path
     def huge(queries):
         return lambda px: px.class_scores.amax(dim=0) * 1e6 + 7e4
 
-    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))  # the registration ends with the test
+    monkeypatch.setattr(_registry, "_REGISTRY", _registry._REGISTRY.copy())  # the registration ends with the test
     register_scorer("test_huge", huge)
     with pytest.raises(InputError, match="scorer test_huge has scores beyond float16's range"):
         run_benchmark(kit.config(tmp_path / "a", scorers=("test_huge",)), kit.fake_forward, checkpoint=kit.checkpoint())

@@ -11,7 +11,7 @@ from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from maskbench.benchmark.evaluate import evaluate_dirs
-from maskbench.benchmark.runner import run_benchmark
+from maskbench.benchmark.run import run_benchmark
 from maskbench.datasets import load_dataset
 from maskbench.scorers import get_scorer
 

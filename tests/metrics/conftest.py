@@ -166,9 +166,24 @@ def sklearn_reference(y_score, y_true):
         last = int(np.argmax(tpr_c >= 1.0))
         cand_t, cand_f = tpr_c[last::-1], fpr_c[last::-1]
         out["closest"] = cand_f[int(np.argmin(np.abs(cand_t - 0.95)))]
+        out["interp"] = ood_metrics_fpr_at_95_tpr(y_score, y_true)
+        out["first_geq_dropint"] = fpr_d[tpr_d >= 0.95][0]  # Open-set-M2F calculate_stat
+        out["maskomaly_tpr90"] = next(f for t, f in zip(tpr_d, fpr_d) if t > 0.9)  # Maskomaly eval.calculate_auroc
     _, fps, fns, tps, thr = confusion_matrix_at_thresholds(y_true, y_score)
     out["threshold"] = thr[np.nanargmax(2 * tps / (2 * tps + fps + fns))]
     return out
+
+
+def ood_metrics_fpr_at_95_tpr(preds, labels):
+    """tayden/ood-metrics ``fpr_at_95_tpr``, literally (default ``roc_curve``, Python ``all`` over the arrays)."""
+    fpr, tpr, _ = roc_curve(labels, preds)
+    if all(tpr < 0.95):
+        return 0
+    elif all(tpr >= 0.95):
+        idxs = [i for i, x in enumerate(tpr) if x >= 0.95]
+        return min(map(lambda idx: fpr[idx], idxs))
+    else:
+        return np.interp(0.95, tpr, fpr)
 
 
 def mdm_grid(y_score, y_true, threshold, n_grid):

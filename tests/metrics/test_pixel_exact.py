@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from maskbench.metrics import pixel
-from maskbench.metrics.pixel import PixelAccumulator, pixel_metrics
+from maskbench.metrics.pixel import FPR95_RULES, PixelAccumulator, pixel_metrics
 
-RULES = ("first_geq", "strict_dropint", "closest")
+RULES = tuple(FPR95_RULES)
 
 
 def _accumulate(protocol, rule, scores, labels, n_shards, order_seed):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from maskbench.model.config import Mask2FormerConfig, build_model_with_backbone
+from maskbench.model import Mask2FormerConfig, build_model_with_backbone
 
 
 class TinyBackbone(nn.Module):

@@ -162,8 +162,8 @@ def _bad_files(ckpt, tmp_path):
     pkl.mkdir()
     pkl_bytes = _write(ckpt, pkl, {"a.weight": torch.ones(2)}, "pkl").read_bytes()
     yield "truncated pkl", "t.pkl", pkl_bytes[:-20], "not a readable detectron2 .pkl"
-    yield "random bytes pkl", "r.pkl", bytes(range(256)) * 4, "not a readable detectron2 .pkl"
-    yield "random bytes pth", "r.pth", bytes(range(256)) * 4, "not a readable torch"
+    yield "random bytes pkl", "r.pkl", bytes(range(256)) * 4, "not a detectron2 .pkl checkpoint (a pickle): it starts with"
+    yield "random bytes pth", "r.pth", bytes(range(256)) * 4, "not a torch checkpoint (torch.save zip archive): it starts"
     yield "list container", "l.pkl", pickle.dumps([np.zeros(3)]), "expected a state dict"
     yield "string values", "s.pkl", pickle.dumps({"model": {"a": "text"}}), "not a numeric array"
     yield "empty dict", "e.pkl", pickle.dumps({}), "expected a state dict"

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from maskbench.errors import InputError
-from maskbench.model.config import Mask2FormerConfig, build_model, build_model_with_backbone
+from maskbench.model import Mask2FormerConfig, build_model, build_model_with_backbone
 
 
 class ChannelsOnly(nn.Module):

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from maskbench.errors import InputError
-from maskbench.model.config import Mask2FormerConfig, build_model_with_backbone
+from maskbench.model import Mask2FormerConfig, build_model_with_backbone
 from maskbench.model.resnet import FrozenBatchNorm2d, ResNet
 
 # forward.md §3.2 (detectron2 R50, names and shapes)

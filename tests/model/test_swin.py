@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from maskbench.errors import InputError
-from maskbench.model.config import Mask2FormerConfig, build_model_with_backbone
+from maskbench.model import Mask2FormerConfig, build_model_with_backbone
 from maskbench.model.swin import (
     SwinTransformer,
     SwinTransformerBlock,

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from maskbench.datasets import load_dataset
@@ -66,3 +67,37 @@ def tiny_forward():
 def checkpoint(tmp_path):
     """``checkpoint(num_classes) -> path`` of a tiny random-weight checkpoint file."""
     return lambda num_classes: write_checkpoint(tmp_path / f"tiny_{num_classes}.pth", num_classes)
+
+
+def oracle_forward(ds, seed=0):
+    """Query per GT segment: known segments get their class, unknown-class segments the void class (what a
+    model trained without them predicts); a few void queries with random masks fill up to 12 queries."""
+    cat_ids = sorted(ds.categories)
+    k = len(cat_ids)
+    g = torch.Generator().manual_seed(seed)
+    table = {}
+    for sample in ds:
+        rows, masks = [], []
+        for seg in sample.segments:
+            if seg["iscrowd"]:
+                continue
+            logits = torch.full((k + 1,), -4.0)
+            logits[k if seg["unknown"] else cat_ids.index(seg["category_id"])] = 6.0
+            rows.append(logits)
+            masks.append(torch.where(torch.from_numpy(sample.panoptic == seg["id"]), 6.0, -6.0))
+        h, w = sample.ood.shape
+        while len(rows) < 12:
+            logits = torch.full((k + 1,), -4.0)
+            logits[k] = 6.0
+            rows.append(logits)
+            masks.append(torch.randn(h, w, generator=g) * 2 - 4)
+        c = torch.stack(rows) + 0.1 * torch.randn(len(rows), k + 1, generator=g)
+        m = torch.stack(masks) + 0.5 * torch.randn(len(rows), h, w, generator=g)
+        table[sample.image.tobytes()] = (c, m)
+    return lambda image: table[image.tobytes()]
+
+
+@pytest.fixture
+def panoptic_oracle():
+    """``panoptic_oracle(ds, seed=0) -> forward`` of :func:`oracle_forward`."""
+    return oracle_forward

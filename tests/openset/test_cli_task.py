@@ -4,9 +4,9 @@ import json
 
 from click.testing import CliRunner
 
+from maskbench.benchmark.run import RunConfig, run_benchmark
 from maskbench.cli import main
 from maskbench.model import Predictor, load_model
-from maskbench.openset import run_open_semantic
 
 
 def invoke(*args):
@@ -23,8 +23,10 @@ def test_open_semantic_from_the_command_line(streethazards, checkpoint, tmp_path
     assert got["run"]["task"] == "open-semantic" and got["run"]["checkpoint"]["sha256"]
     # the same numbers as the library driver on the same checkpoint
     predictor = Predictor(load_model(ckpt)[0])
-    lib = run_open_semantic(lambda im: (lambda p: (p.class_logits, p.mask_logits))(predictor(im)), streethazards,
-                            ["msp", "eam"], tmp_path / "lib")
+    config = RunConfig(task="open-semantic", dataset="streethazards", root=streethazards.root, scorers=("msp", "eam"),
+                       out=tmp_path / "lib", fpr95_rule="strict_dropint", command=["test"])
+    lib = run_benchmark(config, lambda im: (lambda p: (p.class_logits, p.mask_logits))(predictor(im)),
+                        checkpoint={"path": "lib", "sha256": "0" * 64, "config": None})
     assert [e["metrics"] for e in got["results"]] == [e["metrics"] for e in lib["results"]]
 
 
@@ -37,11 +39,15 @@ def test_open_panoptic_from_the_command_line(coco, checkpoint, tmp_path):
     assert got["run"]["dataset"]["info"]["split"] == "K20" and "PQ_unk" in res.output
 
 
-def test_unsupported_options_are_clean_errors(streethazards, checkpoint, tmp_path):
+def test_bad_options_are_clean_errors(streethazards, coco, checkpoint, tmp_path):
     common = ["--dataset", "streethazards", "--root", streethazards.root, "--scorer", "msp", "--out", tmp_path / "o"]
-    for extra, message in ((["--tta", "flip", "--checkpoint", checkpoint(12)], "--tta is not supported"),
-                           ([], "--checkpoint: required"),
-                           (["--checkpoint", checkpoint(5)], "known classes")):
+    for extra, message in (([], "--checkpoint: required"),
+                           (["--checkpoint", checkpoint(5)], "known classes"),
+                           (["--checkpoint", checkpoint(12), "--protocol", "exact"],
+                            "--protocol 'exact': not used by task open-semantic")):
         res = invoke("--task", "open-semantic", *common, *extra)
         assert res.exit_code == 1 and message in res.output, res.output
         assert "Traceback" not in res.output
+    res = invoke("--task", "open-panoptic", "--dataset", "coco-open-panoptic", "--root", coco.root, "--scorer", "msp",
+                 "--checkpoint", checkpoint(len(coco.categories)), "--tta", "flip", "--out", tmp_path / "p")
+    assert res.exit_code == 1 and "--tta 'flip': not used by task open-panoptic" in res.output, res.output

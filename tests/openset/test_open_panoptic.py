@@ -8,41 +8,22 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from maskbench.benchmark.run import RunConfig, run_benchmark
 from maskbench.cli import main
 from maskbench.errors import InputError
 from maskbench.metrics.panoptic import read_panoptic_png
-from maskbench.openset import (
-    add_unknown_segments, eam_unknown_instances, mine_unknown_instances, panoptic_inference, run_open_panoptic,
-)
+from maskbench.openset import add_unknown_segments, eam_unknown_instances, mine_unknown_instances, panoptic_inference
 from maskbench.scorers import score_all
 
+FORWARD = {"path": "test-forward", "sha256": "0" * 64, "config": None}
 
-def oracle_forward(ds, seed=0):
-    """Query per GT segment: known segments get their class, unknown-class segments the void class (what a
-    model trained without them predicts); a few void queries with random masks fill up to 12 queries."""
-    cat_ids = sorted(ds.categories)
-    k = len(cat_ids)
-    g = torch.Generator().manual_seed(seed)
-    table = {}
-    for sample in ds:
-        rows, masks = [], []
-        for seg in sample.segments:
-            if seg["iscrowd"]:
-                continue
-            logits = torch.full((k + 1,), -4.0)
-            logits[k if seg["unknown"] else cat_ids.index(seg["category_id"])] = 6.0
-            rows.append(logits)
-            masks.append(torch.where(torch.from_numpy(sample.panoptic == seg["id"]), 6.0, -6.0))
-        h, w = sample.ood.shape
-        while len(rows) < 12:
-            logits = torch.full((k + 1,), -4.0)
-            logits[k] = 6.0
-            rows.append(logits)
-            masks.append(torch.randn(h, w, generator=g) * 2 - 4)
-        c = torch.stack(rows) + 0.1 * torch.randn(len(rows), k + 1, generator=g)
-        m = torch.stack(masks) + 0.5 * torch.randn(len(rows), h, w, generator=g)
-        table[sample.image.tobytes()] = (c, m)
-    return lambda image: table[image.tobytes()]
+
+def run_open_panoptic(forward, dataset, scorers, out, **options):
+    """The open-panoptic task of `bench run` on ``dataset`` (loaded), with ``forward``."""
+    config = RunConfig(task="open-panoptic", dataset=dataset.name, root=dataset.root,
+                       dataset_options={"split": dataset.split}, scorers=tuple(scorers), out=out, task_options=options,
+                       workers=1, command=["test"])
+    return run_benchmark(config, forward, checkpoint=dict(FORWARD))
 
 
 def pq_cli(gt_json, gt_dir, pred_json, pred_dir, split, tmp_path):
@@ -55,8 +36,8 @@ def pq_cli(gt_json, gt_dir, pred_json, pred_dir, split, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["oracle", "tiny-model"])
-def test_open_panoptic_round_trips_through_bench_pq(coco, tiny_forward, tmp_path, kind):
-    forward = oracle_forward(coco) if kind == "oracle" else tiny_forward(0, len(coco.categories))
+def test_open_panoptic_round_trips_through_bench_pq(coco, tiny_forward, panoptic_oracle, tmp_path, kind):
+    forward = panoptic_oracle(coco) if kind == "oracle" else tiny_forward(0, len(coco.categories))
     results = run_open_panoptic(forward, coco, ["msp", "eam"], tmp_path / "out", min_pixels=20)
     assert [e["scorer"] for e in results["results"]] == ["known", "eam/msp", "eam/eam", "mining"]
     assert results["run"]["calibration_frames"] == [coco.ids[0]]  # the first frame with unknown pixels
@@ -74,8 +55,8 @@ def test_open_panoptic_round_trips_through_bench_pq(coco, tiny_forward, tmp_path
         assert by["eam/msp"]["PQ_unk"] > 0.5
 
 
-def test_open_panoptic_outputs_follow_the_procedures(coco, tmp_path):
-    forward = oracle_forward(coco, seed=2)
+def test_open_panoptic_outputs_follow_the_procedures(coco, panoptic_oracle, tmp_path):
+    forward = panoptic_oracle(coco, seed=2)
     results = run_open_panoptic(forward, coco, ["msp"], tmp_path / "out", min_pixels=20, calibration_frames=[1])
     threshold = results["results"][1]["metrics"]["threshold"]
     cat_ids = sorted(coco.categories)
@@ -98,10 +79,10 @@ def test_open_panoptic_outputs_follow_the_procedures(coco, tmp_path):
     assert any(s["category_id"] == -1 for a in preds["eam/msp"]["annotations"] for s in a["segments_info"])
 
 
-def test_open_panoptic_bad_inputs(coco, tiny_forward, tmp_path):
+def test_open_panoptic_bad_inputs(coco, tiny_forward, panoptic_oracle, tmp_path):
     with pytest.raises(InputError, match="categories"):
         run_open_panoptic(tiny_forward(0, 5), coco, ["msp"], tmp_path / "a")
     with pytest.raises(InputError, match="calibration_frames"):
-        run_open_panoptic(oracle_forward(coco), coco, ["msp"], tmp_path / "b", calibration_frames=[7])
+        run_open_panoptic(panoptic_oracle(coco), coco, ["msp"], tmp_path / "b", calibration_frames=[7])
     with pytest.raises(InputError, match="nothing left"):
-        run_open_panoptic(oracle_forward(coco), coco, ["msp"], tmp_path / "c", calibration_frames=[0, 1, 2])
+        run_open_panoptic(panoptic_oracle(coco), coco, ["msp"], tmp_path / "c", calibration_frames=[0, 1, 2])

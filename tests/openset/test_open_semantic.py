@@ -8,11 +8,20 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
+from maskbench.benchmark.run import RunConfig, run_benchmark
 from maskbench.errors import InputError
-from maskbench.openset import run_open_semantic
 from maskbench.scorers import score_all
 
 K = 12
+FORWARD = {"path": "test-forward", "sha256": "0" * 64, "config": None}
+
+
+def run_open_semantic(forward, dataset, scorers, out, *, limit=None, fpr95_rule="strict_dropint", **changes):
+    """The open-semantic task of `bench run` on ``dataset`` (loaded), with ``forward`` (DenseHybrid's pooled FPR95
+    rule by default, the one the reference below computes)."""
+    config = RunConfig(task="open-semantic", dataset=dataset.name, root=dataset.root, scorers=tuple(scorers), out=out,
+                       limit=limit, fpr95_rule=fpr95_rule, workers=1, command=["test"], **changes)
+    return run_benchmark(config, forward, checkpoint=dict(FORWARD))
 
 
 def densehybrid_threshold(scores, labels):
@@ -171,7 +180,7 @@ def test_class_count_mismatch_is_an_input_error(streethazards, tiny_forward, tmp
 def test_wrong_dataset_and_limit_are_input_errors(streethazards, coco, tiny_forward, tmp_path):
     with pytest.raises(InputError, match="StreetHazards"):
         run_open_semantic(tiny_forward(0, K), coco, ["msp"], tmp_path / "a")
-    with pytest.raises(InputError, match="--limit"):
+    with pytest.raises(InputError, match="^limit 0"):
         run_open_semantic(tiny_forward(0, K), streethazards, ["msp"], tmp_path / "b", limit=0)
     with pytest.raises(InputError, match="scorer"):
         run_open_semantic(tiny_forward(0, K), streethazards, ["nope"], tmp_path / "c")

@@ -8,8 +8,10 @@ import torch
 from maskbench.errors import InputError
 from maskbench.scorers import get_scorer, list_scorers, register_scorer, score_all
 
-ALL = ["msp", "rba", "eam", "aem", "maskomaly", "maskomaly_reject", "maskomaly_accept", "mask2anomaly"]
-SMALL_IDS = {"maskomaly": dict(accept=(3, 5), ground=(1,)), "maskomaly_reject": dict(ground=(1,)), "maskomaly_accept": dict(accept=(3,)), "mask2anomaly": dict(suppress=(2, 3))}
+ALL = ["msp", "rba", "eam", "aem", "maskomaly", "maskomaly_reject", "maskomaly_accept", "mask2anomaly",
+       "energy", "entropy", "softmax_msp", "void", "uno"]
+SMALL_IDS = {"maskomaly": dict(accept=(3, 5), ground=(1,)), "maskomaly_reject": dict(ground=(1,)), "maskomaly_accept": dict(accept=(3,)), "mask2anomaly": dict(suppress=(2, 3)),
+             "uno": dict(negative=3)}
 
 
 def small(name):
@@ -21,8 +23,8 @@ def test_registry_lists_every_scorer_in_order():
 
 
 def test_unknown_scorer_names_the_known_ones():
-    with pytest.raises(InputError, match="unknown scorer 'energy'.*msp, rba, eam"):
-        get_scorer("energy")
+    with pytest.raises(InputError, match="unknown scorer 'no_such_scorer'.*msp, rba, eam"):
+        get_scorer("no_such_scorer")
 
 
 def test_duplicate_registration_is_rejected():
@@ -51,6 +53,10 @@ def test_params_are_listed_with_defaults():
     "name,params,message",
     [
         ("msp", dict(t=1), "unknown hyperparameter.*'t'.*takes: none"),
+        ("uno", dict(), "uno: hyperparameter 'negative' is required"),
+        ("uno", dict(negative=0), "negative must be a positive integer"),
+        ("uno", dict(negative=2.0), "negative must be a positive integer"),
+        ("rba", dict(smoothing="box"), "smoothing: expected one of gaussian"),
         ("maskomaly", dict(lamda=0.6), "unknown hyperparameter.*lamda.*accept, ground, lam"),
         ("maskomaly", dict(lam=1.5), "lam must be a number in \\[0, 1\\]"),
         ("maskomaly", dict(t_border=1.0), "t_border must be a number in \\(0, 1\\)"),

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from maskbench.errors import InputError
 from maskbench.scorers import get_scorer, score_all
 
 K = 4  # known classes; void column index = K
@@ -46,6 +47,33 @@ def literal_eam(P, m):
 
 def literal_aem(P, m):
     return 1 - sum(class_scores(P, m))
+
+
+def literal_energy(P, m):
+    """RbA ``get_energy``: ``-torch.logsumexp(sem_seg, dim=0)``."""
+    return -math.log(sum(math.exp(s) for s in class_scores(P, m)))
+
+
+def literal_entropy(P, m):
+    """Video harness ``get_entropy``: ``sum(-p * log p) / log(K)`` with ``p = softmax(sem_seg)``."""
+    s = class_scores(P, m)
+    p = softmax(s)
+    return sum(-v * math.log(v) for v in p) / math.log(len(s))
+
+
+def literal_softmax_msp(P, m):
+    """Video harness ``get_msp``: ``1 - softmax(sem_seg).max()``."""
+    return 1 - max(softmax(class_scores(P, m)))
+
+
+def literal_void(P, m):
+    """``get_void`` on the "Void" ``semantic_inference``: ``einsum(softmax(C), σ(M))[K]``."""
+    return sum(P[q][-1] * sigmoid(m[q]) for q in range(len(P)))
+
+
+def literal_uno(P, m, negative):
+    """Open-set-M2F UNO evaluator with the negative column ``negative`` (``-2`` on a K+2 head)."""
+    return -sum((max(P[q][:negative]) - P[q][negative]) * sigmoid(m[q]) for q in range(len(P)))
 
 
 def literal_mask2anomaly(P, m, suppress=range(2, 11), conf=0.95):
@@ -103,11 +131,64 @@ def close(actual, expected, dtype):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize(
     "name,literal",
-    [("msp", literal_msp), ("rba", literal_rba), ("eam", literal_eam), ("aem", literal_aem)],
+    [("msp", literal_msp), ("rba", literal_rba), ("eam", literal_eam), ("aem", literal_aem),
+     ("energy", literal_energy), ("entropy", literal_entropy), ("softmax_msp", literal_softmax_msp),
+     ("void", literal_void)],
 )
 def test_aggregate_scorers_match_literal(forward, name, literal, seed, dtype):
     c, m = forward(seed, confident=CONFIDENT, dtype=dtype)
     close(get_scorer(name)(c, m), per_pixel(literal, c, m), dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("negative", [3, 4])
+def test_uno_matches_literal(forward, seed, dtype, negative):
+    """negative=3 is the K+2 layout of the reference (known 0..2, negative 3, no-object 4); 4 uses no-object."""
+    c, m = forward(seed, confident=CONFIDENT, dtype=dtype)
+    expected = per_pixel(lambda P, x: literal_uno(P, x, negative), c, m)
+    close(get_scorer("uno", negative=negative)(c, m), expected, dtype)
+
+
+def test_uno_refuses_a_negative_column_outside_the_head(forward):
+    c, m = forward(0)  # K = 4: columns 0..4
+    with pytest.raises(InputError, match="uno negative: column 5 out of range for a head with 5 columns"):
+        get_scorer("uno", negative=5)(c, m)
+
+
+def literal_gaussian_smoothing(x):
+    """torchvision ``GaussianBlur(7, sigma=1)`` on a (H, W) map, in float64 loops: reflect padding by 3."""
+    h, w = x.shape
+    g = [math.exp(-0.5 * t * t) for t in range(-3, 4)]
+    g = [v / sum(g) for v in g]
+
+    def reflect(i, n):
+        return -i if i < 0 else 2 * (n - 1) - i if i >= n else i
+
+    rows = x.tolist()
+    return torch.tensor([[sum(g[a] * g[b] * rows[reflect(i + a - 3, h)][reflect(j + b - 3, w)]
+                              for a in range(7) for b in range(7)) for j in range(w)] for i in range(h)],
+                        dtype=torch.float64)
+
+
+@pytest.mark.parametrize("name", ["rba", "energy", "msp"])
+def test_gaussian_smoothing_matches_literal(forward, name):
+    c, m = forward(2, h=9, w=13, confident=CONFIDENT)
+    literal = {"rba": literal_rba, "energy": literal_energy, "msp": literal_msp}[name]
+    expected = literal_gaussian_smoothing(per_pixel(literal, c, m))
+    smoothed = get_scorer(name, smoothing="gaussian")
+    assert smoothed.params == {"smoothing": "gaussian"}  # recorded with the scorer's parameters
+    close(smoothed(c, m), expected, torch.float32)
+    # a smoothed and a plain scorer share one run; the smoothing is a post-process of the same map
+    maps = score_all({"plain": get_scorer(name), "smooth": smoothed}, c, m)
+    assert torch.equal(maps["smooth"], smoothed(c, m))
+    assert not torch.equal(maps["plain"], maps["smooth"])
+
+
+def test_gaussian_smoothing_refuses_tiny_maps(forward):
+    c, m = forward(0, h=3, w=9)
+    with pytest.raises(InputError, match="too small for its 7x7 kernel"):
+        get_scorer("msp", smoothing="gaussian")(c, m)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

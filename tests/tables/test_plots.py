@@ -43,11 +43,11 @@ def test_plots_written_and_deterministic(plotted_dir, tmp_path):
         assert data == (tmp_path / "p2" / a.name).read_bytes(), a.name
         assert b"CreationDate" not in data
     with Image.open(tmp_path / "p1" / "curves_smiyc-ra21.png") as img:  # fixed size and DPI
-        assert img.size == (1100, 460)
+        assert img.size == (1100, 450)
 
 
 def test_unknown_frame_and_missing_curves(plotted_dir, tmp_path):
-    with pytest.raises(InputError, match="--frames: no maps/<id>.npz .* for nope; available: frame_a"):
+    with pytest.raises(InputError, match="^frames: no maps/<id>.npz .* for nope; available: frame_a"):
         plot_results(plotted_dir, tmp_path, frames=["nope"])
     (plotted_dir / "curves.npz").unlink()
     with pytest.raises(InputError, match="curves.npz: not found"):

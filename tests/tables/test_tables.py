@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from maskbench.benchmark.tables import build_leaderboard, format_leaderboard, load_results, marks
+from maskbench.benchmark.results import load_results
+from maskbench.benchmark.tables import build_leaderboard, format_leaderboard, marks
 from maskbench.errors import InputError
 
 
@@ -40,8 +41,9 @@ def test_latex_rows_marks_and_missing(two_runs):
     assert head == [
         r" & \multicolumn{3}{c}{smiyc-ra21} & \multicolumn{3}{c}{road-anomaly} \\",
         r"\cmidrule(lr){2-4} \cmidrule(lr){5-7}",
-        r"Scorer & AP $\uparrow$ & FPR$_{95}$ $\downarrow$ & PPV $\uparrow$ & AP $\uparrow$ & "
-        r"FPR$_{95}$ $\downarrow$ & PPV $\uparrow$ \\",
+        # the two runs use different FPR95 rules: every FPR95 header names its rule
+        r"Scorer & AP $\uparrow$ & FPR$_{95}$ [smiyc-fpr95-rule] $\downarrow$ & PPV $\uparrow$ & AP $\uparrow$ & "
+        r"FPR$_{95}$ [exact-fpr95-rule] $\downarrow$ & PPV $\uparrow$ \\",
     ]
     assert body(tex, r"\midrule", r"\bottomrule") == [
         # road-anomaly PPV has a single value: not marked
@@ -56,7 +58,8 @@ def test_markdown_rows(two_runs):
     md = format_leaderboard(two_runs, "markdown", ["AP", "FPR95"])
     lines = md.splitlines()
     assert lines[:5] == [
-        "| Scorer | smiyc-ra21 AP ↑ | smiyc-ra21 FPR95 ↓ | road-anomaly AP ↑ | road-anomaly FPR95 ↓ |",
+        "| Scorer | smiyc-ra21 AP ↑ | smiyc-ra21 FPR95 \\[smiyc-fpr95-rule\\] ↓ | road-anomaly AP ↑ | "
+        "road-anomaly FPR95 \\[exact-fpr95-rule\\] ↓ |",
         "|:--|--:|--:|--:|--:|",
         "| msp | 28.0 | 72.0 | <u>15.0</u> | <u>71.0</u> |",
         "| rba | **90.0** | **10.0** | **70.0** | **20.0** |",
@@ -180,8 +183,8 @@ def test_checkpoints_split_rows_duplicates_error(results_dir, entry):
 
 def test_bad_inputs(results_dir, entry, tmp_path):
     d = results_dir("a", "fs-laf", [entry("msp", "fs-laf", "exact", AP=0.25)], protocol="exact")
-    with pytest.raises(InputError, match="mIoU not in any result; available: .*AP"):
-        build_leaderboard([d], ["mIoU"])
+    with pytest.raises(InputError, match="PQ not in any result; available: .*AP"):
+        build_leaderboard([d], ["PQ"])
     (d / "results.json").write_text((d / "results.json").read_text().replace("0.25", "NaN"))
     with pytest.raises(InputError, match="results.json: cannot read as JSON"):
         load_results(d)
@@ -203,12 +206,12 @@ def test_cli_table(two_runs, tmp_path):
     assert res.exit_code == 0, res.output
     assert out.read_text() == format_leaderboard(two_runs, "latex", ["AP", "FPR95"])
     res = CliRunner().invoke(main, ["table", "--results", str(two_runs[0]), "--metrics", "AP,nope"])
-    assert res.exit_code == 1 and "nope not in any result" in res.output
+    assert res.exit_code == 1 and "unknown metric 'nope'; known metrics: anomaly_IoU_t5" in res.output
 
 
 def test_default_metrics_are_those_present(results_dir, entry):
     d = results_dir("a", "fs-laf", [entry("msp", "fs-laf", "exact", AP=0.25, FPR95=0.5)], protocol="exact")
     assert build_leaderboard([d]).metrics == ["AP", "FPR95", "sIoU", "PPV", "F1"]
     res = {"run": {}, "results": [{"scorer": "msp", "dataset": "x", "protocol": "exact",
-                                   "metrics": {"AP": 0.5, "open_IoU": 0.25}}]}
+                                   "metrics": {"AP": 0.5, "mIoU_closed": 0.25}}]}
     assert build_leaderboard(res).metrics == ["AP"]

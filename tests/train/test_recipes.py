@@ -268,7 +268,8 @@ def test_cli_train_runs_the_recipe_configuration(tmp_path, monkeypatch):
 
     import maskbench.train.loop as loop
     import maskbench.train.scorer_fit as scorer_fit
-    from maskbench.cli import main, train_command
+    from maskbench.cli import main
+    from maskbench.cli.train import train_command
 
     seen = {}
 

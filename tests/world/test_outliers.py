@@ -13,7 +13,7 @@ import pytest
 
 import maskbench.datasets.world as world_pkg
 from maskbench.datasets.world import outliers, render_scene
-from maskbench.datasets.world import scene as scene_module
+from maskbench.datasets.world import anomalies as anomaly_module
 from maskbench.datasets.world.outliers import (
     EXTENT_RANGE, POOL_SEED_CODE, POOL_SHAPES, POOL_TEXTURES, PasteConfig, paste_outliers, pool_seed,
     render_outlier,
@@ -99,9 +99,9 @@ def test_shared_generator_is_detected(monkeypatch):
 
 
 def test_family_names_are_disjoint_from_the_anomalies():
-    assert shared_names(POOL_SHAPES, scene_module.ANOMALY_SHAPES) == []
-    assert shared_names(POOL_TEXTURES, scene_module.ANOMALY_PATTERNS) == []
-    assert shared_names(POOL_SHAPES + ("blob",), scene_module.ANOMALY_SHAPES) == ["blob"]  # planted
+    assert shared_names(POOL_SHAPES, anomaly_module.ANOMALY_SHAPES) == []
+    assert shared_names(POOL_TEXTURES, anomaly_module.ANOMALY_PATTERNS) == []
+    assert shared_names(POOL_SHAPES + ("blob",), anomaly_module.ANOMALY_SHAPES) == ["blob"]  # planted
     drawn = [render_outlier(0, i, 30) for i in range(60)]
     assert {o.shape for o in drawn} == set(POOL_SHAPES) and {o.texture for o in drawn} == set(POOL_TEXTURES)
 

@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 
 from maskbench.datasets.world import WORLD_TRAIN_IDS, WorldConfig, render_frame, render_scene
+from maskbench.datasets.world.anomalies import ANOMALY_SHAPES
+from maskbench.datasets.world.clutter import CLUTTER, clutter
+from maskbench.datasets.world.paint import DYNAMIC, PATTERN, Camera, Painter
 
 # Cityscapes train ids (cityscapesScripts labels.py) the world promises, by name
 TAXONOMY = {"road": 0, "sidewalk": 1, "building": 2, "wall": 3, "fence": 4, "pole": 5, "traffic sign": 7,
@@ -69,16 +72,14 @@ def test_training_frames_have_no_anomalies_and_ego_furniture_and_clutter_are_voi
 
 def test_clutter_is_drawn_apart_from_the_anomalies():
     """Movable clutter (void, seen in training) never takes the anomalies' shapes or patterned texture."""
-    from maskbench.datasets.world import scene as world
-
-    assert not set(world.CLUTTER) & set(world.ANOMALY_SHAPES)
-    p = world._Painter()
+    assert not set(CLUTTER) & set(ANOMALY_SHAPES)
+    p = Painter()
     rng = np.random.default_rng(0)
-    cam = world._Camera(rng, 256, 512)
+    cam = Camera(rng, 256, 512)
     for _ in range(200):
-        world._clutter(p, cam, rng, 3.0, 10.0)
-    kinds = {k for c, k in zip(p.cls, p.kind) if c == world._DYNAMIC}
-    assert kinds and world._PATTERN not in kinds and not p.patterns
+        clutter(p, cam, rng, 3.0, 10.0)
+    kinds = {k for c, k in zip(p.cls, p.kind) if c == DYNAMIC}
+    assert kinds and PATTERN not in kinds and not p.patterns
 
 
 @pytest.mark.parametrize("split", ["anomaly", "obstacle", "streethazards"])

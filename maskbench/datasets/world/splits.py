@@ -4,11 +4,15 @@
 split         root (under the world root)                read with                      labels
 ============  =========================================  ============================  =======================
 train         ``cityscapes/`` leftImg8bit/gtFine ``train`` :func:`training_set`          labelIds + labelTrainIds
-val           ``cityscapes/`` leftImg8bit/gtFine ``val``   ``load_dataset("cityscapes")``  labelIds + labelTrainIds
+val           ``cityscapes/`` leftImg8bit/gtFine ``val``   ``load_dataset("cityscapes")``  labelIds + labelTrainIds + instanceIds
 anomaly       ``dataset_AnomalyTrack/`` (jpg)             ``load_dataset("smiyc-ra21")``  0 / 1 anomaly / 255 void
 obstacle      ``dataset_ObstacleTrack/`` (lossless webp)  ``load_dataset("smiyc-ro21")``  0 road / 1 / 255 off-road
 streethazards ``streethazards/test/.../{t5,t6}`` (png)    ``load_dataset("streethazards")`` raw 1..14, 14 anomaly
 ============  =========================================  ============================  =======================
+
+The val split's ``instanceIds`` (for the Cityscapes iIoU) number each connected region (4-connectivity) of a
+thing class (person, car) as ``labelId * 1000 + k``, k = 0, 1, ... in scan order: the renderer draws objects
+without instance ids, so touching objects of one class are one instance. Everything else keeps its labelId.
 
 Frame ``i`` of split ``s`` is rendered from ``SeedSequence([seed, SPLIT_CODES[s], i])``, so a frame does not
 depend on the other frames or on the split sizes, and splits can be written in parallel. Each split is written
@@ -22,26 +26,28 @@ changes on purpose (a shipped model trained on the world names the version it le
 import fcntl
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from maskbench.datasets.base import VOID
 from maskbench.datasets.catalog import load_dataset
-from maskbench.datasets.cityscapes import IMAGE_SUFFIX, LABEL_FILES, Cityscapes
-from maskbench.datasets.replica import _save, _save_jpg
-from maskbench.datasets.world import scene as renderer
-from maskbench.datasets.world.scene import (
-    BUILDING, CAR, FENCE, PERSON, POLE, ROAD, SIDEWALK, SKY, TERRAIN, TRAFFIC_SIGN, VEGETATION, WALL, render_scene,
+from maskbench.datasets.cityscapes import IMAGE_SUFFIX, INSTANCE_SUFFIX, LABEL_FILES, Cityscapes
+from maskbench.datasets.cityscapes_labels import LABELS
+from maskbench.datasets.replica_content import save as _save, save_jpg as _save_jpg
+from maskbench.datasets.world.paint import (
+    BUILDING, CAR, FENCE, PERSON, POLE, ROAD, SIDEWALK, SKY, TERRAIN, TRAFFIC_SIGN, VEGETATION, WALL,
 )
-from maskbench.errors import InputError
+from maskbench.datasets.world.scene import render_scene
+from maskbench.errors import InputError, WriteError
+from maskbench.fileio import write_text
+from maskbench.workers import WorkerPool
 
 VERSION = "world-v4"
 SPLITS = ("train", "val", "anomaly", "obstacle", "streethazards")
@@ -97,8 +103,8 @@ class WorldConfig:
         """Hash of the version, this configuration and the generator's source (a code change is a new world)."""
         text = json.dumps({"version": VERSION, **asdict(self)}, sort_keys=True, default=list)
         sha = hashlib.sha256(text.encode())
-        for module in (renderer, __file__):
-            sha.update(Path(getattr(module, "__file__", module)).read_bytes())
+        for module in sorted(Path(__file__).parent.glob("*.py")):  # the renderer's modules and this one
+            sha.update(module.read_bytes())
         return sha.hexdigest()[:12]
 
 
@@ -125,6 +131,19 @@ def frame_ids(config, split):
     return [f"{'t5' if i < (n + 1) // 2 else 't6'}_{i + 1}" for i in range(n)]
 
 
+THING_LABEL_IDS = tuple(int(v) for v in np.unique(LABEL_IDS) if any(lb.id == v and lb.has_instances for lb in LABELS))
+
+
+def instance_ids(label_ids):
+    """Cityscapes instanceIds (uint16) of a labelIds image: each 4-connected region of a thing class is one instance."""
+    out = label_ids.astype(np.uint16)
+    for label_id in THING_LABEL_IDS:
+        regions, _ = ndimage.label(label_ids == label_id)
+        inside = regions > 0
+        out[inside] = label_id * 1000 + regions[inside] - 1
+    return out
+
+
 # -- one frame's files ----------------------------------------------------------------------------------------------
 def _write_frame(out, config, split, index):
     scene = render_frame(config, split, index)
@@ -138,6 +157,8 @@ def _write_frame(out, config, split, index):
         label_ids[scene.dynamic] = DYNAMIC_LABEL_ID
         _save(gt / f"{fid}{LABEL_FILES['labelIds'][0]}", label_ids)
         _save(gt / f"{fid}{LABEL_FILES['labelTrainIds'][0]}", scene.semantic)
+        if split == "val":
+            _save(gt / f"{fid}{INSTANCE_SUFFIX}", instance_ids(label_ids))
     elif split == "anomaly":
         root = out / "dataset_AnomalyTrack"
         _save_jpg(root / "images" / f"{fid}.jpg", scene.image)
@@ -176,9 +197,11 @@ def write_split(out, config, split, workers=1):
     if workers <= 1 or n < 2 * workers:
         _write_frames((str(out), config, split, range(n)))
         return
-    # spawn, not fork: the caller may hold threads (torch, BLAS); frame k goes to worker k mod workers
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(_write_frames, [(str(out), config, split, range(k, n, workers)) for k in range(workers)]))
+    # spawn, not fork: the caller may hold threads (torch, BLAS); frame k goes to worker k mod workers. The
+    # workers ignore Ctrl-C and die with this process (maskbench.workers).
+    with WorkerPool(workers, _write_frames, context="spawn") as pool:
+        for _ in pool.imap_unordered([(str(out), config, split, range(k, n, workers)) for k in range(workers)]):
+            pass
 
 
 # -- the cache ------------------------------------------------------------------------------------------------------
@@ -198,12 +221,6 @@ def _locked(path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _atomic_write_text(path, text):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class _CityscapesSplit(Cityscapes):
@@ -255,12 +272,14 @@ def _check_split(split):
         raise InputError(f"unknown world split {split!r}; choose from {', '.join(SPLITS)}")
 
 
-def ensure_world(splits=EVAL_SPLITS, *, config=None, cache=None, workers=None):
+def ensure_world(splits=EVAL_SPLITS, *, config=None, cache=None, workers=None, log=None):
     """The world root holding ``splits``, generating the missing ones first (atomically, under a lock).
 
     ``config`` (:class:`WorldConfig`) sets seed and sizes; ``cache`` the parent folder (default
     :func:`cache_dir`); ``workers`` the processes writing a split (default: the cores, at most 4, for the
-    training split; 1 for the small evaluation splits). Returns a :class:`World`.
+    training split; 1 for the small evaluation splits); ``log(line)`` hears of each split generated. Returns a
+    :class:`World`. A cache that cannot be written (read-only, full) is a :class:`~maskbench.errors.WriteError`
+    naming the folder; an interrupted or failed generation leaves nothing behind but its lock file.
     """
     config = config or WorldConfig()
     splits = (splits,) if isinstance(splits, str) else tuple(splits)
@@ -273,20 +292,32 @@ def ensure_world(splits=EVAL_SPLITS, *, config=None, cache=None, workers=None):
         if not isinstance(config.frames(split), int) or config.frames(split) < 1:
             raise InputError(f"WorldConfig.{split} must be a positive frame count, got {config.frames(split)!r}")
     root = Path(cache or cache_dir()) / f"{VERSION}-{config.digest()}"
-    root.mkdir(parents=True, exist_ok=True)
     world = World(root, config)
     if all(world.complete(s) for s in splits):
         return world
+    try:
+        _generate(world, splits, workers, log or (lambda line: None))
+    except (OSError, WriteError) as err:  # the cache folder (root) is what the user can change: name it
+        reason = err.reason if isinstance(err, WriteError) else err.strerror or str(err)
+        raise WriteError(root, f"{reason} (the miniature world's cache; $MASKBENCH_CACHE puts it elsewhere)",
+                         err.errno) from None
+    return world
+
+
+def _generate(world, splits, workers, log):
+    root, config = world.root, world.config
+    root.mkdir(parents=True, exist_ok=True)
     with _locked(root / ".lock"):
         for stale in root.glob(".tmp-*"):  # left by an interrupted generation; we hold the lock
             shutil.rmtree(stale, ignore_errors=True)
         manifest = root / "world.json"
         if not manifest.is_file():
-            _atomic_write_text(manifest, json.dumps({"version": VERSION, "config": asdict(config),
-                                                     "splits": {s: SPLIT_DIRS[s] for s in SPLITS}}, indent=1))
+            write_text(manifest, json.dumps({"version": VERSION, "config": asdict(config),
+                                             "splits": {s: SPLIT_DIRS[s] for s in SPLITS}}, indent=1))
         for split in splits:
             if world.complete(split):
                 continue
+            log(f"world: generating the {split} split ({config.frames(split)} frames) into {root}")
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{split}-", dir=root))
             try:
                 default = min(4, os.cpu_count() or 1) if split == "train" else 1  # pool start-up > gain
@@ -297,7 +328,7 @@ def ensure_world(splits=EVAL_SPLITS, *, config=None, cache=None, workers=None):
                         shutil.rmtree(target)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     os.rename(tmp / rel, target)
-                _atomic_write_text(root / f".complete-{split}", json.dumps({"frames": config.frames(split)}))
+                write_text(root / f".complete-{split}", json.dumps({"frames": config.frames(split)}))
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
     return world

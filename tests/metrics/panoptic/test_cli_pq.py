@@ -68,7 +68,7 @@ def test_pq_command_missing_png(tmp_path, helpers):
     (tmp_path / "pred" / "000001.png").unlink()
     result = CliRunner().invoke(main, args(paths, tmp_path / "out.json"))
     assert result.exit_code == 1
-    assert "000001.png: PNG file not found" in result.output and "Traceback" not in result.output
+    assert "000001.png: no such file" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out.json").exists()
 
 

@@ -287,9 +287,9 @@ def test_unknown_category_and_malformed_segments():
 def test_missing_files_and_prediction(tmp_path, helpers):
     paths = helpers.write_dataset(tmp_path, CATEGORIES, [IMAGE_1, IMAGE_2])
     (tmp_path / "pred" / "000002.png").unlink()
-    with pytest.raises(InputError, match=r"000002\.png: PNG file not found"):
+    with pytest.raises(InputError, match=r"000002\.png: no such file"):
         pq_compute_files(*paths)
-    with pytest.raises(InputError, match=r"000002\.png: PNG file not found"):  # raised inside a worker process
+    with pytest.raises(InputError, match=r"000002\.png: no such file"):  # raised inside a worker process
         pq_compute_files(*paths, workers=2)
     with pytest.raises(InputError, match="nope.json: GT JSON file not found"):
         pq_compute_files(str(tmp_path / "nope.json"), *paths[1:])
@@ -312,11 +312,15 @@ def test_png_must_be_rgb_and_decodes_24_bit_ids(tmp_path, helpers):
     assert np.array_equal(read_panoptic_png(tmp_path / "rgb.png"), ids)
     assert np.array_equal(read_panoptic_png(tmp_path / "rgba.png"), ids)
     Image.fromarray(np.zeros((2, 4), np.uint8), "L").save(tmp_path / "gray.png")
-    with pytest.raises(InputError, match=r"gray\.png: expected an RGB panoptic PNG.*mode L"):
+    with pytest.raises(InputError, match=r"gray\.png: label PNG has mode L; expected RGB or RGBA"):
         read_panoptic_png(tmp_path / "gray.png")
     (tmp_path / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(InputError, match=r"broken\.png: cannot read the PNG"):
+    with pytest.raises(InputError, match=r"broken\.png: unreadable label: not a PNG file: it is text"):
         read_panoptic_png(tmp_path / "broken.png")
+    Image.fromarray(helpers.ids_to_rgb(ids), "RGB").save(tmp_path / "lossy.png", format="JPEG")
+    with pytest.raises(InputError, match=r"lossy\.png: unreadable label: not a PNG file: it is a JPEG image "
+                                         r"\(labels must be lossless PNG"):
+        read_panoptic_png(tmp_path / "lossy.png")  # JPEG compression would change the segment ids
 
 
 def test_gt_json_segment_absent_from_png_is_a_false_negative():
