@@ -5,6 +5,8 @@ loads the shipped tiny Mask2Former (:data:`EMBEDDED_WEIGHTS`, trained by ``bench
 ``train`` split, loaded through the same :func:`~maskbench.model.checkpoint.load_model` as real checkpoints),
 runs every scorer on the world's anomaly track (``smiyc-ra21`` layout) and obstacle track (``smiyc-ro21``
 layout) with each track's official protocol, prints the leaderboard and writes LaTeX, markdown, CSV and plots.
+With the shipped inlier model it also evaluates every shipped outlier-exposure variant and writes the grid and the
+methods table (:mod:`maskbench.benchmark.embedded_variants`).
 
 The folder is locked for the run (a second embedded run into it is refused) and every stage is announced
 through ``log``. Layout of ``out`` (default ``./maskbench-results``)::
@@ -12,6 +14,7 @@ through ``log``. Layout of ``out`` (default ``./maskbench-results``)::
     anomaly/, obstacle/     one results directory per track (RESULTS_SCHEMA.md)
     leaderboard.{txt,tex,md,csv}
     plots/<track>/          PR/ROC curves and score-map overlays
+    variants/<recipe>/<track>/, grid.*, methods.*, plots/variants/   the variants (embedded_variants)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 from pathlib import Path
 
 from maskbench.benchmark.calibrate import WEIGHTS_DIR
+from maskbench.benchmark.embedded_variants import variant_runs, write_comparison
 from maskbench.benchmark.plots import plot_results
 from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark
 from maskbench.benchmark.summary import run_summary
@@ -50,7 +54,8 @@ def run_embedded(out: Path = Path(EMBEDDED_OUT), *, weights: Path | None = None,
                  scorers=DEFAULT_SCORERS, limit: int | None = None, workers: int | None = None,
                  world_config=None, progress=None, echo=print, plugins=(), scorer_params=None, bootstrap=None,
                  seed=0, level=95.0, log=None) -> list[dict]:
-    """Run the embedded benchmark into ``out``; return the results.json content of each track.
+    """Run the embedded benchmark into ``out``; return the results.json content of each run (every track of the
+    inlier model, then of each variant; :func:`~maskbench.benchmark.embedded_variants.variant_runs`).
 
     limit: only the first N frames of each track (a partial run, flagged as such in every table).
     plugins, scorer_params, bootstrap, seed, level: as in :class:`~maskbench.benchmark.run.RunConfig` (the
@@ -66,18 +71,27 @@ def run_embedded(out: Path = Path(EMBEDDED_OUT), *, weights: Path | None = None,
         log(f"world: the miniature world's {' and '.join(tracks)} tracks (generated once, then cached)")
         world = ensure_world(tuple(tracks), config=world_config or WorldConfig(), log=log)
         results, dirs = [], []
-        for track in tracks:
-            log(f"track {track}: {DATASET_NAMES[track]} layout at {world.path(track)}, model {weights}")
-            config = RunConfig(dataset=DATASET_NAMES[track], out=out / track, scorers=tuple(scorers),
-                               root=world.path(track), scorer_params=dict(scorer_params or {}), checkpoint=weights,
-                               protocol="official", limit=limit, workers=workers, command=list(sys.argv),
-                               plugins=tuple(plugins), bootstrap=bootstrap, seed=seed, level=level)
-            results.append(run_benchmark(config, progress=progress, log=log))
-            log(run_summary(results[-1], own=(world.config.frames(track), f"the miniature world's {track} track")))
-            dirs.append(out / track)
-        write_reports(dirs, out, echo=echo, log=log, bootstrap=bootstrap is not None, level=level)
+        for recipe, checkpoint, parent in variant_runs(out, weights):
+            for track in tracks:
+                log(f"track {track}: {DATASET_NAMES[track]} layout at {world.path(track)}, model {checkpoint}"
+                    + (f" (recipe {recipe})" if recipe is not None else ""))
+                config = RunConfig(dataset=DATASET_NAMES[track], out=parent / track, scorers=tuple(scorers),
+                                   root=world.path(track), scorer_params=dict(scorer_params or {}),
+                                   checkpoint=checkpoint, protocol="official", limit=limit, workers=workers,
+                                   command=list(sys.argv), plugins=tuple(plugins), bootstrap=bootstrap, seed=seed,
+                                   level=level, recipe=recipe)
+                results.append(run_benchmark(config, progress=progress, log=log))
+                log(run_summary(results[-1], own=(world.config.frames(track), f"the miniature world's {track} track")))
+                dirs.append(parent / track)
+        write_reports(dirs[:len(tracks)], out, echo=echo, log=log, bootstrap=bootstrap is not None, level=level)
+        if len(dirs) > len(tracks):
+            write_comparison(dirs, out, log=log)
+            echo((out / "methods.txt").read_text())
     log(f"results: {out} (one results folder per track: {', '.join(str(d) for d in dirs)})")
     log(f"leaderboard: {out / 'leaderboard.txt'} (also .tex, .md, .csv)")
+    if len(dirs) > len(tracks):
+        log(f"variants: {out / 'variants'}; grid {out / 'grid.txt'}, methods table {out / 'methods.txt'} "
+            "(also .tex, .md, .csv)")
     log(f"plots: {out / 'plots'}")
     return results
 
