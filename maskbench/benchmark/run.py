@@ -123,7 +123,8 @@ def _check_common(config, task):
     if config.limit is not None and config.limit < 1:
         raise ConfigError("limit", f" {config.limit}: must be at least 1")
     for field in dataclasses.fields(RunConfig):
-        if field.name in task.unused and getattr(config, field.name) != field.default:
+        default = field.default if field.default_factory is dataclasses.MISSING else field.default_factory()
+        if field.name in task.unused and getattr(config, field.name) != default:
             raise ConfigError(field.name, f" {getattr(config, field.name)!r}: not used by task {task.name}")
     if config.dataset not in DATASETS.names():
         raise ConfigError("dataset", f" {config.dataset!r}: unknown; known datasets: {', '.join(DATASETS.names())}")
@@ -171,7 +172,8 @@ def _open(config, forward, checkpoint, progress, dist, device):
     """Check everything that can be checked before loading, then load the dataset and the forward source."""
     task = TASKS.get(config.task)(**config.task_options)
     _check_common(config, task)
-    scorers, params, calibration = _scorers(config)
+    # a task that scores no anomalies (semantic) lists "scorers" as unused: no scorer is built or recorded
+    scorers, params, calibration = _scorers(config) if "scorers" not in task.unused else ({}, {}, None)
     fields = task.configure(config, DATASETS.get(config.dataset))
     if checkpoint is None and forward is not None and config.checkpoint is None and config.from_cache is None:
         raise ConfigError("checkpoint", ": a forward needs its record {'path', 'sha256', 'config'} (the checkpoint "
@@ -183,7 +185,7 @@ def _open(config, forward, checkpoint, progress, dist, device):
     source = open_source(ds, checkpoint=config.checkpoint, resolution=config.resolution, device=config.device,
                          cache=config.cache, from_cache=config.from_cache, forward=forward, record=record,
                          torch_device=device)
-    notes = calibrate.published_id_notes(config.scorers, params, source.checkpoint)
+    notes = calibrate.published_id_notes(tuple(scorers), params, source.checkpoint)
     run = Run(config, task, ds, scorers, notes, source, dist, progress)
     n_frames = len(ds) if config.limit is None else min(config.limit, len(ds))
     run.indices, planned = task.plan(run, n_frames)
