@@ -6,24 +6,20 @@ float32 for ``exact``). Only the pixels labelled 0 or 1 are stored (with the ful
 ignores void scores (the pixel curves skip void, the components zero it before labelling), and on the obstacle
 tracks void is most of the frame. The first ``save_maps`` frames also go to ``maps/`` for overlays. At the end
 the two metric passes of :mod:`maskbench.benchmark.passes` read the stored frames back, as `bench evaluate`
-reads saved maps.
+reads saved maps. StreetHazards, whose official numbers are per-image means, is evaluated by
+:mod:`maskbench.benchmark.per_image_track` instead (pooled and per-image AP / AUROC / FPR95, exact float32 scores).
 """
 
 import numpy as np
 
 from maskbench.benchmark.frame import MapBuffers, check_range, overlay_dtype
+from maskbench.benchmark import per_image_track
 from maskbench.benchmark.passes import METRIC_KEYS, labelled, metric_values, read_stored_frame, two_pass
-from maskbench.benchmark.protocols import protocol_choice, protocol_details, resolve_protocol
+from maskbench.benchmark.protocols import EVAL_PROTOCOLS, protocol_choice, protocol_details, resolve_protocol
 from maskbench.benchmark.results import map_file, write_npz_atomic
 from maskbench.benchmark.tables import DEFAULT_METRICS
 from maskbench.benchmark.tasks.base import TASKS, Task
 from maskbench.errors import ConfigError, InputError
-
-#: Datasets with an anomaly track whose official protocol this task does not implement.
-NOT_YET = {
-    "streethazards": "its official protocol averages per-image metrics over the 1500 frames (Hendrycks et al.), "
-                     "which the anomaly task does not implement",
-}
 
 
 def frame_row(sample, maps):
@@ -48,9 +44,14 @@ class AnomalyTask(Task):
     csv_keys = METRIC_KEYS + ("images", "n_pixels", "n_positive")
     resume_fields = ("protocol", "fpr95_rule")
 
+    @classmethod
+    def metrics_for(cls, dataset):
+        return per_image_track.TABLE_METRICS if dataset in per_image_track.PER_IMAGE_DATASETS else cls.table_metrics
+
     def configure(self, config, dataset_cls):
-        if dataset_cls.name in NOT_YET:
-            raise ConfigError("dataset", f" {dataset_cls.name}: {NOT_YET[dataset_cls.name]}")
+        self.per_image = dataset_cls.name in per_image_track.PER_IMAGE_DATASETS
+        if self.per_image:
+            return self._configure_per_image(config, dataset_cls)
         track = dataset_cls.track
         if track not in ("anomaly", "obstacle"):
             raise ConfigError("dataset", f" {dataset_cls.name}: no anomaly or obstacle track (no anomaly labels, "
@@ -65,6 +66,22 @@ class AnomalyTask(Task):
         return {"protocol": self.protocol.name,
                 "protocol_choice": protocol_choice(config.protocol, track, dataset_cls.name),
                 "fpr95_rule": self.rule}
+
+    def _configure_per_image(self, config, dataset_cls):
+        if config.protocol not in ("official", "exact"):
+            raise ConfigError("protocol", f" {config.protocol}: the {dataset_cls.name} anomaly track evaluates exact "
+                              "float32 scores, pooled and per image (protocol official or exact)")
+        self.protocol = EVAL_PROTOCOLS["exact"]  # the frames are stored as the exact protocol stores them
+        self.rule = config.fpr95_rule or per_image_track.POOLED_RULE
+        try:
+            self.protocol.pixel_accumulator(self.rule)
+        except InputError as err:
+            raise ConfigError("fpr95_rule", f" {self.rule}: {err}") from err
+        self.buffers = MapBuffers()
+        self.csv_keys = per_image_track.TABLE_METRICS + ("images", "n_pixels", "n_positive")
+        return {"protocol": per_image_track.PROTOCOL,
+                "protocol_choice": f"official protocol of {dataset_cls.name} (pooled and Hendrycks per-image)",
+                "fpr95_rule": self.rule, "fpr95_rules": {"pooled": self.rule, "per_image": "closest"}}
 
     def frame(self, run, index, sample):
         dtype = self.protocol.score_dtype
@@ -81,6 +98,8 @@ class AnomalyTask(Task):
     def finish(self, run, indices, rows):
         frames = [(i, run.work_file(i)) for i in indices]
         names = list(run.scorers)
+        if self.per_image:
+            return self._finish_per_image(run, frames, names, rows)
         pixel, comp = two_pass(frames, read_stored_frame, names, self.protocol, self.rule,
                                workers=run.workers(len(frames)), progress=run.progress, combine=run.combine)
         entries, curves = [], {}
@@ -91,4 +110,21 @@ class AnomalyTask(Task):
                             "metrics": {**values, "images": len(rows)},
                             "protocol_details": protocol_details(self.protocol, pixel[n]), "notes": notes})
             curves[n] = (*pixel[n].pr_curve(), *pixel[n].roc_curve())
+        return entries, curves
+
+    def _finish_per_image(self, run, frames, names, rows):
+        results = per_image_track.per_image_pass(frames, read_stored_frame, names, self.rule,
+                                                 workers=run.workers(len(frames)), progress=run.progress,
+                                                 combine=run.combine)
+        details = per_image_track.track_details(self.rule, run.dataset.info)
+        entries, curves = [], {}
+        for n in names:
+            values, notes = per_image_track.metric_values(results[n])
+            pooled = results[n]["pooled"]
+            entries.append({"scorer": n, "dataset": run.config.dataset, "protocol": per_image_track.PROTOCOL,
+                            "metrics": {**values, "images": len(rows), "n_pixels": pooled.n_pixels,
+                                        "n_positive": pooled.n_positive},
+                            "protocol_details": {**details, "frames_per_image": results[n]["frames_per_image"]},
+                            "notes": {**run.scorer_notes.get(n, {}), **notes}})
+            curves[n] = (*pooled.pr_curve(), *pooled.roc_curve())
         return entries, curves
