@@ -161,6 +161,12 @@ class Dataset:
     def _order(frame):
         return frame.id
 
+    @classmethod
+    def track_for(cls, options):
+        """The protocol track (``"anomaly"``, ``"obstacle"`` or ``None``) of the frames the reader ``options`` select,
+        known before anything is read (``info["track"]`` of the loaded dataset)."""
+        return cls.track
+
     # -- public API ----------------------------------------------------------------------------------
     def __len__(self):
         return len(self.frames)

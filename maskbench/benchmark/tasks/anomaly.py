@@ -52,7 +52,7 @@ class AnomalyTask(Task):
         self.per_image = dataset_cls.name in per_image_track.PER_IMAGE_DATASETS
         if self.per_image:
             return self._configure_per_image(config, dataset_cls)
-        track = dataset_cls.track
+        track = dataset_cls.track_for(config.dataset_options)
         if track not in ("anomaly", "obstacle"):
             raise ConfigError("dataset", f" {dataset_cls.name}: no anomaly or obstacle track (no anomaly labels, "
                               "or another task such as panoptic segmentation); the anomaly task needs one")
