@@ -189,6 +189,10 @@ class Dataset:
         """The official frame list of the selected split (and ``frames``) where the benchmark publishes one, else ``None``."""
         return None
 
+    def official_id(self, frame_id):
+        """The id the official frame list (:attr:`official_ids`) names frame ``frame_id`` by (default: the same)."""
+        return frame_id
+
     @property
     def info(self):
         """Conventions to copy into every result: name, version, labels, official count, protocol track, and
