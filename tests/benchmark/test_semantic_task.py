@@ -58,14 +58,15 @@ def targets_for(ds, seed):
 
 def controlled_forward(ds, targets):
     """Query k has class k (logit 10, others -10) and mask logit +8 exactly where the chosen prediction is k,
-    -8 elsewhere: argmax_k S_k is the chosen prediction."""
+    -8 elsewhere: argmax_k S_k is the chosen prediction (of the mirrored image: the mirrored prediction)."""
     table = {}
+    classes = torch.full((19, 20), -10.0)
+    classes[torch.arange(19), torch.arange(19)] = 10.0
     for sample in ds:
-        target = torch.from_numpy(targets[sample.id])
-        classes = torch.full((19, 20), -10.0)
-        classes[torch.arange(19), torch.arange(19)] = 10.0
-        masks = torch.stack([torch.where(target == k, 8.0, -8.0) for k in range(19)])
-        table[sample.image.tobytes()] = (classes, masks)
+        for image, target in ((sample.image, targets[sample.id]), (sample.image[:, ::-1], targets[sample.id][:, ::-1])):
+            target = torch.from_numpy(np.ascontiguousarray(target))
+            table[np.ascontiguousarray(image).tobytes()] = (classes, torch.stack(
+                [torch.where(target == k, 8.0, -8.0) for k in range(19)]))
     return lambda image: table[image.tobytes()]
 
 
@@ -134,6 +135,14 @@ def test_limit_resume_and_cache_give_the_oracle_numbers(oracle, replica, tmp_pat
     # the same frames again from the cache (float16 mask logits: +-8 is exact), in another folder
     again = run_semantic(replica.root, tmp_path / "b", refuse, limit=2, from_cache=tmp_path / "cache")
     assert again["results"] == partial["results"]
+
+
+def test_flip_tta_averages_the_semantic_scores_of_the_flipped_view_flipped_back(replica, tmp_path):
+    ds = load_dataset("cityscapes", replica.root)
+    forward = controlled_forward(ds, targets_for(ds, 3))
+    plain = run_semantic(replica.root, tmp_path / "a", forward)
+    flip = run_semantic(replica.root, tmp_path / "b", forward, tta="flip")
+    assert flip["results"][0]["metrics"] == plain["results"][0]["metrics"] and flip["run"]["tta"] == "flip"
 
 
 def test_refusals(replica, tmp_path):

@@ -103,6 +103,7 @@ class SemanticTask(Task):
             "prediction": "argmax_k S_k, S = softmax(class logits)[:, :K]^T sigmoid(mask logits) (Mask2Former "
                           "semantic_inference), first maximum; train id -> labelId (cityscapesScripts trainId2label)",
             "tta": run.config.tta,
+            "fpr95_rule": "none (closed-set: no anomaly scores)",
             "iIoU_per_class": r["iIoU_per_class"],
             "categories": {"mIoU": r["mIoU_categories"], "IoU": r["IoU_categories"],
                            "iIoU": r["iIoU_categories"], "iIoU_per_category": r["iIoU_per_category"]},
