@@ -12,8 +12,8 @@ reads saved maps. StreetHazards, whose official numbers are per-image means, is 
 
 import numpy as np
 
-from maskbench.benchmark.frame import MapBuffers, check_range, overlay_dtype
 from maskbench.benchmark import per_image_track
+from maskbench.benchmark.frame import MapBuffers, check_range, overlay_dtype
 from maskbench.benchmark.passes import METRIC_KEYS, labelled, metric_values, read_stored_frame, two_pass
 from maskbench.benchmark.protocols import EVAL_PROTOCOLS, protocol_choice, protocol_details, resolve_protocol
 from maskbench.benchmark.results import map_file, write_npz_atomic
