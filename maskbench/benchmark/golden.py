@@ -20,7 +20,8 @@ Comparison, per entry keyed by (scorer, dataset, protocol) and per metric of the
   tables papers print, and coarse enough for float summation-order noise across machines and library
   versions). ``--tolerance`` overrides the file: ``0`` sets the default, ``AP=1e-3`` one metric;
 * null vs a number (either way) is drift; a golden metric or entry absent from the results is drift;
-* entries or metrics present in the results but not in the golden file are reported, not failed.
+* entries or metrics present in the results but not in the golden file are reported, not failed;
+* a per-class metric (``IoU``) is compared class by class, as ``IoU.road`` etc. (tolerance ``IoU.road=...``).
 
 Floats are written with Python's shortest round-trip repr, so a file written by ``--update`` compares
 bit-identical with the results it came from.
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from maskbench import __version__
-from maskbench.benchmark.metric_keys import KNOWN_METRICS, unknown_metric_message, value_problem
+from maskbench.benchmark.metric_keys import is_known, lookup, scalar_names, unknown_metric_message, value_problem
 from maskbench.benchmark.results import load_results
 from maskbench.errors import ConfigError, InputError
 from maskbench.fileio import write_text
@@ -118,7 +119,7 @@ def parse_tolerances(items):
             raise ConfigError("tolerance", f" {item!r}: must be a finite number >= 0")
         if not key:
             raise ConfigError("tolerance", f" {item!r}: empty metric name")
-        if key != "default" and key not in KNOWN_METRICS:
+        if key != "default" and not is_known(key):
             raise ConfigError("tolerance", f" {item!r}: {unknown_metric_message(key)}")
         out[key] = tol
     return out
@@ -159,7 +160,7 @@ def load_golden(path):
             isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in tol.values()):
         raise InputError(f"{path}: \"tolerance\" must map metric names (or \"default\") to numbers >= 0")
     for key in tol:
-        if key != "default" and key not in KNOWN_METRICS:
+        if key != "default" and not is_known(key):
             raise InputError(f"{path}: \"tolerance\": {unknown_metric_message(key)}")
     if not isinstance(data.get("entries"), list):
         raise InputError(f"{path}: \"entries\" must be a list")
@@ -188,6 +189,11 @@ def _same(golden, got, tol):
     return not diff <= tol, diff
 
 
+def _flat(metrics):
+    """Scalar metrics, a per-class mapping as one metric per class (``IoU.road``: compared and toleranced alone)."""
+    return {name: lookup(metrics, name) for name in scalar_names(metrics)}
+
+
 def compare(golden, results, tolerance=None):
     """Compare results entries ``{(scorer, dataset, protocol): entry}`` with a loaded golden dict."""
     tol = {"default": DEFAULT_TOLERANCE, **golden.get("tolerance", {}), **(tolerance or {})}
@@ -200,8 +206,8 @@ def compare(golden, results, tolerance=None):
         if got_entry is None:
             findings.append(Finding("missing", *k, "(entry)", "present", "absent"))
             continue
-        got_metrics = got_entry.get("metrics", {})
-        for metric, gv in g["metrics"].items():
+        got_metrics = _flat(got_entry.get("metrics", {}))
+        for metric, gv in _flat(g["metrics"]).items():
             t = float(tol.get(metric, tol["default"]))
             if metric not in got_metrics:
                 findings.append(Finding("missing", *k, metric, gv, "absent", None, t))

@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 import numpy as np
 
-from maskbench.benchmark.metric_keys import value_problem
 from maskbench import fileio
+from maskbench.benchmark.metric_keys import lookup, value_problem
 from maskbench.errors import FileReadError, InputError, WriteError
 
 RUN_FILE, ROWS_FILE, RESULTS_FILE, CSV_FILE, CURVES_FILE = (
@@ -142,8 +142,8 @@ def _csv_cell(value):
 
 
 def write_results(out, run, entries, csv_keys, curves=None):
-    """``results.json``, ``results.csv`` (columns scorer, dataset, protocol, ``csv_keys``) and, with ``curves``,
-    ``curves.npz``."""
+    """``results.json``, ``results.csv`` (columns scorer, dataset, protocol, ``csv_keys``; ``IoU.road`` names one
+    class of a per-class metric) and, with ``curves``, ``curves.npz``."""
     out = Path(out)
     write_json_atomic(out / RESULTS_FILE, {"run": run, "results": entries})
 
@@ -151,7 +151,7 @@ def write_results(out, run, entries, csv_keys, curves=None):
         writer = csv.writer(handle)
         writer.writerow(["scorer", "dataset", "protocol", *csv_keys])
         for e in entries:
-            cells = (_csv_cell(e["metrics"].get(k)) for k in csv_keys)
+            cells = (_csv_cell(lookup(e["metrics"], k)) for k in csv_keys)
             writer.writerow([e["scorer"], e["dataset"], e["protocol"], *cells])
     if curves:
         write_curves(out / CURVES_FILE, curves)

@@ -147,7 +147,8 @@ def _check_common(config, task):
     if config.limit is not None and config.limit < 1:
         raise ConfigError("limit", f" {config.limit}: must be at least 1")
     for field in dataclasses.fields(RunConfig):
-        if field.name in task.unused and getattr(config, field.name) != field.default:
+        default = field.default if field.default_factory is dataclasses.MISSING else field.default_factory()
+        if field.name in task.unused and getattr(config, field.name) != default:
             raise ConfigError(field.name, f" {getattr(config, field.name)!r}: not used by task {task.name}")
     if not task.resamples and (config.bootstrap, config.seed, config.level) != (None, 0, 95.0):
         raise ConfigError("bootstrap", f": task {task.name} has no bootstrap intervals (nor seed, level)",
@@ -221,7 +222,9 @@ def _open(config, forward, checkpoint, progress, dist, device, held, log):
     forward source."""
     task = TASKS.get(config.task)(**config.task_options)
     _check_common(config, task)
-    scorers, params, calibration, plugins = _scorers(config)
+    # a task that scores no anomalies (semantic) lists "scorers" as unused: no scorer is built or recorded
+    scores = "scorers" not in task.unused
+    scorers, params, calibration, plugins = _scorers(config) if scores else ({}, {}, None, [])
     fields = task.configure(config, DATASETS.get(config.dataset))
     if checkpoint is None and forward is not None and config.checkpoint is None and config.from_cache is None:
         raise ConfigError("checkpoint", ": a forward needs its record {'path', 'sha256', 'config'} (the checkpoint "
@@ -240,7 +243,8 @@ def _open(config, forward, checkpoint, progress, dist, device, held, log):
     source = open_source(ds, checkpoint=config.checkpoint, resolution=config.resolution, device=config.device,
                          cache=config.cache, from_cache=config.from_cache, forward=forward, record=record,
                          torch_device=device)
-    scorers, notes, sources, skipped = _default_ids(config, scorers, params, calibration, source.checkpoint, log)
+    scorers, notes, sources, skipped = _default_ids(config, scorers, params, calibration, source.checkpoint, log) \
+        if scores else ({}, {}, {}, {})
     run = Run(config, task, ds, scorers, notes, source, dist, progress)
     n_frames = len(ds) if config.limit is None else min(config.limit, len(ds))
     run.indices, planned = task.plan(run, n_frames)

@@ -23,6 +23,7 @@ Rules (stated in every table's caption/footnote too):
   percentile interval ``[low, high]`` (CSV: columns ``<metric>.low`` / ``<metric>.high``), and a best value whose
   lead over the second is not significant (paired bootstrap) is marked ``~`` (text), ``†`` (markdown),
   a dagger (LaTeX); the notes define both.
+* Per-class metrics (``IoU``, a mapping) are never a column by themselves: ``IoU.road`` selects one class.
 """
 
 import io
@@ -31,7 +32,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from maskbench.benchmark.metric_keys import COUNTS, KNOWN_METRICS, LOWER_IS_BETTER, SCORES, unknown_metric_message
+from maskbench.benchmark.metric_keys import (
+    COUNTS, LOWER_IS_BETTER, PER_CLASS, SCORES, is_known, lookup, scalar_names, split_class,
+    unknown_metric_message,
+)
 from maskbench.benchmark.results import load_results, validate_results
 from maskbench.benchmark.table_bootstrap import cell_intervals, legend, load_cell_replicates, unsure_leads
 from maskbench.errors import ConfigError, InputError
@@ -178,12 +182,14 @@ def build_leaderboard(results, metrics=None, *, bootstrap=False, level=95.0, rep
             entries.append((entry["scorer"], col.key, _checkpoint(run), entry, res["source"]))
     if not entries:
         raise InputError(f"no result entries in {', '.join(r['source'] for r in loaded)}")
-    available = sorted({m for *_, e, _ in entries for m in e["metrics"]})
-    if metrics is None:  # the default columns the results have
-        metrics = [m for m in DEFAULT_METRICS if m in available] or available
+    available = sorted({m for *_, e, _ in entries for m in scalar_names(e["metrics"])})
+    if metrics is None:  # the default columns the results have (per-class IoU only when asked for)
+        metrics = [m for m in DEFAULT_METRICS if m in available] or [m for m in available if split_class(m)[1] is None]
     metrics = list(metrics)
     for m in metrics:
-        if m not in KNOWN_METRICS:
+        if m in PER_CLASS:
+            raise ConfigError("metrics", f": {m} is per class; name one class as {m}.<class>, e.g. {m}.road")
+        if not is_known(m):
             raise ConfigError("metrics", f": {unknown_metric_message(m)}")
     unknown = [m for m in metrics if m not in available]
     if unknown:
@@ -201,7 +207,7 @@ def build_leaderboard(results, metrics=None, *, bootstrap=False, level=95.0, rep
         if row not in rows:
             rows.append(row)
         for m in metrics:
-            values[row, index[ckey], m] = entry["metrics"].get(m)
+            values[row, index[ckey], m] = lookup(entry["metrics"], m)
     labels = _column_labels(column_list)
     board = Leaderboard(rows, column_list, labels, metrics, values, [])
     board.notes = _footnotes(board, entries, row_of, index)

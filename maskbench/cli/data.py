@@ -46,7 +46,11 @@ def datasets_check(name, root, options, quick, partial):
 def datasets_replica(name, out, frames, seed):
     """Write a tiny replica of dataset NAME in its official layout (known content, for tests and smoke runs)."""
     replica = make(name, out, frames=frames, seed=seed)
-    click.echo(f"wrote a {len(replica.samples)}-frame replica of {name} at {replica.root}")
+    labelled, unlabelled = len(replica.samples), len(replica.unlabelled)
+    options = "".join(f" -o {k}={v}" for k, v in replica.options.items())
+    click.echo(f"wrote a {labelled + unlabelled}-frame replica of {name} at {replica.root}: {labelled} with labels, "
+               f"{unlabelled} without" + (" (read them too with -o frames=all)" if unlabelled else "")
+               + (f"; read it with{options}" if options else ""))
 
 
 @click.command()

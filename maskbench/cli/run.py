@@ -48,8 +48,9 @@ def scorer_params(items):
 @click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Results folder; re-running the same command there resumes (embedded default: ./maskbench-results).")
 @click.option("--task", default="anomaly", show_default=True, type=click.Choice(TASKS.names()),
-              help="anomaly: AP/FPR95/sIoU/...; open-semantic: StreetHazards open-IoU; open-panoptic: COCO EOPSN "
-                   "open-set PQ; predict: SMIYC submission files (frames with or without labels).")
+              help="anomaly: AP/FPR95/sIoU/... (StreetHazards: pooled and per-image AP/AUROC/FPR95); semantic: "
+                   "Cityscapes closed-set mIoU/IoU/iIoU; open-semantic: StreetHazards open-IoU; open-panoptic: COCO "
+                   "EOPSN open-set PQ; predict: SMIYC submission files (frames with or without labels).")
 @click.option("--task-option", "task_options", multiple=True, metavar="KEY=VALUE",
               help="Task option (JSON value), e.g. --task-option method=mine-{scorer} (predict).")
 @click.option("--protocol", default="official", show_default=True, type=click.Choice(list(PROTOCOL_CHOICES)),
@@ -115,7 +116,7 @@ def run(scorers, plugins, dataset, root, options, checkpoint, out, task, task_op
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports
         return
     click.echo(run_summary(results))
-    metrics = TASKS.get(task).table_metrics
+    metrics = TASKS.get(task).metrics_for(dataset)
     if metrics:
         click.echo(format_leaderboard(out if bootstrap else results, "text", metrics=list(metrics),
                                       bootstrap=bootstrap is not None, level=level), nl=False)

@@ -167,6 +167,12 @@ class Dataset:
     def _order(frame):
         return frame.id
 
+    @classmethod
+    def track_for(cls, options):
+        """The protocol track (``"anomaly"``, ``"obstacle"`` or ``None``) of the frames the reader ``options`` select,
+        known before anything is read (``info["track"]`` of the loaded dataset)."""
+        return cls.track
+
     # -- public API ----------------------------------------------------------------------------------
     def __len__(self):
         return len(self.frames)
@@ -188,6 +194,10 @@ class Dataset:
     def official_ids(self):
         """The official frame list of the selected split (and ``frames``) where the benchmark publishes one, else ``None``."""
         return None
+
+    def official_id(self, frame_id):
+        """The id the official frame list (:attr:`official_ids`) names frame ``frame_id`` by (default: the same)."""
+        return frame_id
 
     @property
     def info(self):

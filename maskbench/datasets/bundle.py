@@ -73,6 +73,10 @@ class Bundle(Dataset):
     variants = tuple(Variant("convention", name, "label convention", None, None, source)
                      for name, source in CONVENTIONS.items())
 
+    @classmethod
+    def track_for(cls, options):
+        return options.get("track", cls.track)
+
     def __init__(self, root=None, *, convention=None, labels_dir="labels_masks", track="anomaly", frames="labelled"):
         if convention not in CONVENTIONS:
             raise self._error("convention", f"the bundle's label convention must be given: convention= one of "

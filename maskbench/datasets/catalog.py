@@ -123,9 +123,9 @@ def check_dataset(name, root=None, *, read=True, partial=False, **options):
     report.labelled = ds.info["labelled_count"]
     official = ds.official_ids
     if official is not None:
-        found = set(ds.ids)
-        report.missing = sorted(set(official) - found)
-        report.unexpected = sorted(found - set(official))
+        found = {ds.official_id(fid): fid for fid in ds.ids}
+        report.missing = sorted(set(official) - set(found))
+        report.unexpected = sorted(fid for key, fid in found.items() if key not in set(official))
     report.problems.extend(ds.problems)
     if not ds.frames and not ds.problems:
         report.problems.append(Problem(ds.root, "no frames found"))

@@ -6,6 +6,11 @@ metric keeps ``label in {0, 1}``). Frame id = the label name minus ``_labels.png
 (the TFDS ``image_id`` NNNN and ``basedata_id``), so frames come in Fishyscapes order.
 Images are not shipped: FS Lost & Found uses the Lost & Found left images (train and test splits); FS Static
 builds each image as ``clip(cityscapes_val_leftImg8bit + npz['rgb'], 0, 255)`` from ``NNNN_<id>_rgb.npz``.
+
+Official frame list of FS Lost & Found: the 100 Lost & Found ids of road-anomaly-benchmark ``tracks_extra.py``
+``FishyscapesLAFSubset.FRAME_IDS_SETS['Anomaly-val']`` (the Fishyscapes relabelling of those frames), compared with
+the ``<base id>`` part of each frame id; the TFDS numbers ``NNNN`` are not listed anywhere public, so they are not
+checked. FS Static has no published list (its 30 Cityscapes val ids are only in the TFDS archive).
 """
 
 import re
@@ -14,6 +19,7 @@ import numpy as np
 
 from maskbench.datasets.base import DATASETS, Dataset, Frame, Sample, files_with_suffix
 from maskbench.datasets.lost_and_found import find_laf_image
+from maskbench.datasets.lost_and_found_splits import FISHY_LAF_VAL
 from maskbench.errors import FileReadError
 from maskbench.fileio import read_npz
 
@@ -55,6 +61,15 @@ class FishyscapesLostAndFound(Dataset):
     def __init__(self, root=None, *, labels_root=None, frames="labelled"):
         self.labels_root = labels_root
         super().__init__(root, frames=frames)
+
+    @property
+    def official_ids(self):
+        return FISHY_LAF_VAL
+
+    def official_id(self, frame_id):
+        """The Lost & Found id of ``NNNN_<laf id>``."""
+        match = FISHY_ID.fullmatch(frame_id)
+        return match.group(2) if match else frame_id
 
     def _discover(self):
         labels_dir = self.root / LAF_LABEL_DIR

@@ -22,7 +22,7 @@ import numpy as np
 
 from maskbench.datasets.base import DATASETS, VOID, Dataset, Frame, Sample, Variant
 from maskbench.datasets.lost_and_found_splits import SUBSETS
-from maskbench.errors import FileReadError
+from maskbench.errors import DatasetError, FileReadError
 from maskbench.fileio import read_label_png
 
 LAF_ID = re.compile(r"([0-9]{2})_(.*)_([0-9]{6})_([0-9]{6})")
@@ -65,12 +65,10 @@ class LostAndFound(Dataset):
     variants = tuple(Variant("subset", name, s.official, s.count, s.count, s.source) for name, s in SUBSETS.items())
 
     def __init__(self, root=None, *, subset="test", roi=None, ids=None, frames="labelled"):
-        if subset not in SUBSETS:
-            raise self._error("subset", f"unknown subset {subset!r}; choose one of {', '.join(SUBSETS)}")
+        self.track = self.track_for({"subset": subset})
         self.subset = subset
         chosen = SUBSETS[subset]
         self.official_count = chosen.count
-        self.track = "anomaly" if chosen.roi or chosen.ids is not None else "obstacle"
         self.roi_path, self.ids_path = roi, ids
         self.label_convention = (
             "gtCoarse labelIds: 2..200 -> 1 anomaly anywhere; else 0 inside the ROI image, 255 outside" if chosen.roi
@@ -82,6 +80,15 @@ class LostAndFound(Dataset):
     def official_ids(self):
         listed = SUBSETS[self.subset].ids
         return getattr(self, "listed_ids", None) if listed == "file" else listed
+
+    @classmethod
+    def track_for(cls, options):
+        """``anomaly`` for the subsets with the whole-image ROI or the Fishyscapes ids, ``obstacle`` for the others."""
+        subset = options.get("subset", "test")
+        if subset not in SUBSETS:
+            raise DatasetError(f"{cls.name}: subset: unknown subset {subset!r}; choose one of {', '.join(SUBSETS)}")
+        chosen = SUBSETS[subset]
+        return "anomaly" if chosen.roi or chosen.ids is not None else "obstacle"
 
     @property
     def info(self):

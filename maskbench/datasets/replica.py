@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from maskbench.datasets.base import Sample
+from maskbench.datasets.lost_and_found_splits import FISHY_LAF_VAL
 from maskbench.datasets.replica_content import JPEG_TOLERANCE, Replica, ood_map, rect, save, save_jpg, smooth_image
 from maskbench.datasets.replica_semantic import cityscapes_replica, coco_replica
 from maskbench.errors import DatasetError, WriteError
@@ -127,9 +128,11 @@ def _lost_and_found(out, n, rng, h, w):
 
 def _fs_laf(out, n, rng, h, w):
     root = out / "LostAndFound"
-    scenes = ("01_Hanns_Klemm_Str_45", "04_Maurener_Weg_8", "13_Elly_Beinhorn_Str")
+    if n > len(FISHY_LAF_VAL):
+        raise DatasetError(f"fs-laf replica: at most {len(FISHY_LAF_VAL)} frames (the official list), got {n}")
+    laf_ids = [FISHY_LAF_VAL[i * len(FISHY_LAF_VAL) // n] for i in range(n)]
     samples, files = [], {}
-    for i, laf_id in enumerate(_laf_ids(n, scenes)):
+    for i, laf_id in enumerate(laf_ids):  # official ids (Fishyscapes' TFDS numbers NNNN are made up)
         split = "test" if laf_id.startswith("04_") else "train"
         fid = f"{i:04d}_{laf_id}"
         image = smooth_image(rng, h, w, lossy=False)

@@ -13,10 +13,11 @@ reader); DenseHybrid voids "other". Maskomaly's ``get_scores(mode="image")`` dif
 FPR at the first TPR > 0.9, ``np.nanmean`` over every image): not this aggregation.
 
 Keys as the open-semantic task names them: ``AP``, ``AUROC``, ``FPR95``, ``AP_per_image``, ``AUROC_per_image``,
-``FPR95_per_image``. Means are ``math.fsum`` of the per-image values, so merged shards give the same bits.
+``FPR95_per_image``. Each mean is ``np.mean`` of the per-image values in frame-key order (upstream's ``np.mean``
+over its image loop), whatever order the shards were added or merged in, so merged shards give the same bits.
 """
 
-import math
+import numpy as np
 
 from maskbench.metrics.pixel import PixelAccumulator
 
@@ -31,7 +32,8 @@ class PerImageAccumulator:
         self.per_image = {}  # frame key -> (AP, AUROC, FPR95), or None for a skipped frame
 
     def update(self, scores, ood, key=None):
-        """Add one frame (``key`` identifies it across shards; default: its position)."""
+        """Add one frame (``key`` identifies it across shards and orders the per-image means; default: its
+        position; keys must be mutually comparable, e.g. frame indices)."""
         key = len(self.per_image) if key is None else key
         if key in self.per_image:
             raise ValueError(f"frame {key!r} was already added")
@@ -50,14 +52,15 @@ class PerImageAccumulator:
         return self
 
     def compute(self):
-        """``{AP, AUROC, FPR95, AP_per_image, AUROC_per_image, FPR95_per_image, frames, frames_per_image, notes}``."""
+        """``{AP, AUROC, FPR95, AP_per_image, AUROC_per_image, FPR95_per_image, frames, frames_per_image, notes,
+        pooled}`` (``pooled``: the pooled :class:`~maskbench.metrics.pixel.PixelResult`, for its curves)."""
         pooled = self.pooled.compute()
-        used = [v for v in self.per_image.values() if v is not None]
+        used = [self.per_image[k] for k in sorted(self.per_image) if self.per_image[k] is not None]
         result = {"AP": pooled.ap, "AUROC": pooled.auroc, "FPR95": pooled.fpr95,
-                  "frames": len(self.per_image), "frames_per_image": len(used), "notes": {}}
+                  "frames": len(self.per_image), "frames_per_image": len(used), "notes": {}, "pooled": pooled}
         result["notes"].update({k.upper(): v for k, v in pooled.notes.items() if k in ("ap", "auroc", "fpr95")})
         for i, name in enumerate(("AP_per_image", "AUROC_per_image", "FPR95_per_image")):
-            result[name] = math.fsum(v[i] for v in used) / len(used) if used else None
+            result[name] = float(np.mean([v[i] for v in used])) if used else None
         skipped = len(self.per_image) - len(used)
         if skipped:
             result["notes"]["per_image"] = (f"{skipped} of {len(self.per_image)} frame(s) without anomaly or inlier "

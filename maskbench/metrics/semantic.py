@@ -120,6 +120,23 @@ class SemanticAccumulator:
                 c = CATEGORIES.index(label.category)
                 self.category_inst[c] += (float(cat_tp[k]) * weight, float(sizes[k] - cat_tp[k]) * weight)
 
+    def state(self):
+        """The counts as arrays (``numpy.savez``-ready); :meth:`from_state` restores the same accumulator."""
+        return {"confusion": self.confusion, "class_inst": self.class_inst, "category_inst": self.category_inst,
+                "frames": np.array([self.frames, self.frames_with_instances], np.int64)}
+
+    @classmethod
+    def from_state(cls, state):
+        acc = cls()
+        acc.confusion = np.array(state["confusion"], np.int64)
+        acc.class_inst = np.array(state["class_inst"], np.float64)
+        acc.category_inst = np.array(state["category_inst"], np.float64)
+        shapes = (acc.confusion.shape, acc.class_inst.shape, acc.category_inst.shape)
+        if shapes != ((NUM_LABEL_IDS,) * 2, (NUM_LABEL_IDS, 2), (len(CATEGORIES), 2)):
+            raise InputError(f"semantic accumulator state of shapes {shapes} (not a cityscapes evaluation state)")
+        acc.frames, acc.frames_with_instances = (int(v) for v in state["frames"])
+        return acc
+
     def merge(self, other):
         self.confusion += other.confusion
         self.class_inst += other.class_inst

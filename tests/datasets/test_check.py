@@ -23,7 +23,23 @@ def test_clean_replica_checks_ok(replica):
     assert "frames found: 3 (official: 100; 97 short of the official count)" in report.format()
     assert report.format().endswith("FAILED: frame count differs from the official one (--partial accepts fewer frames)")
     report = check_dataset("fs-laf", rep.root, partial=True)
-    assert report.ok and report.format().endswith("accepted with --partial)\nwith labels: 3; without labels: 0\nOK")
+    assert report.ok and "accepted with --partial)\nwith labels: 3; without labels: 0\n" in report.format()
+    assert len(report.missing) == 97 and report.format().endswith("OK")
+
+
+def test_fs_laf_frames_are_checked_against_the_official_laf_ids(replica):
+    """tracks_extra.py FishyscapesLAFSubset 'Anomaly-val': the 100 Lost & Found ids (three written out here)."""
+    rep = replica("fs-laf")
+    report = check_dataset("fs-laf", rep.root, partial=True)
+    assert "04_Maurener_Weg_8_000000_000030" in report.missing and "13_Elly_Beinhorn_Str_000003_000260" in report.missing
+    assert "01_Hanns_Klemm_Str_45_000001_000240" in report.missing + [s.id[5:] for s in rep.samples]
+    label = next(iter(rep.files.values()))["label"]
+    image = next(iter(rep.files.values()))["image"]
+    image.rename(image.with_name("01_Hanns_Klemm_Str_45_000000_000090_leftImg8bit.png"))  # not a Fishyscapes frame
+    label.rename(label.with_name("0000_01_Hanns_Klemm_Str_45_000000_000090_labels.png"))
+    report = check_dataset("fs-laf", rep.root, partial=True)
+    assert report.unexpected == ["0000_01_Hanns_Klemm_Str_45_000000_000090"]
+    assert not check_dataset("fs-laf", rep.root).ok
 
 
 def test_deleted_image(replica):

@@ -22,7 +22,7 @@ def test_replica_then_check(tmp_path):
     result = runner.invoke(main, ["datasets", "replica", "streethazards", "--out", str(tmp_path), "--frames", "2", "--seed", "5"])
     assert result.exit_code == 0, result.output
     root = tmp_path / "streethazards"
-    assert f"wrote a 2-frame replica of streethazards at {root}" in result.stdout
+    assert f"wrote a 2-frame replica of streethazards at {root}: 2 with labels, 0 without\n" == result.stdout
     assert load_dataset("streethazards", root).ids == ["t5_1", "t6_2"]
     result = runner.invoke(main, ["datasets", "check", "streethazards", "--root", str(root), "-o", "convention=hendrycks"])
     assert result.exit_code == 1 and "FAILED: frame count differs from the official one" in result.stdout
@@ -50,3 +50,16 @@ def test_user_errors_exit_cleanly(tmp_path):
     assert result.exit_code == 1 and "gone: dataset root (given root) is not a directory" in result.stdout
     result = runner.invoke(main, ["datasets", "replica", "nope", "--out", str(tmp_path)])
     assert result.exit_code == 1 and "no replica for dataset 'nope'" in result.stderr
+
+
+def test_replica_counts_frames_with_and_without_labels(tmp_path):
+    result = CliRunner().invoke(main, ["datasets", "replica", "smiyc-ro21", "--out", str(tmp_path), "--frames", "2"])
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "dataset_ObstacleTrack"
+    every = load_dataset("smiyc-ro21", root, frames="all")
+    unlabelled = len(every.info["unlabelled_ids"])
+    assert unlabelled > 0 and every.info["labelled_count"] == 2
+    assert result.stdout == (f"wrote a {2 + unlabelled}-frame replica of smiyc-ro21 at {root}: 2 with labels, "
+                             f"{unlabelled} without (read them too with -o frames=all)\n")
+    result = CliRunner().invoke(main, ["datasets", "replica", "bundle", "--out", str(tmp_path / "b"), "--frames", "2"])
+    assert "; read it with -o convention=lost-and-found" in result.stdout

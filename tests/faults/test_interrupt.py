@@ -119,11 +119,12 @@ def test_ctrl_c_during_the_embedded_plots(fx, tmp_path, monkeypatch, one_thread)
     code, err = interrupt(fx, proc)
     assert code == 130 and fx.one_error_line(err).startswith("interrupted; re-run the same command to resume")
     # what a newcomer saw before: the world generated, each track and its stages, the model
-    for line in ("world: the miniature world's anomaly and obstacle tracks (generated once, then cached)",
+    for line in ("world: the miniature world's val, anomaly and obstacle splits (generated once, then cached)",
                  "world: generating the anomaly split (3 frames) into ", "track anomaly: smiyc-ra21 layout at ",
                  "track obstacle: smiyc-ro21 layout at ", f"loading the model {fx.weights}",
                  "smiyc-ra21: 1 of the 3 frames (partial) of the miniature world's anomaly track (the official count "
                  "10 does not apply)",
+                 "closed set: the semantic task on the world's val split (cityscapes layout)",
                  "plots: curves and overlays of anomaly, obstacle"):
         assert line in err, line
     assert fx.gone_within(lambda: not fx.group_members(proc.pid), 5)

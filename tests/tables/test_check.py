@@ -121,3 +121,14 @@ def test_tolerance_parsing_and_bad_golden(tmp_path, run_dir):
     (tmp_path / "bad.json").write_text('{"entries": []}')
     with pytest.raises(InputError, match="bad.json: not a maskbench golden file"):
         check(tmp_path / "bad.json", [run_dir])
+
+
+def test_per_class_iou_is_compared_class_by_class(results_dir, entry, tmp_path):
+    e = entry("closed-set", "cityscapes", "exact", AP=None)
+    e["metrics"].update(mIoU=0.5, IoU={"road": 0.9, "car": 0.1, "bus": None})
+    run = results_dir("sem", "cityscapes", [e], protocol="exact")
+    want = {"scorer": "closed-set", "dataset": "cityscapes", "protocol": "exact",
+            "metrics": {"mIoU": 0.5, "IoU": {"road": 0.9, "car": 0.1004, "bus": 0.2}}}
+    report = check(golden(tmp_path / "g.json", [want], {"IoU.car": 1e-3}), [run])
+    assert [(f.metric, f.golden, f.got) for f in report.failed] == [("IoU.bus", 0.2, None)]
+    assert report.compared == 4

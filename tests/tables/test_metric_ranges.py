@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from maskbench.benchmark.golden import check, load_golden, parse_tolerances
-from maskbench.benchmark.metric_keys import COUNTS, FRACTIONS, KNOWN_METRICS, SCORES, value_problem
+from maskbench.benchmark.metric_keys import COUNTS, FRACTIONS, KNOWN_METRICS, SCORES, is_known, value_problem
 from maskbench.benchmark.tables import build_leaderboard, load_results, validate_results
 from maskbench.errors import InputError
 from maskbench.benchmark.tasks import TASKS
@@ -21,7 +21,7 @@ def test_every_key_the_project_writes_is_known():
         validate_results(data)  # the shipped results of real runs pass
     written = {k for data in shipped for e in data["results"] for k in e["metrics"]}
     declared = {k for name in TASKS.names() for k in (*TASKS.get(name).csv_keys, *TASKS.get(name).table_metrics)}
-    assert written | declared <= KNOWN_METRICS
+    assert written <= KNOWN_METRICS and all(is_known(k) for k in declared)  # declared: also IoU.<class>
     assert not (FRACTIONS & COUNTS or FRACTIONS & SCORES or COUNTS & SCORES)
 
 
@@ -34,13 +34,19 @@ def test_every_key_the_project_writes_is_known():
     ("sIoU", True, "metric 'sIoU' is True; expected a finite number or null"),
     ("AUROC", "0.9", "metric 'AUROC' is '0.9'; expected a finite number or null"),
     ("ap", 0.5, "unknown metric 'ap' (did you mean AP?); known metrics: anomaly_IoU_t5, anomaly_IoU_t6, AP,"),
+    ("IoU", 0.5, "metric 'IoU' is 0.5; expected a mapping {class name: fraction or null}"),
+    ("IoU", {"road": 0.9, "car": 98.0}, "metric 'IoU.car' is 98.0; expected a fraction in [0, 1]"),
+    ("IoU", {"": 0.5}, "metric 'IoU' is {'': 0.5}; expected a mapping"),
+    ("IoU.road", 1.5, "metric 'IoU.road' is 1.5; expected a fraction in [0, 1]"),
+    ("mIoU.road", 0.5, "unknown metric 'mIoU.road'"),
 ])
 def test_values_outside_their_range(name, value, problem):
     assert value_problem(name, value).startswith(problem)
 
 
 @pytest.mark.parametrize("name,value", [("AP", 0.0), ("AP", 1), ("F1", None), ("threshold", -3.75),
-                                        ("threshold", 1e9), ("images", 40), ("n_positive", 0)])
+                                        ("threshold", 1e9), ("images", 40), ("n_positive", 0), ("mIoU", 0.8),
+                                        ("iIoU", None), ("IoU", {"road": 0.98, "rider": None}), ("IoU.road", 0.5)])
 def test_values_inside_their_range(name, value):
     assert value_problem(name, value) is None
 

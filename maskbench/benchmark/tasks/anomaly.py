@@ -9,26 +9,25 @@ the two metric passes of :mod:`maskbench.benchmark.passes` read the stored frame
 reads saved maps. With ``RunConfig.bootstrap`` the same passes also give every metric's percentile bootstrap
 interval (``ci`` of each entry) over the frames in ``per_image.jsonl`` order (frame index ascending, whatever
 the ranks and resumes), and the replicate values go to ``bootstrap.npz`` for paired comparisons.
+StreetHazards, whose official numbers are per-image means, is evaluated by
+:mod:`maskbench.benchmark.per_image_track` instead (pooled and per-image AP / AUROC / FPR95, exact float32 scores).
 """
 
 import numpy as np
 
+from maskbench.benchmark import per_image_track
 from maskbench.benchmark.frame import MapBuffers, check_range, overlay_dtype
 from maskbench.benchmark.passes import (
     METRIC_KEYS, Resampling, labelled, metric_values, read_stored_frame, two_pass, two_pass_bootstrap,
 )
-from maskbench.benchmark.protocols import check_fpr95_rule, protocol_choice, protocol_details, resolve_protocol
+from maskbench.benchmark.protocols import (
+    EVAL_PROTOCOLS, check_fpr95_rule, protocol_choice, protocol_details, resolve_protocol,
+)
 from maskbench.benchmark.replicates import RUN_ORDER, bootstrap_record, write_replicates
 from maskbench.benchmark.results import map_file, write_npz_atomic
 from maskbench.benchmark.tables import DEFAULT_METRICS
 from maskbench.benchmark.tasks.base import TASKS, Task
-from maskbench.errors import ConfigError
-
-#: Datasets with an anomaly track whose official protocol this task does not implement.
-NOT_YET = {
-    "streethazards": "its official protocol averages per-image metrics over the 1500 frames (Hendrycks et al.), "
-                     "which the anomaly task does not implement",
-}
+from maskbench.errors import ConfigError, InputError
 
 
 def frame_row(sample, maps):
@@ -54,10 +53,15 @@ class AnomalyTask(Task):
     resume_fields = ("protocol", "fpr95_rule", "bootstrap")
     resamples = True
 
+    @classmethod
+    def metrics_for(cls, dataset):
+        return per_image_track.TABLE_METRICS if dataset in per_image_track.PER_IMAGE_DATASETS else cls.table_metrics
+
     def configure(self, config, dataset_cls):
-        if dataset_cls.name in NOT_YET:
-            raise ConfigError("dataset", f" {dataset_cls.name}: {NOT_YET[dataset_cls.name]}")
-        track = dataset_cls.track
+        self.per_image = dataset_cls.name in per_image_track.PER_IMAGE_DATASETS
+        if self.per_image:
+            return self._configure_per_image(config, dataset_cls)
+        track = dataset_cls.track_for(config.dataset_options)
         if track not in ("anomaly", "obstacle"):
             raise ConfigError("dataset", f" {dataset_cls.name}: no anomaly or obstacle track (no anomaly labels, "
                               "or another task such as panoptic segmentation); the anomaly task needs one")
@@ -68,6 +72,27 @@ class AnomalyTask(Task):
         return {"protocol": self.protocol.name,
                 "protocol_choice": protocol_choice(config.protocol, track, dataset_cls.name),
                 "fpr95_rule": self.rule, "bootstrap": self.bootstrap}
+
+    def _configure_per_image(self, config, dataset_cls):
+        if config.bootstrap is not None:
+            raise ConfigError("bootstrap", f" {config.bootstrap}: the {dataset_cls.name} anomaly track (pooled and "
+                              "per-image metrics) has no bootstrap intervals")
+        self.bootstrap = None
+        if config.protocol not in ("official", "exact"):
+            raise ConfigError("protocol", f" {config.protocol}: the {dataset_cls.name} anomaly track evaluates exact "
+                              "float32 scores, pooled and per image (protocol official or exact)")
+        self.protocol = EVAL_PROTOCOLS["exact"]  # the frames are stored as the exact protocol stores them
+        self.rule = config.fpr95_rule or per_image_track.POOLED_RULE
+        try:
+            self.protocol.pixel_accumulator(self.rule)
+        except InputError as err:
+            raise ConfigError("fpr95_rule", f" {self.rule}: {err}") from err
+        self.buffers = MapBuffers()
+        self.csv_keys = per_image_track.TABLE_METRICS + ("images", "n_pixels", "n_positive")
+        return {"protocol": per_image_track.PROTOCOL,
+                "protocol_choice": f"official protocol of {dataset_cls.name} (pooled and Hendrycks per-image)",
+                "fpr95_rule": self.rule, "fpr95_rules": {"pooled": self.rule, "per_image": "closest"},
+                "bootstrap": None}
 
     def frame(self, run, index, sample):
         dtype = self.protocol.score_dtype
@@ -84,6 +109,8 @@ class AnomalyTask(Task):
     def finish(self, run, indices, rows):
         frames = [(i, run.work_file(i)) for i in indices]
         names = list(run.scorers)
+        if self.per_image:
+            return self._finish_per_image(run, frames, names, rows)
         passes = dict(workers=run.workers(len(frames)), progress=run.progress, combine=run.combine)
         boot = None
         if self.bootstrap is None:
@@ -107,4 +134,21 @@ class AnomalyTask(Task):
                 entry["ci"] = boot[n].intervals(self.bootstrap["level"])
             entries.append(entry)
             curves[n] = (*pixel[n].pr_curve(), *pixel[n].roc_curve())
+        return entries, curves
+
+    def _finish_per_image(self, run, frames, names, rows):
+        results = per_image_track.per_image_pass(frames, read_stored_frame, names, self.rule,
+                                                 workers=run.workers(len(frames)), progress=run.progress,
+                                                 combine=run.combine)
+        details = per_image_track.track_details(self.rule, run.dataset.info)
+        entries, curves = [], {}
+        for n in names:
+            values, notes = per_image_track.metric_values(results[n])
+            pooled = results[n]["pooled"]
+            entries.append({"scorer": n, "dataset": run.config.dataset, "protocol": per_image_track.PROTOCOL,
+                            "metrics": {**values, "images": len(rows), "n_pixels": pooled.n_pixels,
+                                        "n_positive": pooled.n_positive},
+                            "protocol_details": {**details, "frames_per_image": results[n]["frames_per_image"]},
+                            "notes": {**run.scorer_notes.get(n, {}), **notes}})
+            curves[n] = (*pooled.pr_curve(), *pooled.roc_curve())
         return entries, curves

@@ -48,7 +48,8 @@ class Task:
     dataset_options = {}
     #: Task options and their defaults (``RunConfig.task_options``).
     options = {}
-    #: Metric keys of the printed table, and the columns of results.csv.
+    #: Metric keys of the printed table (see :meth:`metrics_for`), and the columns of results.csv (an instance may
+    #: set its own in ``configure``).
     table_metrics = ()
     csv_keys = ()
     #: run.json fields (from :meth:`configure`) that must match for a run to resume in the same folder.
@@ -62,6 +63,11 @@ class Task:
             raise ConfigError("task_options", f" {unknown}: not options of task {self.name} "
                               f"(options: {', '.join(self.options) or 'none'})")
         self.settings = {**self.options, **options}
+
+    @classmethod
+    def metrics_for(cls, dataset):
+        """The metric keys of the printed table of a run on dataset ``dataset`` (default: ``table_metrics``)."""
+        return cls.table_metrics
 
     def configure(self, config, dataset_cls):
         """Check the configuration and the dataset class (nothing is loaded yet); return this task's run.json

@@ -2,13 +2,14 @@
 DenseHybrid protocol), for every scorer, from one forward per frame.
 
 1. per frame (resumable): the closed-set prediction ``argmax_k S_k`` (``S`` averaged over the TTA views), every
-   scorer's anomaly map (float32, image size), the labels, and the Hendrycks per-image AP / AUROC / FPR95
-   (closest point) in the row; stored in ``work/<index>.npz``;
-2. pass 1 over the stored frames: closed-set IoU, pooled anomaly curve, and per town the half-resolution
-   calibration curve; threshold of town t = first ``roc_curve(drop_intermediate=True)`` point with TPR > 0.95
-   on the *other* town (``tpr95_threshold``);
+   scorer's anomaly map (float32, image size) and the labels, stored in ``work/<index>.npz``;
+2. pass 1 over the stored frames: closed-set IoU, the pooled anomaly curve and the Hendrycks per-image AP /
+   AUROC / FPR95 (closest point; :class:`~maskbench.metrics.per_image.PerImageAccumulator`, means over the frames
+   with both anomaly and inlier pixels), and per town the half-resolution calibration curve; threshold of town
+   t = first ``roc_curve(drop_intermediate=True)`` point with TPR > 0.95 on the *other* town
+   (``tpr95_threshold``);
 3. pass 2: open-IoU of each town at its threshold (strict ``score > t``, full resolution, Eq. 16), their
-   image-weighted mean; per-image means over the frames with both anomaly and inlier pixels.
+   image-weighted mean.
 """
 
 import numpy as np
@@ -20,6 +21,7 @@ from maskbench.benchmark.results import write_npz_atomic
 from maskbench.benchmark.tasks.base import TASKS, Task
 from maskbench.errors import ConfigError, InputError
 from maskbench.metrics.open_iou import ClosedIoU, OpenIoU, image_weighted_miou
+from maskbench.metrics.per_image import PerImageAccumulator
 from maskbench.metrics.pixel import PixelAccumulator, tpr95_threshold
 from maskbench.openset import half_resolution, open_set_prediction, semantic_scores
 from maskbench.scorers import score_all
@@ -57,17 +59,18 @@ def town_of(frame_id):
 
 
 class _Pooled:
-    """Pass-1 accumulators: closed-set IoU, pooled anomaly curve and per-town calibration curve of each scorer."""
+    """Pass-1 accumulators: closed-set IoU, pooled and per-image anomaly metrics and per-town calibration curve
+    of each scorer."""
 
     def __init__(self, names, num_known, rule):
         self.closed = ClosedIoU(num_known)
-        self.pooled = {s: PixelAccumulator("exact", fpr95_rule=rule) for s in names}
+        self.anomaly = {s: PerImageAccumulator(pooled_fpr95_rule=rule) for s in names}
         self.calib = {t: {s: PixelAccumulator("exact", fpr95_rule="strict_dropint") for s in names} for t in TOWNS}
 
     def merge(self, other):
         self.closed.merge(other.closed)
-        for s, acc in other.pooled.items():
-            self.pooled[s].merge(acc)
+        for s, acc in other.anomaly.items():
+            self.anomaly[s].merge(acc)
         for t in TOWNS:
             for s, acc in other.calib[t].items():
                 self.calib[t][s].merge(acc)
@@ -85,7 +88,7 @@ class _Open(dict):
 
 def _pass1(frames, names, num_known, rule):
     state = _Pooled(names, num_known, rule)
-    for town, path in frames:
+    for index, town, path in frames:
         with np.load(path, allow_pickle=False) as z:
             gt = z["gt"]
             state.closed.update(gt, z["closed"])
@@ -94,13 +97,13 @@ def _pass1(frames, names, num_known, rule):
                 m = z[s]
                 small, small_lab = half_resolution(torch.from_numpy(m), torch.from_numpy(calib_labels))
                 state.calib[town][s].update(small.numpy(), small_lab.numpy())
-                state.pooled[s].update(m, z["ood"])
+                state.anomaly[s].update(m, z["ood"], key=index)
     return state
 
 
 def _pass2(frames, thresholds, num_known):
     accs = _Open({key: OpenIoU(num_known) for key in thresholds})
-    for town, path in frames:
+    for _, town, path in frames:
         with np.load(path, allow_pickle=False) as z:
             for (s, t), threshold in thresholds.items():
                 if t == town:
@@ -143,10 +146,8 @@ class OpenSemanticTask(Task):
         gt = open_semantic_gt(sample, num_known)
         closed = scores.argmax(axis=0).astype(np.uint8)
         row = {"town": town, "classes": num_known, "height": int(gt.shape[0]), "width": int(gt.shape[1]),
-               "n_anomaly": int((sample.ood == 1).sum()), "scores": {}}
-        for s in names:
-            single = PixelAccumulator("exact", fpr95_rule="closest").update(maps[s], sample.ood).compute()
-            row["scores"][s] = {"AP": single.ap, "AUROC": single.auroc, "FPR95_closest": single.fpr95}
+               "n_anomaly": int((sample.ood == 1).sum()),
+               "scores": {s: {"min": float(maps[s].min()), "max": float(maps[s].max())} for s in names}}
         write_npz_atomic(run.work_file(index), closed=closed, gt=gt, ood=sample.ood, **maps)
         return row
 
@@ -157,7 +158,7 @@ class OpenSemanticTask(Task):
             raise InputError(f"{run.dataset.name}: the model gave {sorted(classes)} classes on different frames")
         num_known = classes.pop()
         towns = {t: [i for i in sorted(rows) if rows[i]["town"] == t] for t in TOWNS}
-        frames = [(rows[i]["town"], run.work_file(i)) for i in indices]
+        frames = [(i, rows[i]["town"], run.work_file(i)) for i in indices]
         workers = run.workers(len(frames))
         state = run.combine(map_merge(_pass1, frames, (names, num_known, self.rule), workers, lambda n: None)
                             if frames else _Pooled(names, num_known, self.rule))
@@ -172,25 +173,17 @@ class OpenSemanticTask(Task):
                            if frames else _Open({key: OpenIoU(num_known) for key in todo}))
         open_results = {key: accs[key].compute() if key in todo else None for key in thresholds}
         closed = state.closed.compute()
-        pooled = {s: state.pooled[s].compute() for s in names}
-        entries = [self._entry(run, s, pooled[s], rows, towns, closed, thresholds, open_results) for s in names]
-        return entries, {s: (*pooled[s].pr_curve(), *pooled[s].roc_curve()) for s in names}
+        anomaly = {s: state.anomaly[s].compute() for s in names}
+        entries = [self._entry(run, s, anomaly[s], rows, towns, closed, thresholds, open_results) for s in names]
+        return entries, {s: (*anomaly[s]["pooled"].pr_curve(), *anomaly[s]["pooled"].roc_curve()) for s in names}
 
-    def _entry(self, run, s, p, rows, towns, closed, thresholds, open_results):
-        """One results.json entry (a Table 3 row) of scorer ``s`` with pooled pixel result ``p``."""
+    def _entry(self, run, s, a, rows, towns, closed, thresholds, open_results):
+        """One results.json entry (a Table 3 row) of scorer ``s`` with pooled and per-image result ``a``."""
         n = len(rows)
-        notes, metrics = {}, {"AP": p.ap, "FPR95": p.fpr95, "AUROC": p.auroc}
-        notes.update({k.upper(): v for k, v in p.notes.items() if k in ("ap", "fpr95", "auroc")})
-        per_image = [(v["AP"], v["AUROC"], v["FPR95_closest"]) for v in (rows[i]["scores"][s] for i in sorted(rows))
-                     if v["AP"] is not None and v["AUROC"] is not None]
-        if per_image:
-            ap, auroc, fpr = (float(np.mean(v)) for v in zip(*per_image))
-            metrics.update(AP_per_image=ap, AUROC_per_image=auroc, FPR95_per_image=fpr)
-        else:
-            metrics.update(AP_per_image=None, AUROC_per_image=None, FPR95_per_image=None)
+        metrics = {k: a[k] for k in ("AP", "FPR95", "AUROC", "AP_per_image", "AUROC_per_image", "FPR95_per_image")}
+        notes = dict(a["notes"])
+        if a["AP_per_image"] is None:
             notes["AP_per_image"] = "no frame has both anomaly and inlier pixels"
-        if n - len(per_image):
-            notes["per_image"] = f"{n - len(per_image)} of {n} frame(s) without anomaly or inlier pixels skipped (Hendrycks)"
         metrics["mIoU_closed"] = closed["miou"]
         subsets = []
         for town, other in zip(TOWNS, TOWNS[::-1]):

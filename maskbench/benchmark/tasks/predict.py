@@ -3,8 +3,9 @@
 Per frame (resumable): the scorers' maps over the TTA views (as the anomaly task computes them), each written as
 ``<out>/anomaly_p/<method>/<dataset folder>/<frame id>.hdf5`` in the official format (:mod:`..submission`). The
 method of a scorer is the option ``method`` with ``{scorer}`` replaced (default: the scorer's name); the dataset
-folder is the official persistence name (``AnomalyTrack-all``, ``ObstacleTrack-all``, ...) unless the option
-``folder`` names another. At the end: ``manifest.json`` (checkpoint sha256, scorer parameters, forward settings,
+folder is the official persistence name of the selected split (``AnomalyTrack-all``, ``ObstacleTrack-all`` for every
+Obstacle Track split, ``LostAndFound-test``, ``LostAndFound-train``, ...; :func:`..submission.dataset_folder`)
+unless the option ``folder`` names another. At the end: ``manifest.json`` (checkpoint sha256, scorer parameters, forward settings,
 format, every frame with whether it carries labels) and one ``<method>.zip`` per method holding
 ``anomaly_p/<method>/<folder>/*.hdf5``, ready to upload. The labels of labelled frames are never read, so
 `bench evaluate --dataset` on the same folder checks the validation frames before uploading.
@@ -46,9 +47,12 @@ class PredictTask(Task):
         if bad or len(set(self.methods.values())) != len(self.methods):
             raise ConfigError("task_options", f" method={template!r}: gives the method names {list(self.methods.values())}; "
                               "each must be a distinct folder name")
-        self.folder = self.settings["folder"] or dataset_folder(dataset_cls.name)
         self.buffers = MapBuffers()
-        return {"protocol": PROTOCOL, "format": FORMAT, "methods": self.methods, "folder": self.folder}
+        return {"protocol": PROTOCOL, "format": FORMAT, "methods": self.methods}
+
+    def plan(self, run, n):
+        self.folder = self.settings["folder"] or dataset_folder(run.dataset.name, run.dataset.info.get("official_split"))
+        return list(range(n)), {"folder": self.folder}
 
     def frame(self, run, index, sample):
         maps = run.scores(sample, self.buffers)
