@@ -11,7 +11,7 @@ model)::
     variants/<recipe>/<track>/         one results directory per outlier-exposure variant and track
     grid.{txt,tex,md,csv}              every scorer x every variant, rows ``scorer [weights file]``
     methods.{txt,tex,md,csv}           one row per published method (:mod:`maskbench.benchmark.methods_table`)
-    plots/variants/<recipe>/<track>/   each variant's curves and the overlay of its first saved frame
+    plots/variants/<recipe>/<track>/   each variant's curves; on the anomaly track the overlay of its first frame
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from maskbench.benchmark.methods_table import build_methods_table
-from maskbench.benchmark.plots import plot_results
+from maskbench.benchmark.plots import plot_curves, plot_overlay
 from maskbench.benchmark.results import frame_ids
 from maskbench.benchmark.tables import build_leaderboard, to_csv, to_latex, to_markdown, to_text
 from maskbench.fileio import write_text
 from maskbench.train.recipes import RECIPES, variant_weights
 
 VARIANTS_DIR = "variants"
+OVERLAY_TRACK = "anomaly"
 #: The shipped outlier-exposure variants, in the order of :data:`~maskbench.train.recipes.RECIPES`.
 VARIANT_RECIPES = tuple(name for name in RECIPES if name != "none")
 
@@ -48,7 +49,8 @@ def variant_runs(out: Path, weights: Path) -> list[tuple[str | None, Path, Path]
 
 def write_comparison(results_dirs, out: Path, log=None) -> list[Path]:
     """The grid and the methods table of ``results_dirs`` (every variant and track) as text, LaTeX, markdown and
-    CSV in ``out``, and each variant's plots (curves, the first saved frame's overlay). Returns the paths."""
+    CSV in ``out``, and each variant's plots (curves; the overlay of the first saved frame of the anomaly track,
+    ``OVERLAY_TRACK``). Returns the paths."""
     out, written = Path(out), []
     boards = (("grid", build_leaderboard([Path(d) for d in results_dirs]), "tab:maskbench-grid"),
               ("methods", build_methods_table([Path(d) for d in results_dirs]), "tab:maskbench-methods"))
@@ -59,7 +61,11 @@ def write_comparison(results_dirs, out: Path, log=None) -> list[Path]:
             written.append(out / f"{stem}.{suffix}")
     variants = [Path(d) for d in results_dirs if Path(d).parent.parent == out / VARIANTS_DIR]
     if log is not None and variants:
-        log(f"plots: curves and one overlay of each variant under {out / 'plots' / VARIANTS_DIR}")
+        log(f"plots: curves of each variant and one overlay on the {OVERLAY_TRACK} track, under "
+            f"{out / 'plots' / VARIANTS_DIR}")
     for d in variants:
-        written += plot_results(d, out / "plots" / VARIANTS_DIR / d.parent.name / d.name, frames=frame_ids(d)[:1])
+        plots = out / "plots" / VARIANTS_DIR / d.parent.name / d.name
+        written += plot_curves(d, plots)
+        if d.name == OVERLAY_TRACK:
+            written += [p for fid in frame_ids(d)[:1] for p in plot_overlay(d, fid, plots)]
     return written
