@@ -36,15 +36,19 @@ def test_weights_are_small_and_the_trained_ones(shipped):
 
 
 def test_variants_are_their_recipes_from_the_shipped_start():
-    """Each outlier-exposure variant records its recipe, the common budget and the weights it started from."""
+    """Each outlier-exposure variant records its recipe, the weights it started from and a re-run's sha256."""
     start = {False: EMBEDDED_WEIGHTS, True: EMBEDDED_GMA_WEIGHTS}
     for name, recipe in RECIPES.items():
         if name == "none":
             assert variant_weights(name) == EMBEDDED_WEIGHTS
             continue
-        cfg = json.loads((RESULTS / f"training_{name}" / "summary.json").read_text())["train_config"]
+        summary = json.loads((RESULTS / f"training_{name}" / "summary.json").read_text())
+        cfg = summary["train_config"]
         assert cfg["recipe"] == name and cfg["model"]["gma"] is recipe.gma
         assert Path(cfg["init"]).name == start[recipe.gma].name
+        # the recorded re-run of the same command wrote the shipped bits
+        assert summary["rerun"]["command"][:4] == ["bench", "train", "--recipe", name]
+        assert summary["rerun"]["model_sha256"] == summary["model_sha256"]
 
 
 def test_recorded_miou_on_first_val_frames(shipped):
