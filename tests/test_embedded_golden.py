@@ -5,7 +5,7 @@ numbers of the world's val split (the ``semantic`` task beside the leaderboard),
 drift beyond the golden file's tolerance (absolute 1e-4 on the stored fractions). On the platform that wrote
 the golden file the run is bit-identical (fixed world, fixed weights, deterministic forward and metrics);
 the tolerance only absorbs float32 summation-order differences of other BLAS/oneDNN builds and thread counts
-in the forward. Update deliberately with ``bench run`` then ``bench check --update`` (see README).
+in the forward. Update deliberately with ``bench run`` then ``bench check --update`` (see docs/embedded.md).
 """
 
 import json
