@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from maskbench.metrics.panoptic import PanopticQuality, pq_compute_files, read_panoptic_png
+from maskbench.metrics.panoptic import PanopticQuality
+from maskbench.metrics.panoptic_files import pq_compute_files, read_panoptic_png
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("panoptic_reference", ROOT / "tests/metrics/panoptic/conftest.py")

@@ -1,4 +1,4 @@
-"""One small registry helper for every named family (scorers, FPR95 rules, ...), detectron2 style.
+"""One small registry helper for every named family (scorers, datasets, tasks, ...), detectron2 style.
 
 A :class:`Registry` maps names to objects in registration order; a second registration of a name raises, and an
 unknown name raises :class:`~maskbench.errors.InputError` listing the known names, so the runner, the tables and
@@ -62,3 +62,28 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self._items)})"
+
+
+class ClassRegistry(Registry[type]):
+    """Classes registered by their ``name`` attribute with ``@REGISTRY.register`` (datasets, tasks).
+
+    base: the class every registered class subclasses; unknown: ``unknown(name, names) -> exception`` for an
+    unknown name (default: the :class:`Registry` message); sort_names: list names alphabetically.
+    """
+
+    def __init__(self, kind: str, base: type, *, unknown=None, sort_names: bool = False):
+        super().__init__(kind)
+        self.base, self._unknown, self._sort = base, unknown, sort_names
+
+    def register(self, cls: type) -> type:  # a decorator: the name comes from the class
+        if not (isinstance(cls, type) and issubclass(cls, self.base)) or not getattr(cls, "name", None):
+            raise TypeError(f"{cls!r} is not a named {self.base.__name__} subclass")
+        return super().register(cls.name, cls)
+
+    def get(self, name: str) -> type:
+        if name not in self and self._unknown is not None:
+            raise self._unknown(name, self.names())
+        return super().get(name)
+
+    def names(self) -> list[str]:
+        return sorted(super().names()) if self._sort else super().names()

@@ -136,10 +136,13 @@ class WorkerPool:
         return [proc.pid for proc, _ in self._workers]
 
     def imap_unordered(self, items):
-        """Yield ``(index, func(items[index], *args))`` as results arrive; a worker's exception is re-raised
-        here (with its traceback as ``__cause__``), a worker that dies is a :class:`WorkerError`."""
+        """Yield ``(index, func(items[index], *args))`` as results arrive. A worker's exception is re-raised here
+        (with its traceback as ``__cause__``), a worker that dies is a :class:`WorkerError`; after a failure no new
+        item starts, the items under way finish, and the failure of the lowest index is raised: the same one
+        whatever the timing, and the one a serial loop over the items would meet first."""
         todo = iter(enumerate(items))
         busy = {}  # conn -> (proc, index)
+        failures = {}  # index -> exception
         for proc, conn in self._workers:
             if not self._give(proc, conn, todo, busy):
                 break
@@ -152,13 +155,19 @@ class WorkerPool:
                     got, ok, payload = conn.recv()
                 except (EOFError, OSError):
                     proc.join(TERMINATE_GRACE)
-                    raise WorkerError(f"worker process {proc.pid} {_exit_text(proc.exitcode)} while computing "
-                                      f"item {index}") from None
+                    failures[index] = WorkerError(f"worker process {proc.pid} {_exit_text(proc.exitcode)} while "
+                                                  f"computing item {index}")
+                    continue
                 if not ok:
                     err, text = payload
-                    raise err from RemoteTraceback(f"\n(in worker process {proc.pid})\n{text}")
-                self._give(proc, conn, todo, busy)
-                yield got, payload
+                    err.__cause__ = RemoteTraceback(f"\n(in worker process {proc.pid})\n{text}")
+                    failures[index] = err
+                    continue
+                if not failures:
+                    self._give(proc, conn, todo, busy)
+                    yield got, payload
+        if failures:
+            raise failures[min(failures)]
 
     @staticmethod
     def _give(proc, conn, todo, busy):

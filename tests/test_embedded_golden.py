@@ -6,7 +6,8 @@ outlier-exposure variant, and the closed-set numbers of the shipped model on the
 on the stored fractions): ``embedded.json`` for the inlier model, ``embedded_<recipe>.json`` for each variant. On
 the platform that wrote the golden files the run is bit-identical (fixed world, fixed weights, deterministic
 forward and metrics); the tolerance only absorbs float32 summation-order differences of other BLAS/oneDNN builds
-and thread counts in the forward. Update deliberately with ``bench run`` then ``bench check --update`` (see README).
+and thread counts in the forward. Update deliberately with ``bench run`` then ``bench check --update`` (see
+docs/embedded.md).
 """
 
 import hashlib

@@ -60,6 +60,27 @@ def test_worker_errors_keep_their_type_and_traceback():
     assert "in worker process" in str(err.value.__cause__) and "_fails_on_57" in str(err.value.__cause__)
 
 
+def _late_and_early_failures(item):
+    """Item 1 fails after a while, item 2 (started later, on the other worker) fails at once."""
+    if item == 1:
+        time.sleep(1.0)
+        raise InputError("item 1: bad")
+    if item == 2:
+        raise InputError("item 2: bad")
+    return item
+
+
+def test_the_failure_raised_is_the_lowest_item_whatever_finishes_first():
+    """Worked by hand: 2 workers take items 0 and 1; item 0 ends at once, so item 2 starts and fails first in time,
+    but a serial loop meets item 1 first: that is the error, every time."""
+    for _ in range(3):
+        with pytest.raises(InputError, match=r"^item 1: bad$"):
+            with WorkerPool(2, _late_and_early_failures) as pool:
+                list(pool.imap_unordered(range(6)))
+    with pytest.raises(InputError, match=r"^item 1: bad$"):
+        list(map(_late_and_early_failures, range(6)))  # the serial order agrees
+
+
 def _dies_on_5(item):
     if item == 5:
         os.kill(os.getpid(), signal.SIGKILL)

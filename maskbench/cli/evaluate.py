@@ -10,7 +10,7 @@ from maskbench.cli.common import TerminalProgress, user_errors, writable_file
 from maskbench.cli.options import bootstrap_options, fpr95_rule_option
 from maskbench.datasets import parse_options
 from maskbench.fileio import write_json
-from maskbench.metrics.panoptic import format_table, pq_compute_files
+from maskbench.metrics.panoptic_files import format_table, pq_compute_files
 
 
 @click.command()

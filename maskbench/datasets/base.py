@@ -27,6 +27,7 @@ import numpy as np
 
 from maskbench.errors import DatasetError, FileReadError
 from maskbench.fileio import read_image, read_label_png
+from maskbench.registry import ClassRegistry
 
 VOID = 255
 """Void / ignore value of every ``ood`` and ``semantic`` map produced here."""
@@ -88,33 +89,6 @@ class Problem:
 
     def __str__(self):
         return f"{self.path}: {self.what}"
-
-
-class Registry:
-    """Dataset classes by name; a registered class must subclass :class:`Dataset` and set ``name``."""
-
-    def __init__(self):
-        self._classes = {}
-
-    def register(self, cls):
-        if not (isinstance(cls, type) and issubclass(cls, Dataset)):
-            raise TypeError(f"{cls!r} is not a Dataset subclass")
-        if cls.name in self._classes:
-            raise ValueError(f"dataset name {cls.name!r} is already registered by {self._classes[cls.name].__name__}")
-        self._classes[cls.name] = cls
-        return cls
-
-    def get(self, name):
-        try:
-            return self._classes[name]
-        except KeyError:
-            raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(self._classes))}") from None
-
-    def names(self):
-        return sorted(self._classes)
-
-
-DATASETS = Registry()
 
 
 def env_roots(name):
@@ -323,3 +297,8 @@ def files_with_suffix(directory, suffix):
         for p in sorted(Path(directory).iterdir())
         if p.is_file() and p.name.endswith(suffix) and len(p.name) > len(suffix)
     }
+
+
+#: Dataset classes by name (a registered class subclasses :class:`Dataset` and sets ``name``).
+DATASETS = ClassRegistry("dataset", Dataset, sort_names=True, unknown=lambda name, names: DatasetError(
+    f"unknown dataset {name!r}; known datasets: {', '.join(names)}"))

@@ -1,6 +1,6 @@
 """Panoptic quality PQ / SQ / RQ with cocodataset/panopticapi semantics, and the EOPSN open-set protocol.
 
-Per image (Kirillov et al. CVPR'19, Eq. 1; panopticapi ``pq_compute_single_core``):
+Per image (Kirillov et al. CVPR'19, Eq. 1; panopticapi ``evaluation.py`` ``pq_compute_single_core``):
 
 * a (GT, prediction) pair is a candidate iff they overlap, the GT is not crowd and the categories are equal;
   ``IoU = |g ∩ p| / (|p| + |g| - |g ∩ p| - |p ∩ VOID|)``, with ``|g|`` from the GT JSON ``area`` field and
@@ -33,39 +33,20 @@ Deliberate differences from panopticapi (same numbers on valid input):
   PQ/SQ/RQ (panopticapi lists 0.0);
 * per-category IoU sums are exact (``math.fsum``), so results do not depend on image order or on how the
   images were split across processes (panopticapi's float sums differ in the last bits with the core count).
+
+The categories, EOPSN splits and ``segments_info`` checks are in :mod:`maskbench.metrics.panoptic_categories`;
+panopticapi-format files (``pq_compute``) and the summary table in :mod:`maskbench.metrics.panoptic_files`.
 """
 
-import json
 import math
-import os
-from operator import index as _as_index
 
 import numba
 import numpy as np
 
-from maskbench.datasets.coco import rgb_to_id
 from maskbench.errors import InputError
-from maskbench.fileio import read_label_png
-from maskbench.workers import map_merge
+from maskbench.metrics.panoptic_categories import UNKNOWN_SPLITS, PanopticCategories, segment_table
 
-__all__ = ["PanopticQuality", "pq_compute_files", "read_panoptic_png", "UNKNOWN_SPLITS", "UNKNOWN_ID"]
-
-#: Merged "unknown" category of the EOPSN protocol.
-UNKNOWN_ID = -1
-
-# COCO panoptic category ids of the EOPSN unknown classes (jd730/EOPSN datasets/unknown/unknown_K{5,10,20}.txt;
-# K is a percentage of the 80 COCO thing classes).
-_K5 = ((3, "car"), (21, "cow"), (59, "pizza"), (70, "toilet"))
-_K10 = _K5 + ((9, "boat"), (32, "tie"), (24, "zebra"), (13, "stop sign"))
-_K20 = _K10 + (
-    (67, "dining table"), (52, "banana"), (2, "bicycle"), (61, "cake"),
-    (81, "sink"), (17, "cat"), (76, "keyboard"), (23, "bear"),
-)
-#: Unknown splits of the EOPSN protocol: split name -> {COCO category id: category name}.
-UNKNOWN_SPLITS = {name: dict(sorted(split)) for name, split in (("K5", _K5), ("K10", _K10), ("K20", _K20))}
-
-_GROUPS = ("All", "Things", "Stuff")
-_OPEN_GROUPS = ("All", "Things", "Stuff", "Unknown")
+__all__ = ["PanopticQuality", "protocol_name"]
 
 
 def protocol_name(unknown=None):
@@ -76,131 +57,6 @@ def protocol_name(unknown=None):
         f"EOPSN-{unknown} open-set PQ (panopticapi matching; {len(UNKNOWN_SPLITS[unknown])} unknown COCO thing "
         f"classes merged into category -1; All/Things cover known classes only)"
     )
-
-
-def _int_field(value, what):
-    if isinstance(value, bool):
-        raise InputError(f"{what}: expected an integer, got {value!r}")
-    try:
-        return _as_index(value)
-    except TypeError:
-        raise InputError(f"{what}: expected an integer, got {value!r}") from None
-
-
-class _Categories:
-    """The evaluation categories (panopticapi's ``categories`` dict, re-keyed by EOPSN when ``unknown``)."""
-
-    def __init__(self, categories, unknown):
-        if unknown is not None and unknown not in UNKNOWN_SPLITS:
-            raise InputError(f"unknown: expected one of {sorted(UNKNOWN_SPLITS)}, got {unknown!r}")
-        if not isinstance(categories, (list, tuple)) or not categories:
-            raise InputError("categories: expected a non-empty list of {'id', 'isthing', ...} dicts")
-        given = {}
-        for i, cat in enumerate(categories):
-            if not isinstance(cat, dict) or "id" not in cat or "isthing" not in cat:
-                raise InputError(f"categories[{i}]: expected a dict with 'id' and 'isthing', got {cat!r}")
-            cid = _int_field(cat["id"], f"categories[{i}]['id']")
-            if cid in given:
-                raise InputError(f"categories: category id {cid} appears twice")
-            if cat["isthing"] not in (0, 1):
-                raise InputError(f"categories[{i}]['isthing']: expected 0 or 1, got {cat['isthing']!r}")
-            given[cid] = (str(cat.get("name", cid)), int(cat["isthing"]))
-
-        self.unknown = unknown
-        # unknown class id -> UNKNOWN_ID (what its GT segments count as) and -> -c-1 (where TP/FN are credited too)
-        self.gt_remap, self.original_credit = {}, {}
-        split = UNKNOWN_SPLITS.get(unknown, {})
-        if unknown is not None:
-            if UNKNOWN_ID in given:
-                raise InputError(f"categories: id {UNKNOWN_ID} is reserved for the merged unknown class of EOPSN")
-            for cid, name in split.items():
-                if cid not in given or given[cid][0] != name:
-                    found = f"named {given[cid][0]!r}" if cid in given else "absent"
-                    raise InputError(
-                        f"categories: EOPSN-{unknown} needs COCO category {cid} {name!r}, but it is {found} "
-                        f"in the GT categories (the unknown splits are defined on COCO panoptic)"
-                    )
-                if given[cid][1] != 1:
-                    raise InputError(f"categories: unknown class {cid} {name!r} must be a thing (isthing=1)")
-        entries = []  # (eval id, name, isthing) in GT order, as EOPSN re-keys them
-        for cid, (name, thing) in given.items():
-            if cid in split:
-                entries.append((-cid - 1, "unknown_" + name, thing))
-                self.gt_remap[cid] = UNKNOWN_ID
-                self.original_credit[cid] = -cid - 1
-            else:
-                entries.append((cid, name, thing))
-        if unknown is not None:
-            entries.append((UNKNOWN_ID, "unknown", 1))
-        self.ids = [e[0] for e in entries]
-        self.names = [e[1] for e in entries]
-        self.isthing = np.array([e[2] for e in entries], dtype=bool)
-        self.index = {cid: i for i, cid in enumerate(self.ids)}
-        self.gt_ids = set(given)
-        self.pred_ids = {cid for cid in given if cid not in split} | ({UNKNOWN_ID} if unknown else set())
-
-    def groups(self):
-        """Group name -> boolean mask over the evaluation categories (panopticapi / EOPSN ``pq_average``)."""
-        ids = np.array(self.ids)
-        if self.unknown is None:
-            return {"All": np.ones(len(ids), bool), "Things": self.isthing.copy(), "Stuff": ~self.isthing}
-        return {
-            "All": ids >= 0,
-            "Things": self.isthing & (ids >= 0),
-            "Stuff": ~self.isthing & (ids >= UNKNOWN_ID),
-            "Unknown": ids == UNKNOWN_ID,
-        }
-
-
-def _segment_table(segments, *, name, is_gt, cats):
-    """Validate ``segments_info`` and return arrays (ids, category index, original index, crowd, area)."""
-    if not isinstance(segments, (list, tuple)):
-        raise InputError(f"{name}: segments_info must be a list, got {type(segments).__name__}")
-    n = len(segments)
-    seg_ids = np.empty(n, np.int64)
-    cat_idx = np.empty(n, np.int64)
-    orig_idx = np.full(n, -1, np.int64)
-    crowd = np.zeros(n, bool)
-    area = np.zeros(n, np.float64)
-    seen = set()
-    for i, seg in enumerate(segments):
-        if not isinstance(seg, dict) or "id" not in seg or "category_id" not in seg:
-            raise InputError(f"{name}: segments_info[{i}] needs 'id' and 'category_id', got {seg!r}")
-        sid = _int_field(seg["id"], f"{name}: segments_info[{i}]['id']")
-        if sid <= 0:
-            raise InputError(f"{name}: segment id {sid} is not allowed (0 is VOID, ids are positive)")
-        if sid in seen:
-            raise InputError(f"{name}: segment id {sid} appears twice in segments_info")
-        seen.add(sid)
-        cid = _int_field(seg["category_id"], f"{name}: segment {sid} 'category_id'")
-        if is_gt:
-            if cid not in cats.gt_ids:
-                raise InputError(f"{name}: segment id {sid} has unknown category_id {cid}")
-            for key in ("iscrowd", "area"):
-                if key not in seg:
-                    raise InputError(f"{name}: GT segment id {sid} has no '{key}' field")
-            if seg["iscrowd"] not in (0, 1):
-                raise InputError(f"{name}: GT segment id {sid} has iscrowd={seg['iscrowd']!r} (expected 0 or 1)")
-            seg_area = seg["area"]
-            if isinstance(seg_area, bool) or not isinstance(seg_area, (int, float, np.number)) or not seg_area >= 0:
-                raise InputError(f"{name}: GT segment id {sid} has invalid area {seg_area!r}")
-            crowd[i] = seg["iscrowd"] == 1
-            area[i] = seg_area
-            eval_cid = cats.gt_remap.get(cid, cid)
-            if cid in cats.original_credit:
-                orig_idx[i] = cats.index[cats.original_credit[cid]]
-        else:
-            if cid not in cats.pred_ids:
-                if cid in cats.gt_remap:
-                    raise InputError(
-                        f"{name}: segment id {sid} uses category_id {cid}, an unknown class of "
-                        f"EOPSN-{cats.unknown}; predictions must label unknown segments category_id {UNKNOWN_ID}"
-                    )
-                raise InputError(f"{name}: segment id {sid} has unknown category_id {cid}")
-            eval_cid = cid
-        seg_ids[i] = sid
-        cat_idx[i] = cats.index[eval_cid]
-    return seg_ids, cat_idx, orig_idx, crowd, area
 
 
 @numba.njit(cache=True, nogil=True)
@@ -280,7 +136,7 @@ class PanopticQuality:
     """
 
     def __init__(self, categories, *, unknown=None):
-        self._cats = _Categories(categories, unknown)
+        self._cats = PanopticCategories(categories, unknown)
         n = len(self._cats.ids)
         self.tp = np.zeros(n, np.int64)
         self.fp = np.zeros(n, np.int64)
@@ -304,8 +160,8 @@ class PanopticQuality:
                 raise InputError(f"{name}: expected a 2-D integer id map, got shape {arr.shape} dtype {arr.dtype}")
         if gt_ids.shape != pred_ids.shape:
             raise InputError(f"{pred_name}: shape {pred_ids.shape} differs from {gt_name} shape {gt_ids.shape}")
-        g_sid, g_cat, g_orig, g_crowd, g_area = _segment_table(gt_segments, name=gt_name, is_gt=True, cats=cats)
-        p_sid, p_cat, _, _, _ = _segment_table(pred_segments, name=pred_name, is_gt=False, cats=cats)
+        g_sid, g_cat, g_orig, g_crowd, g_area = segment_table(gt_segments, name=gt_name, is_gt=True, cats=cats)
+        p_sid, p_cat, _, _, _ = segment_table(pred_segments, name=pred_name, is_gt=False, cats=cats)
         inter = _intersections(gt_ids, g_sid, pred_ids, p_sid, gt_name=gt_name, pred_name=pred_name)
         p_area = inter.sum(axis=0)[1:]
         missing = np.flatnonzero(p_area == 0)
@@ -412,108 +268,3 @@ class PanopticQuality:
                                  "note": "no category of this group has a TP, FP or FN"}
         result["per_category"] = per_category
         return result
-
-
-def read_panoptic_png(path):
-    """Read a panoptic PNG as an (H, W) uint32 id map, ``id = R + 256 G + 256² B`` (panopticapi ``rgb2id``).
-
-    The file must be an RGB or RGBA PNG by its signature (:func:`maskbench.fileio.read_label_png`: a JPEG saved
-    as ``.png`` would change the ids); alpha is ignored, as ``rgb2id`` ignores it.
-    """
-    pixels = read_label_png(path, modes=("RGB", "RGBA"))
-    return rgb_to_id(pixels[..., :3]).astype(np.uint32)
-
-
-def _load_json(path, what):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        raise InputError(f"{path}: {what} JSON file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{path}: cannot read the {what} JSON ({err})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
-        raise InputError(f"{path}: expected a panoptic JSON object with an 'annotations' list")
-    for i, ann in enumerate(data["annotations"]):
-        if not isinstance(ann, dict) or not {"image_id", "file_name", "segments_info"} <= ann.keys():
-            raise InputError(f"{path}: annotations[{i}] needs 'image_id', 'file_name' and 'segments_info'")
-    return data
-
-
-def _evaluate_images(categories, unknown, jobs):
-    """Evaluate a list of (gt_png, gt_segments, gt_label, pred_png, pred_segments, pred_label) jobs."""
-    quality = PanopticQuality(categories, unknown=unknown)
-    for gt_png, gt_segments, gt_label, pred_png, pred_segments, pred_label in jobs:
-        quality.update(read_panoptic_png(gt_png), gt_segments, read_panoptic_png(pred_png), pred_segments,
-                       gt_name=gt_label, pred_name=pred_label)
-    return quality
-
-
-def _inside(folder, name, listing):
-    """``folder/name`` for a PNG named in the JSON ``listing``; a name that would leave ``folder`` is refused."""
-    if not isinstance(name, str) or not name or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
-        raise InputError(f"{listing}: file_name {name!r} is not a file name inside {folder}; refusing to read it")
-    return os.path.join(folder, name)
-
-
-def _evaluate_chunk(jobs, categories, unknown):
-    return _evaluate_images(categories, unknown, jobs)
-
-
-def pq_compute_files(gt_json, gt_dir, pred_json, pred_dir, unknown=None, *, workers=1):
-    """PQ / SQ / RQ of panopticapi-format files (``pq_compute``); with ``unknown`` the EOPSN protocol.
-
-    Every GT image needs a prediction with the same ``image_id``; extra predictions are ignored (as in
-    panopticapi). ``workers > 1`` evaluates image chunks in separate processes; the result is identical.
-    """
-    gt = _load_json(gt_json, "GT")
-    pred = _load_json(pred_json, "prediction")
-    if not isinstance(gt.get("categories"), list):
-        raise InputError(f"{gt_json}: expected a 'categories' list in the GT JSON")
-    for folder, what in ((gt_dir, "GT"), (pred_dir, "prediction")):
-        if not os.path.isdir(folder):
-            raise InputError(f"{folder}: {what} PNG folder does not exist")
-    workers = _int_field(workers, "workers")
-    if workers < 1:
-        raise InputError(f"workers: expected a positive integer, got {workers}")
-
-    pred_by_image = {}
-    for ann in pred["annotations"]:
-        if ann["image_id"] in pred_by_image:
-            raise InputError(f"{pred_json}: image_id {ann['image_id']!r} appears twice in 'annotations'")
-        pred_by_image[ann["image_id"]] = ann
-    jobs, seen = [], set()
-    for ann in gt["annotations"]:
-        image_id = ann["image_id"]
-        if image_id in seen:
-            raise InputError(f"{gt_json}: image_id {image_id!r} appears twice in 'annotations'")
-        seen.add(image_id)
-        if image_id not in pred_by_image:
-            raise InputError(f"{pred_json}: no prediction for image_id {image_id!r}")
-        pred_ann = pred_by_image[image_id]
-        gt_png = _inside(gt_dir, ann["file_name"], gt_json)
-        pred_png = _inside(pred_dir, pred_ann["file_name"], pred_json)
-        jobs.append((gt_png, ann["segments_info"], f"{gt_png} (image_id {image_id!r}, {gt_json})",
-                     pred_png, pred_ann["segments_info"], f"{pred_png} (image_id {image_id!r}, {pred_json})"))
-
-    # validate the categories (and the unknown split) once, before any PNG is read
-    try:
-        quality = PanopticQuality(gt["categories"], unknown=unknown)
-    except InputError as err:
-        raise InputError(f"{gt_json}: {err}") from None
-    if workers == 1 or len(jobs) < 2:
-        return quality.merge(_evaluate_images(gt["categories"], unknown, jobs)).compute()
-    merged = map_merge(_evaluate_chunk, jobs, (gt["categories"], unknown), min(workers, len(jobs)), lambda n: None)
-    return quality.merge(merged).compute()
-
-
-def format_table(result):
-    """The summary table (values x100, as panopticapi prints them), headed by the protocol."""
-    groups = [g for g in _OPEN_GROUPS if g in result]
-    lines = [f"Protocol: {result['protocol']}  ({result['images']} images)",
-             f"{'':10s}| {'PQ':>6s} {'SQ':>6s} {'RQ':>6s} {'N':>5s}", "-" * 38]
-    for group in groups:
-        row = result[group]
-        cells = ["  null" if row[k] is None else f"{100 * row[k]:6.1f}" for k in ("pq", "sq", "rq")]
-        lines.append(f"{group:10s}| {cells[0]} {cells[1]} {cells[2]} {row['n']:5d}")
-    return "\n".join(lines)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from maskbench.benchmark.run import RunConfig, run_benchmark
 from maskbench.cli import main
 from maskbench.errors import InputError
-from maskbench.metrics.panoptic import read_panoptic_png
+from maskbench.metrics.panoptic_files import read_panoptic_png
 from maskbench.openset import add_unknown_segments, eam_unknown_instances, mine_unknown_instances, panoptic_inference
 from maskbench.scorers import score_all
 

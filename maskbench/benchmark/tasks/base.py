@@ -30,6 +30,7 @@ over the TTA views), ``outputs(sample)`` (the forward outputs of the image), ``o
 """
 
 from maskbench.errors import ConfigError
+from maskbench.registry import ClassRegistry
 
 
 class Task:
@@ -95,27 +96,6 @@ class Task:
         raise NotImplementedError
 
 
-class Registry:
-    """Task classes by name."""
-
-    def __init__(self):
-        self._classes = {}
-
-    def register(self, cls):
-        if not (isinstance(cls, type) and issubclass(cls, Task)) or not cls.name:
-            raise TypeError(f"{cls!r} is not a named Task subclass")
-        if cls.name in self._classes:
-            raise ValueError(f"task {cls.name!r} is already registered by {self._classes[cls.name].__name__}")
-        self._classes[cls.name] = cls
-        return cls
-
-    def get(self, name):
-        if name not in self._classes:
-            raise ConfigError("task", f" {name!r}: unknown; tasks: {', '.join(self.names())}")
-        return self._classes[name]
-
-    def names(self):
-        return list(self._classes)
-
-
-TASKS = Registry()
+#: Task classes by name.
+TASKS = ClassRegistry("task", Task, unknown=lambda name, names: ConfigError(
+    "task", f" {name!r}: unknown; tasks: {', '.join(names)}"))

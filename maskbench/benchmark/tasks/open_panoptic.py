@@ -10,8 +10,8 @@ TPAMI'24 Table 4 layout), for every scorer, from one forward per frame.
    instances (method ``mining``, scorer-independent: it reads the background of Eq. 17); the segments of every
    method go into the frame's row;
 3. at the end: the panopticapi JSON of every method from the rows, and PQ / SQ / RQ per method through
-   :func:`~maskbench.metrics.panoptic.pq_compute_files` with the EOPSN split (`bench pq` machinery): known things,
-   stuff, all known, unknown.
+   :func:`~maskbench.metrics.panoptic_files.pq_compute_files` with the EOPSN split (`bench pq` machinery): known
+   things, stuff, all known, unknown.
 """
 
 import json
@@ -25,7 +25,7 @@ from maskbench.benchmark.tasks.base import TASKS, Task
 from maskbench.datasets.coco import ANNOTATIONS, id_to_rgb
 from maskbench.errors import ConfigError, InputError
 from maskbench.fileio import atomic_write
-from maskbench.metrics.panoptic import pq_compute_files
+from maskbench.metrics.panoptic_files import pq_compute_files
 from maskbench.metrics.pixel import PixelAccumulator, tpr95_threshold
 from maskbench.openset import add_unknown_segments, eam_unknown_instances, mine_unknown_instances, panoptic_inference
 from maskbench.scorers import score_all

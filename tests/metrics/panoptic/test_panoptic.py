@@ -4,9 +4,12 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from maskbench.errors import InputError
-from maskbench.metrics.panoptic import UNKNOWN_SPLITS, PanopticQuality, pq_compute_files
+from maskbench.metrics.panoptic import PanopticQuality
+from maskbench.metrics.panoptic_categories import UNKNOWN_SPLITS
+from maskbench.metrics.panoptic_files import pq_compute_files, read_panoptic_png
 
 CATEGORIES = [
     {"id": 1, "name": "person", "isthing": 1},
@@ -301,10 +304,6 @@ def test_missing_files_and_prediction(tmp_path, helpers):
 
 
 def test_png_must_be_rgb_and_decodes_24_bit_ids(tmp_path, helpers):
-    from PIL import Image
-
-    from maskbench.metrics.panoptic import read_panoptic_png
-
     ids = np.array([[0, 1, 255, 256], [65535, 65536, 2**24 - 1, 12345678]])
     Image.fromarray(helpers.ids_to_rgb(ids), "RGB").save(tmp_path / "rgb.png")
     rgba = np.concatenate([helpers.ids_to_rgb(ids), np.full((2, 4, 1), 7, np.uint8)], axis=-1)

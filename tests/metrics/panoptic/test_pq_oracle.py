@@ -14,7 +14,9 @@ import json
 import numpy as np
 import pytest
 
-from maskbench.metrics.panoptic import UNKNOWN_SPLITS, PanopticQuality, pq_compute_files
+from maskbench.metrics.panoptic import PanopticQuality
+from maskbench.metrics.panoptic_categories import UNKNOWN_SPLITS
+from maskbench.metrics.panoptic_files import pq_compute_files
 
 evaluation = pytest.importorskip("panopticapi.evaluation")
 
