@@ -42,7 +42,8 @@ TAUS = np.linspace(0.25, 0.75, 11, endpoint=True)
 """The 11 sIoU / PPV thresholds τ, float64 as in the official code (TAUS[7] == 0.6000000000000001)."""
 TAUS.flags.writeable = False
 
-_EIGHT = np.ones((3, 3), dtype=bool)
+EIGHT = np.ones((3, 3), dtype=bool)
+"""8-connectivity of the components (scipy.ndimage.label structure), as the official code labels them."""
 SCORE_DTYPES = {np.dtype(np.float16): "float16", np.dtype(np.float32): "float32"}  # the accepted score dtypes
 
 
@@ -118,7 +119,7 @@ def _label_box(mask, box):
     r0, r1, c0, c1 = box
     if r1 == 0:
         return np.zeros((0, 0), dtype=np.int32), 0
-    return label(mask[r0:r1, c0:c1], _EIGHT)
+    return label(mask[r0:r1, c0:c1], EIGHT)
 
 
 def _empty_stats(skipped):

@@ -19,10 +19,8 @@ from maskbench.errors import InputError
 from maskbench.metrics import _component_kernels
 from maskbench.metrics._bootstrap_kernels import components_at_thresholds
 from maskbench.metrics._validate import check_label_map, check_score_map
-from maskbench.metrics.component_frame import TAUS, check_score_dtype, check_sizes, check_threshold
+from maskbench.metrics.component_frame import EIGHT, TAUS, check_score_dtype, check_sizes, check_threshold
 from maskbench.metrics.components import EXACT_SHIFT, ComponentTotals
-
-_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 def labelled_scores(scores, gt, dtype):
@@ -84,7 +82,7 @@ def sweep_keys(scores, gt, keys, dtype, min_pred, min_gt):
     if in_gt.size:
         rows, cols = np.divmod(roi[in_gt], width)
         r0, c0 = rows.min(), cols.min()
-        ids, n = label(gt[r0:rows.max() + 1, c0:cols.max() + 1] == 1, _EIGHT)
+        ids, n = label(gt[r0:rows.max() + 1, c0:cols.max() + 1] == 1, EIGHT)
         all_sizes = np.bincount(ids.reshape(-1), minlength=n + 1)
         bg_kept = gt.size - all_sizes[1:].sum() >= min_gt
         keep = np.flatnonzero(all_sizes[1:] >= min_gt) + 1
