@@ -21,7 +21,8 @@ from scipy.ndimage import label
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from maskbench.metrics.components import TAUS, TRACKS, ComponentAccumulator, frame_component_stats  # noqa: E402
+from maskbench.metrics.component_frame import TAUS, TRACKS, frame_component_stats  # noqa: E402
+from maskbench.metrics.components import ComponentAccumulator  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("_official_components", ROOT / "benchmarks" / "_official_components.py")
 official = importlib.util.module_from_spec(_spec)

@@ -107,7 +107,7 @@ class ComponentPass(PerScorer):
 
 def nothing_above(threshold, top, score_dtype):
     """Whether no score up to ``top`` exceeds ``threshold`` as the components compare them (``s > t`` in the score
-    dtype with numpy-1 scalar semantics, as :meth:`~maskbench.metrics.pixel.PixelResult.binarize`)."""
+    dtype with numpy-1 scalar semantics, as :meth:`~maskbench.metrics.pixel_result.PixelResult.binarize`)."""
     cmp_dtype = np.promote_types(score_dtype, np.min_scalar_type(threshold))
     return not cmp_dtype.type(top) > cmp_dtype.type(threshold)
 

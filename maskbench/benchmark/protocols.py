@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from maskbench.errors import ConfigError
-from maskbench.metrics.components import TRACKS
+from maskbench.metrics.component_frame import TRACKS
 from maskbench.metrics.exact_curve import FPR95_RULES
 from maskbench.metrics.pixel import PixelAccumulator
 

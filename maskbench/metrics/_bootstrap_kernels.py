@@ -3,7 +3,7 @@ histogram from weighted frame runs, and one frame's SMIYC components at many thr
 
 Each kernel computes the same IEEE operations in the same order as the numpy code it stands for
 (:func:`maskbench.metrics.smiyc.smiyc_curve`, :meth:`maskbench.metrics.pixel.PixelAccumulator.distinct_scores`,
-:func:`maskbench.metrics.components.frame_component_stats`); ``tests/metrics/test_bootstrap.py`` compares them
+:func:`maskbench.metrics.component_frame.frame_component_stats`); ``tests/metrics/test_bootstrap.py`` compares them
 with a re-evaluation of every replicate.
 """
 

@@ -33,9 +33,11 @@ from maskbench.errors import InputError
 from maskbench.metrics import _kernels, smiyc
 from maskbench.metrics._bootstrap_kernels import pooled_runs, smiyc_replicate
 from maskbench.metrics.component_sweep import labelled_scores, sweep_keys, threshold_keys
-from maskbench.metrics.components import ComponentAccumulator, ComponentTotals, _check_sizes
+from maskbench.metrics.component_frame import check_sizes
+from maskbench.metrics.components import ComponentAccumulator, ComponentTotals
 from maskbench.metrics.exact_curve import FPR95_RULES
-from maskbench.metrics.pixel import PROTOCOLS, pixel_result
+from maskbench.metrics.pixel import PROTOCOLS
+from maskbench.metrics.pixel_result import pixel_result
 
 #: The metrics with intervals (the keys of a result's ``metrics``).
 METRICS = ("AP", "AUROC", "FPR95", "sIoU", "PPV", "F1", "MDM_F1_60", "MDM_F1_70")
@@ -225,7 +227,7 @@ class BootstrapComponents(_Frames):
         super().__init__()
         self.thresholds = list(thresholds)
         self.track, self.score_dtype = track, np.dtype(score_dtype)
-        self.sizes = _check_sizes(track, None, None)
+        self.sizes = check_sizes(track, None, None)
         self.keys = dict(zip(self.thresholds, threshold_keys(self.thresholds, self.score_dtype)))
 
     def update(self, index, scores, labels):
@@ -336,7 +338,7 @@ def paired_difference(a, b, metric, level=95.0):
 
 def bootstrap(frames, protocol="exact16", *, track="anomaly", fpr95_rule="first_geq", n_replicates=1000, seed=0):
     """Both passes over ``frames`` (a sequence of ``(scores, labels)`` read twice, in their order) ->
-    :class:`BootstrapResult` (``track`` sets the component sizes, see :data:`~maskbench.metrics.components.TRACKS`)."""
+    :class:`BootstrapResult` (``track`` sets the component sizes, see :data:`~maskbench.metrics.component_frame.TRACKS`)."""
     pixels = BootstrapPixels(protocol, fpr95_rule=fpr95_rule)
     for i, (scores, labels) in enumerate(frames):
         pixels.update(i, scores, labels)

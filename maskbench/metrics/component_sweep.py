@@ -1,7 +1,7 @@
 """One frame's SMIYC component statistics at many thresholds in one pass (what a bootstrap needs).
 
 ``component_sweep(scores, gt, thresholds)`` gives, for every threshold, the :class:`ComponentTotals` that
-:func:`maskbench.metrics.components.frame_component_stats` at that threshold would add to a
+:func:`maskbench.metrics.component_frame.frame_component_stats` at that threshold would add to a
 :class:`~maskbench.metrics.components.ComponentAccumulator`, bit for bit: the same binarisation (``scores > t``
 in the score dtype with numpy-1 semantics, void zeroed before labelling), the same 8-connected components, size
 filters and contingency quantities. The predictions at decreasing thresholds are nested, so one union-find pass
@@ -19,11 +19,8 @@ from maskbench.errors import InputError
 from maskbench.metrics import _component_kernels
 from maskbench.metrics._bootstrap_kernels import components_at_thresholds
 from maskbench.metrics._validate import check_label_map, check_score_map
-from maskbench.metrics.components import (
-    _EXACT_SHIFT, TAUS, ComponentTotals, _check_score_dtype, _check_sizes, _check_threshold,
-)
-
-_EIGHT = np.ones((3, 3), dtype=bool)
+from maskbench.metrics.component_frame import EIGHT, TAUS, check_score_dtype, check_sizes, check_threshold
+from maskbench.metrics.components import EXACT_SHIFT, ComponentTotals
 
 
 def labelled_scores(scores, gt, dtype):
@@ -50,15 +47,15 @@ def labelled_scores(scores, gt, dtype):
 
 def threshold_keys(thresholds, score_dtype):
     """Monotone keys of the thresholds as the components compare them (``key(s) > key(t)`` iff ``s > t``)."""
-    dtype = _check_score_dtype(score_dtype)
-    return [int(_component_kernels.threshold_key(_check_threshold(t, dtype))) for t in thresholds]
+    dtype = check_score_dtype(score_dtype)
+    return [int(_component_kernels.threshold_key(check_threshold(t, dtype))) for t in thresholds]
 
 
 def component_sweep(scores, gt, thresholds, *, track="anomaly", score_dtype=np.float16, min_pred_size=None,
                     min_gt_size=None):
     """``{threshold: ComponentTotals}`` of one frame, for every threshold of ``thresholds`` (floats)."""
-    dtype = _check_score_dtype(score_dtype)
-    sizes = _check_sizes(track, min_pred_size, min_gt_size)
+    dtype = check_score_dtype(score_dtype)
+    sizes = check_sizes(track, min_pred_size, min_gt_size)
     thresholds = list(thresholds)
     keys = threshold_keys(thresholds, dtype)
     at = sweep_keys(scores, gt, keys, dtype, *sizes)
@@ -85,7 +82,7 @@ def sweep_keys(scores, gt, keys, dtype, min_pred, min_gt):
     if in_gt.size:
         rows, cols = np.divmod(roi[in_gt], width)
         r0, c0 = rows.min(), cols.min()
-        ids, n = label(gt[r0:rows.max() + 1, c0:cols.max() + 1] == 1, _EIGHT)
+        ids, n = label(gt[r0:rows.max() + 1, c0:cols.max() + 1] == 1, EIGHT)
         all_sizes = np.bincount(ids.reshape(-1), minlength=n + 1)
         bg_kept = gt.size - all_sizes[1:].sum() >= min_gt
         keep = np.flatnonzero(all_sizes[1:] >= min_gt) + 1
@@ -114,4 +111,4 @@ def _exact_sums(values, bounds):
 
 
 def _units(num, den):
-    return num << (_EXACT_SHIFT - den.bit_length() + 1)
+    return num << (EXACT_SHIFT - den.bit_length() + 1)

@@ -53,7 +53,7 @@ class PerImageAccumulator:
 
     def compute(self):
         """``{AP, AUROC, FPR95, AP_per_image, AUROC_per_image, FPR95_per_image, frames, frames_per_image, notes,
-        pooled}`` (``pooled``: the pooled :class:`~maskbench.metrics.pixel.PixelResult`, for its curves)."""
+        pooled}`` (``pooled``: the pooled :class:`~maskbench.metrics.pixel_result.PixelResult`, for its curves)."""
         pooled = self.pooled.compute()
         used = [self.per_image[k] for k in sorted(self.per_image) if self.per_image[k] is not None]
         result = {"AP": pooled.ap, "AUROC": pooled.auroc, "FPR95": pooled.fpr95,

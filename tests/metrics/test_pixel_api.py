@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from maskbench.errors import InputError
-from maskbench.metrics.pixel import PROTOCOLS, PixelAccumulator, _merge_runs, _Runs, pixel_metrics
+from maskbench.metrics.exact_runs import Runs, merge_runs
+from maskbench.metrics.pixel import PROTOCOLS, PixelAccumulator, pixel_metrics
 
 S = np.array([[0.1, 0.9], [0.4, 0.6]], np.float32)
 G = np.array([[0, 1], [255, 0]], np.uint8)
@@ -78,18 +79,18 @@ def test_labels_other_than_0_1_are_void():
 def test_merge_count_overflow_widens():
     big = 2**32 - 10
     u32 = lambda *v: np.array(v, np.uint32)  # noqa: E731
-    a = _Runs(u32(5, 9), u32(big, 1), u32(0, 3), 0, big)
-    b = _Runs(u32(5, 7), u32(20, 2), u32(big, 4), 0, big)
-    keys, pos, neg, _, _ = _merge_runs(a, b)
+    a = Runs(u32(5, 9), u32(big, 1), u32(0, 3), 0, big)
+    b = Runs(u32(5, 7), u32(20, 2), u32(big, 4), 0, big)
+    keys, pos, neg, _, _ = merge_runs(a, b)
     assert keys.tolist() == [5, 7, 9]
     assert pos.dtype == np.uint64 and pos.tolist() == [2**32 + 10, 2, 1] and neg.tolist() == [2**32 - 10, 4, 3]
     # a loose bound (e.g. frame sizes) alone does not widen: the true maxima fit uint32
-    half = _Runs(u32(5, 9), u32(2**31, 1), u32(0, 3), 0, 2**32)
-    keys, pos, neg, _, bound = _merge_runs(half, _Runs(u32(5, 7), u32(20, 2), u32(2**31 - 30, 4), 0, 2**32))
+    half = Runs(u32(5, 9), u32(2**31, 1), u32(0, 3), 0, 2**32)
+    keys, pos, neg, _, bound = merge_runs(half, Runs(u32(5, 7), u32(20, 2), u32(2**31 - 30, 4), 0, 2**32))
     assert pos.dtype == np.uint32 and pos.tolist() == [2**31 + 20, 2, 1] and neg.tolist() == [2**31 - 30, 4, 3]
     assert bound == 2**32 - 30
     # once wide, merges stay wide
-    keys, pos, neg, _, _ = _merge_runs(_merge_runs(a, b), _Runs(u32(1), u32(1), u32(0), 0, 1))
+    keys, pos, neg, _, _ = merge_runs(merge_runs(a, b), Runs(u32(1), u32(1), u32(0), 0, 1))
     assert pos.dtype == np.uint64 and keys.tolist() == [1, 5, 7, 9]
 
 

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from maskbench.metrics.pixel import PixelAccumulator, pixel_metrics
+from maskbench.metrics.pixel_result import PixelResult
 
 PROTOCOLS = ("smiyc", "smiyc-legacy")
 
@@ -133,7 +134,6 @@ def test_pickle_and_state_roundtrip(pixref):
 def test_binarize_compares_in_float16():
     # numpy-1 semantics of `p_float16 > thr`: thr is rounded to float16 first. 0.2997 rounds to
     # float16 1228/4096 = 0.2998046875, so a score of exactly that value is NOT above (float64 would say it is).
-    from maskbench.metrics.pixel import PixelResult
     res = PixelResult("smiyc", "first_geq", 0.5, 0.5, 0.5, 0.2997, np.dtype(np.float16), None, None, 1, 1, 1)
     s = np.array([[0.2998046875, 0.30029296875, 0.1]], np.float16)
     assert res.binarize(s).tolist() == [[False, True, False]]

@@ -5,7 +5,8 @@ import pytest
 from scipy.ndimage import zoom
 
 from maskbench.metrics.component_sweep import component_sweep
-from maskbench.metrics.components import ComponentAccumulator, ComponentTotals, frame_component_stats
+from maskbench.metrics.component_frame import frame_component_stats
+from maskbench.metrics.components import ComponentAccumulator, ComponentTotals
 
 
 def frame(rng, h, w):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from maskbench.errors import InputError
-from maskbench.metrics.components import TAUS, TRACKS, ComponentAccumulator, frame_component_stats
+from maskbench.metrics.component_frame import TAUS, TRACKS, frame_component_stats
+from maskbench.metrics.components import ComponentAccumulator
 
 HI = np.float16(0.9)
 

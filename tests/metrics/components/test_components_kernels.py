@@ -5,7 +5,7 @@ import pytest
 from scipy.ndimage import label
 
 from maskbench.metrics import _component_kernels as kernels
-from maskbench.metrics.components import _label_box
+from maskbench.metrics.component_frame import _label_box
 
 F16_THRESHOLDS = [0.0, -0.0, 0.5, -3.0, 6e-8, -6e-8, 65504.0, -65504.0, np.inf, -np.inf, 0.10003662109375]
 

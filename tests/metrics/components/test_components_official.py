@@ -6,7 +6,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from maskbench.metrics.components import TAUS, ComponentAccumulator, frame_component_stats
+from maskbench.metrics.component_frame import TAUS, frame_component_stats
+from maskbench.metrics.components import ComponentAccumulator
 
 SIZES = [(0, 0), (1, 1), (3, 2), (6, 4), (12, 6), (20, 10)]
 
