@@ -7,7 +7,8 @@ runs every scorer on the world's anomaly track (``smiyc-ra21`` layout) and obsta
 layout) with each track's official protocol, prints the leaderboard and writes LaTeX, markdown, CSV and plots.
 Beside the anomaly numbers, the closed-set number of the same checkpoint (:func:`run_closed_set`: the ``semantic``
 task on the world's val split, Cityscapes layout): one line under the leaderboard (text, markdown, the LaTeX
-caption) and a column of the CSV.
+caption) and a column of the CSV. With the shipped inlier model it also evaluates every shipped outlier-exposure
+variant on both tracks and writes the grid and the methods table (:mod:`maskbench.benchmark.embedded_variants`).
 
 The folder is locked for the run (a second embedded run into it is refused) and every stage is announced
 through ``log``. Layout of ``out`` (default ``./maskbench-results``)::
@@ -16,6 +17,7 @@ through ``log``. Layout of ``out`` (default ``./maskbench-results``)::
     semantic/               the closed-set results of the checkpoint on the world's val split
     leaderboard.{txt,tex,md,csv}
     plots/<track>/          PR/ROC curves and score-map overlays
+    variants/<recipe>/<track>/, grid.*, methods.*, plots/variants/   the variants (embedded_variants)
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from maskbench.benchmark.calibrate import WEIGHTS_DIR
+from maskbench.benchmark.embedded_variants import variant_runs, write_comparison
 from maskbench.benchmark.plots import plot_results
 from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark
 from maskbench.benchmark.summary import run_summary
@@ -58,7 +61,8 @@ def run_embedded(out: Path = Path(EMBEDDED_OUT), *, weights: Path | None = None,
                  scorers=DEFAULT_SCORERS, limit: int | None = None, workers: int | None = None,
                  world_config=None, progress=None, echo=print, plugins=(), scorer_params=None, bootstrap=None,
                  seed=0, level=95.0, log=None) -> list[dict]:
-    """Run the embedded benchmark into ``out``; return the results.json content of each track.
+    """Run the embedded benchmark into ``out``; return the results.json content of each track run (the inlier
+    model's, then each variant's: :func:`~maskbench.benchmark.embedded_variants.variant_runs`).
 
     limit: only the first N frames of each track (a partial run, flagged as such in every table).
     plugins, scorer_params, bootstrap, seed, level: as in :class:`~maskbench.benchmark.run.RunConfig` (the
@@ -74,31 +78,44 @@ def run_embedded(out: Path = Path(EMBEDDED_OUT), *, weights: Path | None = None,
         log(f"world: the miniature world's val, {' and '.join(tracks)} splits (generated once, then cached)")
         world = ensure_world(("val", *tracks), config=world_config or WorldConfig(), log=log)
         results, dirs = [], []
-        for track in tracks:
-            log(f"track {track}: {DATASET_NAMES[track]} layout at {world.path(track)}, model {weights}")
-            config = RunConfig(dataset=DATASET_NAMES[track], out=out / track, scorers=tuple(scorers),
-                               root=world.path(track), scorer_params=dict(scorer_params or {}), checkpoint=weights,
-                               protocol="official", limit=limit, workers=workers, command=list(sys.argv),
-                               plugins=tuple(plugins), bootstrap=bootstrap, seed=seed, level=level)
-            results.append(run_benchmark(config, progress=progress, log=log))
-            log(run_summary(results[-1], own=(world.config.frames(track), f"the miniature world's {track} track")))
-            dirs.append(out / track)
+        runs = variant_runs(out, weights)
+        for recipe, checkpoint, parent in runs:
+            for track in tracks:
+                log(f"track {track}: {DATASET_NAMES[track]} layout at {world.path(track)}, model {checkpoint}"
+                    + (f" (recipe {recipe})" if recipe is not None else ""))
+                config = RunConfig(dataset=DATASET_NAMES[track], out=parent / track, scorers=tuple(scorers),
+                                   root=world.path(track), scorer_params=dict(scorer_params or {}),
+                                   checkpoint=checkpoint, protocol="official", limit=limit, workers=workers,
+                                   command=list(sys.argv), plugins=tuple(plugins), bootstrap=bootstrap, seed=seed,
+                                   level=level, recipe=recipe)
+                results.append(run_benchmark(config, progress=progress, log=log))
+                log(run_summary(results[-1], own=(world.config.frames(track), f"the miniature world's {track} track")))
+                dirs.append(parent / track)
         log(f"closed set: the semantic task on the world's val split ({DATASET_NAMES['val']} layout)")
-        closed = run_closed_set(world, weights, out / CLOSED_SET_DIR, limit=limit, progress=progress, log=log)
-        write_reports(dirs, out, echo=echo, log=log, closed_set=[closed], bootstrap=bootstrap is not None,
-                      level=level)
+        closed = run_closed_set(world, weights, out / CLOSED_SET_DIR, limit=limit, progress=progress, log=log,
+                                recipe=runs[0][0])
+        write_reports(dirs[:len(tracks)], out, echo=echo, log=log, closed_set=[closed],
+                      bootstrap=bootstrap is not None, level=level)
+        if len(runs) > 1:
+            write_comparison(dirs, out, log=log)
+            echo((out / "methods.txt").read_text())
     log(f"results: {out} (one results folder per track: {', '.join(str(d) for d in dirs)}; closed set: "
         f"{out / CLOSED_SET_DIR})")
     log(f"leaderboard: {out / 'leaderboard.txt'} (also .tex, .md, .csv)")
+    if len(runs) > 1:
+        log(f"variants: {out / 'variants'}; grid {out / 'grid.txt'}, methods table {out / 'methods.txt'} "
+            "(also .tex, .md, .csv)")
     log(f"plots: {out / 'plots'}")
     return results
 
 
-def run_closed_set(world, weights: Path, out: Path, *, limit: int | None = None, progress=None, log=None) -> dict:
+def run_closed_set(world, weights: Path, out: Path, *, limit: int | None = None, progress=None, log=None,
+                   recipe: str | None = None) -> dict:
     """The closed-set number of one checkpoint: the ``semantic`` task (cityscapesScripts mIoU / IoU / iIoU) on the
-    world's val split (Cityscapes layout), results in ``out``; returns the results.json content."""
+    world's val split (Cityscapes layout), results in ``out``; returns the results.json content. ``recipe``: the
+    checkpoint's training recipe (``run.checkpoint.recipe``)."""
     config = RunConfig(dataset=DATASET_NAMES["val"], task="semantic", out=Path(out), root=world.path("val"),
-                       checkpoint=Path(weights), limit=limit, command=list(sys.argv))
+                       checkpoint=Path(weights), limit=limit, command=list(sys.argv), recipe=recipe)
     return run_benchmark(config, progress=progress, log=log)
 
 

@@ -51,7 +51,9 @@ class RunConfig:
     task (see its ``options``); ``dataset_options``: reader options (``load_dataset``). ``plugins``: scorer
     plug-ins (module names or ``.py`` files, :func:`maskbench.scorers.load_plugins`) imported before the scorers
     are resolved, on every rank. ``bootstrap``: replicates B of the percentile bootstrap (None: off; tasks with
-    ``resamples``), with ``seed`` and ``level`` (:mod:`maskbench.metrics.bootstrap`).
+    ``resamples``), with ``seed`` and ``level`` (:mod:`maskbench.metrics.bootstrap`). ``recipe``: the training recipe
+    of the checkpoint (:data:`maskbench.train.recipes.RECIPES`, ``none`` for an inlier-only model) when the caller
+    knows it, recorded as ``run.checkpoint.recipe`` (the embedded benchmark sets it for every shipped variant).
     """
 
     dataset: str
@@ -80,6 +82,7 @@ class RunConfig:
     keep_work: bool = False
     workers: int | None = None
     command: list | None = None
+    recipe: str | None = None
 
 
 class Run:
@@ -209,6 +212,11 @@ def _default_ids(config, scorers, params, calibration, checkpoint, log):
     return scorers, notes, sources, skipped
 
 
+def _with_recipe(record, recipe):
+    """The checkpoint record with the training recipe of the checkpoint when the caller knows it."""
+    return record if recipe is None else {**record, "recipe": recipe}
+
+
 def _open(config, forward, checkpoint, progress, dist, device, held, log):
     """Check everything that can be checked before loading, claim the folders, then load the dataset and the
     forward source."""
@@ -247,7 +255,7 @@ def _open(config, forward, checkpoint, progress, dist, device, held, log):
         "task": task.name, "task_options": jsonable(task.settings),
         "dataset": {"name": config.dataset, "root": str(ds.root), "options": jsonable(options),
                     "info": jsonable(ds.info)},
-        "checkpoint": jsonable(source.checkpoint),
+        "checkpoint": jsonable(_with_recipe(source.checkpoint, config.recipe)),
         "scorers": {n: jsonable(dict(s.params)) for n, s in scorers.items()},
         "plugins": [p.to_dict() for p in plugins],
         "scorer_sources": {n: jsonable(s.source) for n, s in scorers.items()},

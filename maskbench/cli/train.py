@@ -1,4 +1,4 @@
-"""`bench train`: the embedded tiny Mask2Former from scratch (body unchanged from the single-module CLI)."""
+"""`bench train`: the embedded tiny Mask2Former from scratch, its GMA twin, or an outlier-exposure recipe's variant."""
 
 import contextlib
 import json
@@ -12,13 +12,18 @@ from maskbench.fileio import claim_folder, write_text
 
 
 @click.command("train")
+@click.option("--recipe", default="none", show_default=True,
+              type=click.Choice(["none", "rba-oe", "m2a-cl", "eam-neg"]),
+              help="Training recipe (maskbench.train.recipes): none = the inlier model; rba-oe, m2a-cl, eam-neg = "
+              "outlier-exposure fine-tunes of RbA, Mask2Anomaly and EAM, from --init (default: the shipped model; "
+              "its GMA twin for m2a-cl), reproducing maskbench/weights/m2f_tiny_world_<recipe>.pth.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("maskbench-train"),
               show_default=True, help="Folder for model.pth, model.scorers.json, log.csv and summary.json.")
 @click.option("--iterations", type=click.IntRange(min=1), default=None,
-              help="Training iterations of the first schedule (default: the shipped model's).")
+              help="Training iterations of the first schedule (default: the recipe's, or the shipped model's).")
 @click.option("--refine-iterations", type=click.IntRange(min=0), default=None,
               help="Iterations of each lower-lr restart from the previous schedule's weights (default: the "
-              "shipped model's; 0 with --init or --gma).")
+              "shipped model's; 0 with --init, --gma or a fine-tuning recipe).")
 @click.option("--refine-rounds", type=click.IntRange(min=0), default=None,
               help="Number of lower-lr restarts (default: the shipped model's).")
 @click.option("--stop-after", type=click.IntRange(min=1), default=None,
@@ -30,41 +35,29 @@ from maskbench.fileio import claim_folder, write_text
 @click.option("--gma", is_flag=True, help="Train the GMA twin (global masked attention decoder, Mask2Anomaly Eq. 10): "
               "by default fine-tuned from the shipped masked model, reproducing m2f_tiny_world_gma.pth.")
 @click.option("--init", "init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Start from this checkpoint instead of random weights (with --gma default: the shipped model).")
+              help="Start from this checkpoint instead of random weights (default with --gma or a recipe: the "
+              "shipped model, for m2a-cl its GMA twin).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Peak learning rate (default: the shipped model's, or the GMA twin's with --gma).")
+              help="Peak learning rate (default: the recipe's, the shipped model's, or the GMA twin's with --gma).")
 @user_errors
-def train_command(out, iterations, refine_iterations, refine_rounds, stop_after, seed, threads, gma, init, lr):
-    """Train the embedded tiny Mask2Former from scratch on the world's inlier train split.
+def train_command(recipe, out, iterations, refine_iterations, refine_rounds, stop_after, seed, threads, gma, init, lr):
+    """Train the embedded tiny Mask2Former on the world's train split, or fine-tune it with a recipe.
 
-    Reproduces maskbench/weights/m2f_tiny_world.pth (compare the sha256 in OUT/summary.json): a first schedule
-    (OUT/stage1/), then lower-lr restarts, each from the previous weights (OUT/stage2/, ..., the last in OUT/);
-    logs the losses and the closed-set val mIoU, then fits Maskomaly's query ids on held-out anomaly frames
-    (world seed 1). With --gma it reproduces the GMA twin maskbench/weights/m2f_tiny_world_gma.pth instead.
+    Without --recipe it reproduces maskbench/weights/m2f_tiny_world.pth from scratch (compare the sha256 in
+    OUT/summary.json): a first schedule (OUT/stage1/), then lower-lr restarts, each from the previous weights
+    (OUT/stage2/, ..., the last in OUT/). With --gma it reproduces the GMA twin m2f_tiny_world_gma.pth; with
+    --recipe rba-oe / m2a-cl / eam-neg the outlier-exposure variant m2f_tiny_world_<recipe>.pth (outliers from
+    the world's own pool pasted into the crops). Logs the losses and the closed-set val mIoU, then fits
+    Maskomaly's query ids on held-out anomaly frames (world seed 1).
     """
-    import dataclasses
     import hashlib
 
-    from maskbench.benchmark.embedded import EMBEDDED_WEIGHTS
-    from maskbench.train.loop import GMA_TWIN, TrainConfig, train_on_world
+    from maskbench.train.loop import train_on_world
+    from maskbench.train.options import train_config
     from maskbench.train.scorer_fit import write_scorer_params
 
-    cfg = TrainConfig(seed=seed, threads=threads)
-    if gma:
-        cfg = dataclasses.replace(cfg, model={**cfg.model, "gma": True}, **GMA_TWIN,
-                                  init=str(init or EMBEDDED_WEIGHTS))
-    elif init is not None:
-        cfg = dataclasses.replace(cfg, init=str(init), refine_iterations=0)
-    if refine_iterations is not None:
-        cfg = dataclasses.replace(cfg, refine_iterations=refine_iterations)
-    if refine_rounds is not None:
-        cfg = dataclasses.replace(cfg, refine_rounds=refine_rounds)
-    if lr is not None:
-        cfg = dataclasses.replace(cfg, lr=lr)
-    if iterations is not None:
-        cfg = dataclasses.replace(cfg, iterations=iterations, stop_after=None)
-    if stop_after is not None:
-        cfg = dataclasses.replace(cfg, stop_after=stop_after)
+    cfg = train_config(recipe=recipe, gma=gma, init=init, iterations=iterations, refine_iterations=refine_iterations,
+                       refine_rounds=refine_rounds, stop_after=stop_after, lr=lr, seed=seed, threads=threads)
     with contextlib.ExitStack() as held:
         out = claim_folder(out, held, status)  # writable and ours before hours of training
         summary = train_on_world(cfg, out, log=click.echo)

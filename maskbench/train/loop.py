@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from maskbench.datasets.world import WorldConfig, ensure_world
+from maskbench.datasets.world.outliers import paste_outliers
 from maskbench.errors import InputError
 from maskbench.fileio import atomic_path, write_text
 from maskbench.model.build import build_model_with_backbone
@@ -26,7 +28,8 @@ from maskbench.model.checkpoint_io import read_checkpoint
 from maskbench.model.config import IMAGENET_PIXEL_MEAN, IMAGENET_PIXEL_STD, Mask2FormerConfig
 from maskbench.model.resnet import ResNet
 from maskbench.train.losses import SetCriterion
-from maskbench.train.matcher import HungarianMatcher
+from maskbench.train.recipes import PASTE_SEED_CODE, RECIPES, build_criterion, trainable_parameters
+from maskbench.train.val_miou import evaluate_miou
 
 # The shipped model: the R50 block layout at 1/8 width (stem 16, res2..res5 32/64/128/256), two deformable
 # encoder layers, three masked-attention decoder layers, 24 queries, width 64. ``nheads`` is 8 because
@@ -36,8 +39,6 @@ TINY_CONFIG = Mask2FormerConfig(
     conv_dim=64, mask_dim=64, enc_layers=2, enc_nheads=4, enc_dim_feedforward=256,
 )
 TINY_BACKBONE = {"stem_channels": 16, "res2_channels": 32}
-# The GMA twin: the shipped masked model's weights, every cross-attention layer swapped for GMA, fine-tuned.
-GMA_TWIN = {"iterations": 800, "lr": 4e-4, "refine_iterations": 0}
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,9 @@ class TrainConfig:
     again, same seed), each started from the previous schedule's final weights exactly as ``--init`` would
     start it; none when ``refine_iterations`` or ``refine_rounds`` is 0, and none after a run stopped early.
     The defaults reproduce the shipped model: 5600 iterations at 8e-4, then three restarts of 1200 at 2e-4
-    (``results/training/summary.json`` records the time on 2 idle CPU cores).
+    (``results/training/summary.json`` records the time on 2 idle CPU cores). ``recipe``: a name of
+    :data:`~maskbench.train.recipes.RECIPES` (trainable parameters, pasted outliers, dense outlier loss);
+    ``none`` trains every parameter on inliers only.
     """
 
     seed: int = 0
@@ -74,11 +77,13 @@ class TrainConfig:
     refine_iterations: int = 1200
     refine_lr: float = 2e-4
     refine_rounds: int = 3
+    recipe: str = "none"
 
 
-def build_trainable(cfg: Mask2FormerConfig, backbone: dict) -> torch.nn.Module:
-    """The model with trainable BatchNorm in the backbone (frozen to ``FrozenBatchNorm2d`` when saved)."""
-    model = build_model_with_backbone(cfg, ResNet(depth=cfg.resnet_depth, norm="BN", **backbone))
+def build_trainable(cfg: Mask2FormerConfig, backbone: dict, norm: str = "BN") -> torch.nn.Module:
+    """The model in training mode; ``norm="BN"``: trainable BatchNorm in the backbone (frozen to
+    ``FrozenBatchNorm2d`` when saved), ``"FrozenBN"``: fixed statistics, as at inference (a frozen backbone)."""
+    model = build_model_with_backbone(cfg, ResNet(depth=cfg.resnet_depth, norm=norm, **backbone))
     return model.train()
 
 
@@ -116,11 +121,13 @@ def init_from_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
 
 
 def semantic_targets(labels: np.ndarray, num_classes: int) -> dict[str, Tensor]:
-    """``[H, W]`` train ids (255 ignore) -> one target per present class: ``labels [T]``, ``masks [T, H, W]``
-    (Mask2Former's ``MaskFormerSemanticDatasetMapper``: ignore pixels belong to no mask)."""
+    """``[H, W]`` train ids (255 ignore, 254 pasted outlier) -> one target per present class: ``labels [T]``,
+    ``masks [T, H, W]`` (Mask2Former's ``MaskFormerSemanticDatasetMapper``: ignore and outlier pixels belong to no
+    mask), and the label map itself, ``sem_seg [H, W]``, for dense outlier losses."""
     present = [c for c in np.unique(labels) if c < num_classes]
     masks = np.stack([labels == c for c in present]) if present else np.zeros((0, *labels.shape), bool)
-    return {"labels": torch.as_tensor(present, dtype=torch.long), "masks": torch.from_numpy(masks).float()}
+    return {"labels": torch.as_tensor(present, dtype=torch.long), "masks": torch.from_numpy(masks).float(),
+            "sem_seg": torch.from_numpy(np.ascontiguousarray(labels))}
 
 
 def normalise(images: np.ndarray) -> Tensor:
@@ -153,39 +160,6 @@ def random_batch(rng: np.random.Generator, images: np.ndarray, labels: np.ndarra
         out_i.append(img)
         out_l.append(lab)
     return np.stack(out_i), np.stack(out_l)
-
-
-def confusion(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndarray:
-    """``[K, K]`` counts (rows ground truth, columns prediction) over pixels with ``gt < K``."""
-    valid = gt < num_classes
-    return np.bincount(gt[valid].astype(np.int64) * num_classes + pred[valid], minlength=num_classes ** 2
-                       ).reshape(num_classes, num_classes)
-
-
-def miou(conf: np.ndarray) -> tuple[float, list]:
-    """Mean over classes with ground-truth pixels of ``TP / (TP + FP + FN)``; also the per-class IoU (None if absent)."""
-    tp = np.diag(conf).astype(np.float64)
-    union = conf.sum(0) + conf.sum(1) - tp
-    present = conf.sum(1) > 0
-    ious = [float(tp[k] / union[k]) if present[k] else None for k in range(len(tp))]
-    return float(np.mean([v for v in ious if v is not None])), ious
-
-
-@torch.no_grad()
-def evaluate_miou(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[float, list]:
-    """Closed-set mIoU with the reference test-time path (:class:`~maskbench.model.predictor.Predictor`,
-    native resolution, semantic scores argmax)."""
-    from maskbench.model.predictor import Predictor
-
-    was_training = model.training
-    model.eval()
-    predictor = Predictor(model)
-    conf = np.zeros((num_classes, num_classes), np.int64)
-    for img, lab in zip(images, labels):
-        pred = predictor.semantic(img).argmax(0).numpy()
-        conf += confusion(pred, lab, num_classes)
-    model.train(was_training)
-    return miou(conf)
 
 
 def export_state_dict(model: torch.nn.Module) -> dict[str, Tensor]:
@@ -251,17 +225,23 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
+    if cfg.recipe not in RECIPES:
+        raise InputError(f"unknown training recipe {cfg.recipe!r}; choose from {', '.join(RECIPES)}")
+    recipe = RECIPES[cfg.recipe]
     model_cfg = Mask2FormerConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.model.items()})
-    model = build_trainable(model_cfg, cfg.backbone)
+    model = build_trainable(model_cfg, cfg.backbone, norm="FrozenBN" if recipe.frozen_backbone else "BN")
     if cfg.init is not None:
         init_from_checkpoint(model, cfg.init)
-    criterion = SetCriterion(model_cfg.num_classes, HungarianMatcher(num_points=cfg.num_points),
-                             num_points=cfg.num_points)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    trainable_parameters(model, recipe)
+    criterion = build_criterion(recipe, model_cfg.num_classes, cfg.num_points)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
+    paste_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, PASTE_SEED_CODE]))
     images, labels = train_data
-    rows, start, last_val = [], time.time(), None
+    rows, start, last_val, last_ious = [], time.time(), None, None
     log_path = out / "log.csv"
-    fields = ["iteration", "seconds", "lr", "loss", "loss_ce", "loss_mask", "loss_dice", "val_miou"]
+    fields = ["iteration", "seconds", "lr", "loss", "loss_ce", "loss_mask", "loss_dice"]
+    fields += ["loss_outlier"] * (recipe.loss is not None) + ["val_miou"]
     with open(log_path, "w", newline="") as f:
         csv.writer(f).writerow(fields)
     steps = cfg.iterations if cfg.stop_after is None else min(cfg.stop_after, cfg.iterations)
@@ -270,15 +250,19 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
         for group in optimizer.param_groups:
             group["lr"] = lr
         batch = random_batch(rng, images, labels, cfg.batch_size, tuple(cfg.crop))
+        if recipe.paste is not None:
+            batch = paste_outliers(paste_rng, *batch, recipe.paste)[:2]
         loss, losses = train_step(model, criterion, optimizer, *batch, cfg.clip_grad)
         last = it + 1 == steps
         val = None
         if val_data is not None and ((it + 1) % cfg.eval_every == 0 or last):
-            val = evaluate_miou(model, *val_data, model_cfg.num_classes)[0]
+            val, last_ious = evaluate_miou(model, *val_data, model_cfg.num_classes)
             last_val = val
         row = {"iteration": it + 1, "seconds": round(time.time() - start, 1), "lr": lr, "loss": float(loss.detach()),
                "loss_ce": float(losses["loss_ce"].detach()), "loss_mask": float(losses["loss_mask"].detach()),
                "loss_dice": float(losses["loss_dice"].detach()), "val_miou": val}
+        if recipe.loss is not None:
+            row["loss_outlier"] = float(losses["loss_outlier"].detach())
         rows.append(row)
         if (it + 1) % 10 == 0 or val is not None or last:
             with open(log_path, "a", newline="") as f:
@@ -294,6 +278,7 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
     with atomic_path(out / "model.pth") as path:
         torch.save({"model": export_state_dict(model), "iteration": steps}, path)
     summary = {"train_config": asdict(cfg), "seconds": round(time.time() - start, 1), "final_val_miou": last_val,
+               "final_val_iou_per_class": last_ious and {str(k): v for k, v in enumerate(last_ious) if v is not None},
                "torch": torch.__version__, "threads": cfg.threads}
     write_text(out / "summary.json", json.dumps(summary, indent=1))
     return summary
@@ -301,8 +286,6 @@ def _train(cfg: TrainConfig, out: Path, train_data, val_data, log) -> dict:
 
 def train_on_world(cfg: TrainConfig, out: Path, *, world_config=None, log=print) -> dict:
     """Generate (if needed) the world's ``train`` and ``val`` splits, then :func:`train` on them."""
-    from maskbench.datasets.world import WorldConfig, ensure_world
-
     world = ensure_world(("train", "val"), config=world_config or WorldConfig())
     train_data = load_split(world.dataset("train"))
     val_images, val_labels = load_split(world.dataset("val"))

@@ -10,7 +10,8 @@ from sklearn.metrics import jaccard_score
 from maskbench.datasets.world import render_scene
 from maskbench.model.checkpoint import load_model
 from maskbench.model.config import Mask2FormerConfig
-from maskbench.train.loop import TrainConfig, confusion, miou, semantic_targets, train
+from maskbench.train.loop import TrainConfig, semantic_targets, train
+from maskbench.train.val_miou import confusion, miou
 
 MICRO = Mask2FormerConfig(num_classes=19, num_queries=4, dec_layers=1, hidden_dim=32, nheads=8, dim_feedforward=32,
                           conv_dim=32, mask_dim=32, enc_layers=1, enc_nheads=4, enc_dim_feedforward=32)

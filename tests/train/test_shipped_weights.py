@@ -1,5 +1,5 @@
-"""The shipped tiny models (masked attention and its GMA twin): size, provenance, loading through load_model,
-their recorded closed-set mIoU and their fitted scorer parameters."""
+"""The shipped tiny models (masked attention, its GMA twin and the outlier-exposure variants): size, provenance,
+loading through load_model, their recorded closed-set mIoU and their fitted scorer parameters."""
 
 import hashlib
 import json
@@ -13,11 +13,14 @@ from maskbench.datasets.world import WorldConfig, render_frame
 from maskbench.model.checkpoint import load_model
 from maskbench.model.predictor import Predictor
 from maskbench.scorers import get_scorer
-from maskbench.train.loop import confusion, miou
+from maskbench.train.recipes import RECIPES, variant_weights
+from maskbench.train.val_miou import confusion, miou
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 SHIPPED = {"masked": (EMBEDDED_WEIGHTS, RESULTS / "training", False),
-           "gma": (EMBEDDED_GMA_WEIGHTS, RESULTS / "training_gma", True)}
+           "gma": (EMBEDDED_GMA_WEIGHTS, RESULTS / "training_gma", True),
+           **{name: (variant_weights(name), RESULTS / f"training_{name}", recipe.gma)
+              for name, recipe in RECIPES.items() if name != "none"}}
 
 
 @pytest.fixture(scope="module", params=sorted(SHIPPED))
@@ -28,8 +31,24 @@ def shipped(request):
 
 def test_weights_are_small_and_the_trained_ones(shipped):
     weights, summary, _ = shipped
-    assert weights.stat().st_size <= 20 * 2**20
+    assert weights.stat().st_size <= 5 * 2**20
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == summary["model_sha256"]
+
+
+def test_variants_are_their_recipes_from_the_shipped_start():
+    """Each outlier-exposure variant records its recipe, the weights it started from and a re-run's sha256."""
+    start = {False: EMBEDDED_WEIGHTS, True: EMBEDDED_GMA_WEIGHTS}
+    for name, recipe in RECIPES.items():
+        if name == "none":
+            assert variant_weights(name) == EMBEDDED_WEIGHTS
+            continue
+        summary = json.loads((RESULTS / f"training_{name}" / "summary.json").read_text())
+        cfg = summary["train_config"]
+        assert cfg["recipe"] == name and cfg["model"]["gma"] is recipe.gma
+        assert Path(cfg["init"]).name == start[recipe.gma].name
+        # the recorded re-run of the same command wrote the shipped bits
+        assert summary["rerun"]["command"][:4] == ["bench", "train", "--recipe", name]
+        assert summary["rerun"]["model_sha256"] == summary["model_sha256"]
 
 
 def test_recorded_miou_on_first_val_frames(shipped):
