@@ -34,7 +34,8 @@ from maskbench.benchmark.embedded_variants import variant_runs, write_comparison
 from maskbench.benchmark.plots import plot_results
 from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark
 from maskbench.benchmark.summary import run_summary
-from maskbench.benchmark.tables import build_leaderboard, to_frame, to_latex, to_markdown, to_text
+from maskbench.benchmark.table_formats import to_frame, to_latex, to_markdown, to_text
+from maskbench.benchmark.tables import build_leaderboard
 from maskbench.datasets.world import DATASET_NAMES, WorldConfig, ensure_world
 from maskbench.fileio import claim_folder, write_text
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from maskbench.benchmark.methods_table import build_methods_table
 from maskbench.benchmark.plots import plot_curves, plot_overlay
 from maskbench.benchmark.results import frame_ids
-from maskbench.benchmark.tables import build_leaderboard, to_csv, to_latex, to_markdown, to_text
+from maskbench.benchmark.table_formats import to_csv, to_latex, to_markdown, to_text
+from maskbench.benchmark.tables import build_leaderboard
 from maskbench.fileio import write_text
 from maskbench.train.recipes import RECIPES, variant_weights
 

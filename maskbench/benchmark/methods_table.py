@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from maskbench.benchmark.tables import FORMATS, build_leaderboard, to_csv, to_latex, to_markdown, to_text
+from maskbench.benchmark.table_formats import to_csv, to_latex, to_markdown, to_text
+from maskbench.benchmark.tables import FORMATS, build_leaderboard
 from maskbench.benchmark.results import load_results, validate_results
 from maskbench.errors import InputError
 

@@ -7,7 +7,8 @@ import click
 from maskbench.benchmark.golden import check as check_golden
 from maskbench.benchmark.golden import parse_tolerances, write_golden
 from maskbench.benchmark.plots import plot_results
-from maskbench.benchmark.tables import FORMATS, format_leaderboard, parse_metrics
+from maskbench.benchmark.table_formats import format_leaderboard
+from maskbench.benchmark.tables import FORMATS, parse_metrics
 from maskbench.benchmark.replicates import DEFAULT_LEVEL
 from maskbench.benchmark.results import results_folders
 from maskbench.cli.common import user_errors, writable_file

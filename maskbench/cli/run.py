@@ -13,7 +13,7 @@ from maskbench.benchmark.frame import TTA_MODES
 from maskbench.benchmark.protocols import PROTOCOL_CHOICES
 from maskbench.benchmark.run import DEFAULT_SCORERS, RunConfig, run_benchmark
 from maskbench.benchmark.summary import run_summary
-from maskbench.benchmark.tables import format_leaderboard
+from maskbench.benchmark.table_formats import format_leaderboard
 from maskbench.benchmark.tasks import TASKS
 from maskbench.cli.common import TerminalProgress, key_values, names, status, user_errors
 from maskbench.cli.options import bootstrap_options, fpr95_rule_option, plugin_option

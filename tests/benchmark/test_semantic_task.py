@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from maskbench.benchmark.run import RunConfig, run_benchmark
-from maskbench.benchmark.tables import format_leaderboard
+from maskbench.benchmark.table_formats import format_leaderboard
 from maskbench.datasets import load_dataset
 from maskbench.datasets.replica import make
 from maskbench.errors import InputError

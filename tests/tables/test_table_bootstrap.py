@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from maskbench.benchmark.replicates import write_replicates
-from maskbench.benchmark.tables import build_leaderboard, format_leaderboard
+from maskbench.benchmark.table_formats import format_leaderboard
+from maskbench.benchmark.tables import build_leaderboard
 from maskbench.cli import main
 from maskbench.errors import InputError
 from maskbench.metrics.bootstrap import METRICS, BootstrapResult

@@ -7,7 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from maskbench.benchmark.results import load_results
-from maskbench.benchmark.tables import build_leaderboard, format_leaderboard, marks
+from maskbench.benchmark.table_formats import format_leaderboard
+from maskbench.benchmark.tables import build_leaderboard, marks
 from maskbench.errors import InputError
 
 
