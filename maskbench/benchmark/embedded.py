@@ -23,7 +23,6 @@ through ``log``. Layout of ``out`` (default ``./maskbench-results``)::
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from pathlib import Path
 
@@ -42,20 +41,11 @@ from maskbench.fileio import claim_folder, write_text
 EMBEDDED_WEIGHTS = WEIGHTS_DIR / "m2f_tiny_world.pth"
 #: Its GMA twin (``bench train --gma``): ``bench run --checkpoint`` it for the embedded benchmark with GMA.
 EMBEDDED_GMA_WEIGHTS = WEIGHTS_DIR / "m2f_tiny_world_gma.pth"
-#: Scorer parameters fitted for the shipped model (Maskomaly query ids), written by ``bench train``; `bench run`
-#: finds them beside the weights (:func:`maskbench.benchmark.calibrate.fitted_params_file`).
-EMBEDDED_SCORER_PARAMS = WEIGHTS_DIR / "m2f_tiny_world.scorers.json"
 EMBEDDED_TRACKS = ("anomaly", "obstacle")
 #: Default results folder of the embedded run.
 EMBEDDED_OUT = "maskbench-results"
 #: Results directory (under ``out``) of the closed-set step.
 CLOSED_SET_DIR = "semantic"
-
-
-def embedded_scorer_params(path: Path = EMBEDDED_SCORER_PARAMS) -> dict:
-    """``{scorer: {param: value}}`` shipped with the weights (empty when the file is absent)."""
-    path = Path(path)
-    return json.loads(path.read_text())["params"] if path.is_file() else {}
 
 
 def run_embedded(out: Path = Path(EMBEDDED_OUT), *, weights: Path | None = None, tracks=EMBEDDED_TRACKS,

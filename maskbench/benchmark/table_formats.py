@@ -64,9 +64,10 @@ def to_latex(board, caption=True, label="tab:maskbench"):
         " & ".join([""] * k + [
             rf"\multicolumn{{{n}}}{{c}}{{{latex_escape(lab)}}}" for lab in board.labels]) + r" \\",
         " ".join(rf"\cmidrule(lr){{{1 + k + i * n}-{k + (i + 1) * n}}}" for i in range(len(board.columns))),
-        " & ".join([latex_escape(h) for h in board.row_heads] + [board.metric_head(ci, m, _LATEX_METRIC.get(m, latex_escape(m)), latex_escape)
-                                 + _arrow(m, r"$\uparrow$", r"$\downarrow$")
-                                 for ci in range(len(board.columns)) for m in board.metrics]) + r" \\",
+        " & ".join([latex_escape(h) for h in board.row_heads]
+                   + [board.metric_head(ci, m, _LATEX_METRIC.get(m, latex_escape(m)), latex_escape)
+                      + _arrow(m, r"$\uparrow$", r"$\downarrow$")
+                      for ci in range(len(board.columns)) for m in board.metrics]) + r" \\",
         r"\midrule",
     ]
     for r in board.rows:
@@ -96,8 +97,8 @@ def to_markdown(board):
     mk = marks(board)
     heads = [(lab, board.metric_head(ci, m, _PLAIN_METRIC.get(m, m)), m) for ci, lab in enumerate(board.labels)
              for m in board.metrics]
-    header = [markdown_escape(h) for h in board.row_heads] + [f"{markdown_escape(lab)} {markdown_escape(head)}{_arrow(m, '↑', '↓')}"
-                           for lab, head, m in heads]
+    header = [markdown_escape(h) for h in board.row_heads] + [
+        f"{markdown_escape(lab)} {markdown_escape(head)}{_arrow(m, '↑', '↓')}" for lab, head, m in heads]
     k = len(board.row_heads)
     lines = ["| " + " | ".join(header) + " |", "|:--" * k + "|--:" * (len(header) - k) + "|"]
     for r in board.rows:

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
@@ -21,14 +20,6 @@ from maskbench.scorers import get_scorer
 
 SCORERS = ("msp", "rba", "eam", "aem", "mask2anomaly")  # maskomaly's default query ids need 100 queries
 
-
-@pytest.fixture
-def one_thread():
-    """CPU kernels reduce in a thread-count dependent order: compare runs made with the same count (torchrun: 1)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def run_args(kit, checkpoint, out):

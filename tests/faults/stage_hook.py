@@ -15,11 +15,9 @@ import maskbench.benchmark.embedded as embedded
 import maskbench.benchmark.passes as passes
 from maskbench.benchmark.tasks.anomaly import AnomalyTask
 from maskbench.cli import main
-from maskbench.datasets.world import WorldConfig
+from small_world import SMALL_WORLD  # the embedded run's world in the hooked runs: small frames, 3 per track
 
 STAGE, MARKER = os.environ.get("STAGE_HOOK", ""), os.environ.get("STAGE_MARKER", "")
-#: The embedded run's world in the hooked runs: small frames, 3 per track.
-SMALL_WORLD = WorldConfig(seed=11, size=(64, 128), train=1, val=1, anomaly=3, obstacle=3, streethazards=1)
 
 
 def pause():

@@ -11,24 +11,11 @@ import signal
 import socket
 
 import pytest
-import torch
 
 import maskbench.benchmark.embedded as embedded
-from maskbench.datasets.world import WorldConfig
+from tests.faults.small_world import SMALL_WORLD  # the hooked subprocess's world too
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="process checks read /proc (Linux)")
-
-#: The hooked subprocess's small world (tests/faults/stage_hook.py SMALL_WORLD).
-SMALL_WORLD = WorldConfig(seed=11, size=(64, 128), train=1, val=1, anomaly=3, obstacle=3, streethazards=1)
-
-
-@pytest.fixture
-def one_thread():
-    """The subprocesses run torch on one thread; in-process runs match them bit for bit on one thread too."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def run_args(fx, ra21, out, cache):

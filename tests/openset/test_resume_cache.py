@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from maskbench.benchmark.run import RunConfig, run_benchmark
 
@@ -48,14 +47,6 @@ SCRIPT = textwrap.dedent("""
     Path(sys.argv[3], f"rank{os.environ.get('RANK', '0')}.json").write_text(json.dumps(results["results"]))
 """)
 
-
-@pytest.fixture
-def one_thread():
-    """The fake forward's reductions depend on the thread count: compare runs made with one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def semantic(root, out, **changes):
